@@ -1,0 +1,71 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestFlagWinsOverEnv(t *testing.T) {
+	var url string
+	var n int64
+	var d time.Duration
+	s := New("x", env(map[string]string{"NATS_URL": "nats://env:4222", "MAX_BODY_BYTES": "10", "REDELIVER_EVERY": "5m"}), io.Discard)
+	s.String(&url, "NATS_URL", "nats://127.0.0.1:4222", "")
+	s.Int(&n, "MAX_BODY_BYTES", 1, "")
+	s.Duration(&d, "REDELIVER_EVERY", time.Minute, "")
+	if err := s.Parse([]string{"-nats-url", "nats://flag:4222"}); err != nil {
+		t.Fatal(err)
+	}
+	if url != "nats://flag:4222" || n != 10 || d != 5*time.Minute {
+		t.Errorf("got %q %d %v", url, n, d)
+	}
+}
+
+func TestInvalidNamesSetting(t *testing.T) {
+	var n int64
+	s := New("x", env(map[string]string{"MAX_BODY_BYTES": "lots"}), io.Discard)
+	s.Int(&n, "MAX_BODY_BYTES", 1, "")
+	err := s.Parse(nil)
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Setting != "MAX_BODY_BYTES" || ExitCode(err) != 2 {
+		t.Fatalf("err = %v", err)
+	}
+	if err := New("x", env(nil), io.Discard).Parse([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	if ExitCode(errors.New("boom")) != 1 || ExitCode(nil) != 0 {
+		t.Fatal("exit codes")
+	}
+}
+
+func TestSecretFromEnvOrFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	s := New("x", env(map[string]string{"SECRET_FILE": file}), io.Discard)
+	s.Secret(&v, "SECRET", "SECRET_FILE", "the secret")
+	if err := s.Parse(nil); err != nil || v != "s3cret" {
+		t.Fatalf("file: %q %v", v, err)
+	}
+	s = New("x", env(map[string]string{"SECRET": "fromenv", "SECRET_FILE": file}), io.Discard)
+	s.Secret(&v, "SECRET", "SECRET_FILE", "the secret")
+	if err := s.Parse(nil); err != nil || v != "fromenv" {
+		t.Fatalf("env: %q %v", v, err)
+	}
+	s = New("x", env(nil), io.Discard)
+	s.Secret(&v, "SECRET", "SECRET_FILE", "the secret")
+	err := s.Parse([]string{"-secret-file", "/nonexistent"})
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Setting != "SECRET_FILE" {
+		t.Fatalf("missing file: %v", err)
+	}
+}

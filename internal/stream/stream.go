@@ -1,0 +1,266 @@
+// Package stream owns the NATS layout of ghas-relay (SPEC §5): the streams
+// GHAS_EVENTS, GHAS_FINDINGS and GHAS_DLQ, the KV buckets ghas_findings,
+// ghas_state and ghas_maps, their subjects and header names, and the
+// connection settings every binary shares.
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream and bucket names (SPEC §5, contract).
+const (
+	EventsStream   = "GHAS_EVENTS"
+	FindingsStream = "GHAS_FINDINGS"
+	DLQStream      = "GHAS_DLQ"
+
+	FindingsBucket = "ghas_findings"
+	StateBucket    = "ghas_state"
+	MapsBucket     = "ghas_maps"
+)
+
+// Subject prefixes (SPEC §5, contract). A full subject appends the event
+// name (events, DLQ) or type and repository id (findings).
+const (
+	WebhookPrefix    = "ghas.webhook."
+	ReconcilePrefix  = "ghas.reconcile."
+	RedeliveryPrefix = "ghas.redelivery."
+	FindingsPrefix   = "ghas.findings."
+	AssetsPrefix     = "ghas.assets.repository."
+	DLQPrefix        = "ghas.dlq."
+)
+
+// Header names (SPEC §5, contract).
+const (
+	HeaderMsgID              = jetstream.MsgIDHeader // "Nats-Msg-Id"
+	HeaderEvent              = "GitHub-Event"
+	HeaderDelivery           = "GitHub-Delivery"
+	HeaderHookID             = "GitHub-Hook-ID"
+	HeaderInstallationTarget = "GitHub-Installation-Target-ID"
+	HeaderReceivedAt         = "Ghas-Received-At"
+	HeaderOrigin             = "Ghas-Origin"
+	HeaderError              = "Ghas-Error"
+	HeaderFindingKey         = "Ghas-Finding-Key"
+	HeaderInstallationID     = "Ghas-Installation-ID"
+	HeaderOriginalSubject    = "Ghas-Original-Subject"
+	HeaderOriginalStream     = "Ghas-Original-Stream"
+	HeaderOriginalSequence   = "Ghas-Original-Sequence"
+)
+
+// Origins of an event, in header Ghas-Origin and the finding's origin field.
+const (
+	OriginWebhook    = "webhook"
+	OriginReconcile  = "reconcile"
+	OriginRedelivery = "redelivery"
+)
+
+// Layout limits. The duplicate window is where JetStream drops a second
+// publish with the same Nats-Msg-Id; SPEC §5 asks for at least 10 minutes.
+const (
+	EventsDuplicateWindow   = time.Hour
+	EventsMaxAge            = 7 * 24 * time.Hour
+	FindingsDuplicateWindow = time.Hour
+	FindingsMaxAge          = 30 * 24 * time.Hour
+	DLQMaxAge               = 30 * 24 * time.Hour
+)
+
+// Token returns s made safe for use as one subject token: characters NATS
+// reserves in subjects ('.', '*', '>', white space) become '_'; an empty
+// string becomes "unknown".
+func Token(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', '*', '>', ' ', '\t', '\r', '\n':
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// WebhookSubject is the subject of a webhook delivery of event.
+func WebhookSubject(event string) string { return WebhookPrefix + Token(event) }
+
+// ReconcileSubject is the subject of an event the reconciler synthesised.
+func ReconcileSubject(event string) string { return ReconcilePrefix + Token(event) }
+
+// RedeliverySubject is the subject of a missed delivery the reconciler recovered.
+func RedeliverySubject(event string) string { return RedeliveryPrefix + Token(event) }
+
+// DLQSubject is the dead-letter subject of a poison event of event.
+func DLQSubject(event string) string { return DLQPrefix + Token(event) }
+
+// FindingSubject is the subject of a finding of typ ("sast", "sca", "secret")
+// in the repository with the given id.
+func FindingSubject(typ string, repositoryID int64) string {
+	return fmt.Sprintf("%s%s.%d", FindingsPrefix, Token(typ), repositoryID)
+}
+
+// AssetSubject is the subject of a repository asset update.
+func AssetSubject(repositoryID int64) string {
+	return fmt.Sprintf("%s%d", AssetsPrefix, repositoryID)
+}
+
+// Layout holds the settings of Ensure that differ between deployments.
+type Layout struct {
+	// Replicas of every stream and bucket: 1 for a single server, 3 in a
+	// production cluster.
+	Replicas int
+}
+
+// StreamConfigs returns the stream configurations of the layout.
+func (l Layout) StreamConfigs() []jetstream.StreamConfig {
+	r := max(l.Replicas, 1)
+	return []jetstream.StreamConfig{
+		{
+			Name:        EventsStream,
+			Description: "raw GitHub deliveries and reconciler corrections",
+			Subjects:    []string{WebhookPrefix + ">", ReconcilePrefix + ">", RedeliveryPrefix + ">"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    r,
+			MaxAge:      EventsMaxAge,
+			Duplicates:  EventsDuplicateWindow,
+			Discard:     jetstream.DiscardOld,
+		},
+		{
+			Name:        FindingsStream,
+			Description: "normalized findings and repository assets, one message per change",
+			Subjects:    []string{FindingsPrefix + ">", AssetsPrefix + ">"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    r,
+			MaxAge:      FindingsMaxAge,
+			Duplicates:  FindingsDuplicateWindow,
+			Discard:     jetstream.DiscardOld,
+		},
+		{
+			Name:        DLQStream,
+			Description: "poison events with the failure reason in header Ghas-Error",
+			Subjects:    []string{DLQPrefix + ">"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    r,
+			MaxAge:      DLQMaxAge,
+			Duplicates:  EventsDuplicateWindow,
+		},
+	}
+}
+
+// BucketConfigs returns the KV bucket configurations of the layout.
+func (l Layout) BucketConfigs() []jetstream.KeyValueConfig {
+	r := max(l.Replicas, 1)
+	return []jetstream.KeyValueConfig{
+		{Bucket: FindingsBucket, Description: "current state of every finding", History: 1, Storage: jetstream.FileStorage, Replicas: r},
+		{Bucket: StateBucket, Description: "reconciler watermarks, ETags, run reports, rule cache", History: 1, Storage: jetstream.FileStorage, Replicas: r},
+		{Bucket: MapsBucket, Description: "transformation maps", History: 5, Storage: jetstream.FileStorage, Replicas: r},
+	}
+}
+
+// Ensure creates or updates every stream and bucket of the layout. It is
+// idempotent, so every binary calls it at start and any start order works.
+func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) error {
+	for _, cfg := range l.StreamConfigs() {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+		}
+	}
+	for _, cfg := range l.BucketConfigs() {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+			return fmt.Errorf("ensure bucket %s: %w", cfg.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// Check reports whether the connection is up and every stream and bucket of
+// the layout exists. It backs the /readyz endpoints.
+func Check(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
+	if !nc.IsConnected() {
+		return errors.New("nats not connected")
+	}
+	for _, name := range []string{EventsStream, FindingsStream, DLQStream} {
+		if _, err := js.Stream(ctx, name); err != nil {
+			return fmt.Errorf("stream %s: %w", name, err)
+		}
+	}
+	for _, name := range []string{FindingsBucket, StateBucket, MapsBucket} {
+		if _, err := js.KeyValue(ctx, name); err != nil {
+			return fmt.Errorf("bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// ConnConfig is how a binary connects to NATS.
+type ConnConfig struct {
+	URL       string // comma-separated server URLs
+	CredsFile string // optional credentials file
+	Name      string // client name, shown by the server
+}
+
+// Connect dials NATS. The connection retries forever on failure, including
+// the first attempt, so a binary started before its server becomes ready
+// when the server comes up; readiness (/readyz) tells the difference.
+func Connect(logger *slog.Logger, cfg ConnConfig) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.ReconnectBufSize(-1), // never buffer publishes while down: fail fast, answer 503
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			logger.Warn("nats disconnected", slog.Any("error", err))
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			logger.Info("nats reconnected", slog.String("server", nc.ConnectedUrlRedacted()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			logger.Warn("nats async error", slog.String("subject", subj), slog.Any("error", err))
+		}),
+	}
+	if cfg.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	}
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect nats %s: %w", cfg.URL, err)
+	}
+	return nc, nil
+}
+
+// WaitEnsure retries Ensure until it succeeds or ctx ends, so a binary
+// started before NATS sets up the layout once the server is reachable.
+func WaitEnsure(ctx context.Context, logger *slog.Logger, js jetstream.JetStream, l Layout) error {
+	delay := 200 * time.Millisecond
+	for {
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := Ensure(tctx, js, l)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		logger.Warn("nats layout not ready, retrying", slog.Any("error", err), slog.Duration("retry_in", delay))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ensure nats layout: %w", errors.Join(ctx.Err(), err))
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
