@@ -1,0 +1,160 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+)
+
+// mediaType returns the media type of a Content-Type header value when it
+// is one the receiver accepts, else errContentType.
+func mediaType(contentType string) (string, error) {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return "", errContentType
+	}
+	switch mt {
+	case contentTypeJSON, contentTypeForm:
+		return mt, nil
+	}
+	return "", errContentType
+}
+
+// checkHeaders validates the GitHub headers that need no body: event and
+// delivery GUID present and short, printable values.
+func checkHeaders(h http.Header) error {
+	event, id := h.Get(HeaderGitHubEvent), h.Get(HeaderGitHubDelivery)
+	if event == "" {
+		return errMissingEvent
+	}
+	if id == "" {
+		return errMissingDelivery
+	}
+	for _, v := range []string{event, id, h.Get(HeaderGitHubHookID), h.Get(HeaderGitHubTargetID)} {
+		if !printable(v) {
+			return errBadHeader
+		}
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	if len(s) > maxHeaderValueLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Parse turns the headers and raw body of a POST /webhook request into a
+// verified Delivery. It checks, in order: content type (415), GitHub headers
+// (400), the X-Hub-Signature-256 signature over the raw body against every
+// secret (401), and that the payload is a JSON object (400). The returned
+// error's status decides the HTTP answer.
+//
+// For form-encoded bodies the payload field is decoded in place, after the
+// signature was verified: body is overwritten and Payload aliases it, so a
+// delivery is held in memory once.
+func Parse(h http.Header, body []byte, secrets [][]byte) (Delivery, error) {
+	mt, err := mediaType(h.Get("Content-Type"))
+	if err != nil {
+		return Delivery{}, err
+	}
+	if err := checkHeaders(h); err != nil {
+		return Delivery{}, err
+	}
+	if err := VerifySignature(secrets, h.Get(HeaderSignature256), body); err != nil {
+		return Delivery{}, err
+	}
+	payload := body
+	if mt == contentTypeForm {
+		if payload, err = formPayload(body); err != nil {
+			return Delivery{}, err
+		}
+	}
+	if !isJSONObject(payload) {
+		return Delivery{}, errNotObject
+	}
+	return Delivery{
+		Event:                h.Get(HeaderGitHubEvent),
+		ID:                   h.Get(HeaderGitHubDelivery),
+		HookID:               h.Get(HeaderGitHubHookID),
+		InstallationTargetID: h.Get(HeaderGitHubTargetID),
+		Payload:              payload,
+	}, nil
+}
+
+// isJSONObject reports whether b is valid JSON whose top-level value is an
+// object. It validates without decoding.
+func isJSONObject(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && json.Valid(t)
+}
+
+// formPayload returns the decoded value of the first "payload" field of an
+// application/x-www-form-urlencoded body, decoding in place: percent
+// decoding only shrinks, so the output never overtakes the input. b is
+// overwritten. Fields whose names do not decode are skipped, as
+// net/url.ParseQuery does.
+func formPayload(b []byte) ([]byte, error) {
+	for len(b) > 0 {
+		var field []byte
+		field, b, _ = bytes.Cut(b, []byte{'&'})
+		key, value, _ := bytes.Cut(field, []byte{'='})
+		k, ok := unescapeInPlace(key)
+		if !ok || string(k) != "payload" {
+			continue
+		}
+		v, ok := unescapeInPlace(value)
+		if !ok {
+			return nil, errNoPayload
+		}
+		return v, nil
+	}
+	return nil, errNoPayload
+}
+
+// unescapeInPlace decodes form escaping ('+' is a space, %XX a byte) into
+// s itself and returns the decoded prefix.
+func unescapeInPlace(s []byte) ([]byte, bool) {
+	w := 0
+	for r := 0; r < len(s); w++ {
+		switch c := s[r]; c {
+		case '+':
+			s[w] = ' '
+			r++
+		case '%':
+			if r+2 >= len(s) {
+				return nil, false
+			}
+			hi, ok1 := unhex(s[r+1])
+			lo, ok2 := unhex(s[r+2])
+			if !ok1 || !ok2 {
+				return nil, false
+			}
+			s[w] = hi<<4 | lo
+			r += 3
+		default:
+			s[w] = c
+			r++
+		}
+	}
+	return s[:w], true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}

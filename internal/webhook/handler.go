@@ -1,0 +1,286 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ghas-relay/ghas-relay/internal/logging"
+	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	"github.com/ghas-relay/ghas-relay/internal/stream"
+)
+
+// Publisher publishes a message to JetStream and waits for its ack.
+// jetstream.JetStream implements it.
+type Publisher interface {
+	PublishMsg(ctx context.Context, m *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+}
+
+// Metrics are the receiver metrics of SPEC §10.
+type Metrics struct {
+	// Deliveries counts answered requests by event and result (accepted,
+	// duplicate, ignored, bad_request, unauthorized, method_not_allowed,
+	// too_large, unsupported_media_type, unavailable).
+	Deliveries *metrics.CounterVec
+	// Duration is the time from request start to answer.
+	Duration *metrics.Histogram
+}
+
+// NewMetrics registers the receiver metrics on reg.
+func NewMetrics(reg *metrics.Registry) *Metrics {
+	return &Metrics{
+		Deliveries: reg.NewCounterVec("ghas_receiver_deliveries_total", "Webhook requests answered, by event and result.", "event", "result"),
+		Duration:   reg.NewHistogram("ghas_receiver_request_duration_seconds", "Time to answer a webhook request, including the JetStream ack.", metrics.DefaultBuckets),
+	}
+}
+
+// Options configure a Handler.
+type Options struct {
+	// Secrets are the webhook secrets; a signature made with any of them
+	// verifies (rotation).
+	Secrets [][]byte
+	// MaxBodyBytes is the largest accepted body (413 above).
+	MaxBodyBytes int64
+	// PublishTimeout bounds the wait for the JetStream ack (503 after it);
+	// zero means 5 s.
+	PublishTimeout time.Duration
+	// Now is the clock for Ghas-Received-At; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler is the POST /webhook handler.
+type Handler struct {
+	logger  *slog.Logger
+	pub     Publisher
+	metrics *Metrics
+	opts    Options
+}
+
+// NewHandler returns the webhook handler publishing through pub.
+func NewHandler(logger *slog.Logger, pub Publisher, m *Metrics, opts Options) *Handler {
+	if opts.PublishTimeout <= 0 {
+		opts.PublishTimeout = defaultPublishTimeoutSec * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Handler{logger: logger, pub: pub, metrics: m, opts: opts}
+}
+
+type answer struct {
+	Delivery string `json:"delivery"`
+	Status   string `json:"status"`
+}
+
+// ServeHTTP answers one delivery: 202 only once JetStream acknowledged it.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	event, id := r.Header.Get(HeaderGitHubEvent), r.Header.Get(HeaderGitHubDelivery)
+	verified := false
+	result := "accepted"
+	defer func() {
+		h.metrics.Deliveries.Inc(eventLabel(event, verified), result)
+		h.metrics.Duration.Observe(time.Since(start).Seconds())
+	}()
+	// fail answers err's status; cause, when set, is the underlying error
+	// that is logged instead of err.
+	fail := func(err error, res string, cause error) {
+		result = res
+		status := statusOf(err)
+		logErr := err
+		if cause != nil {
+			logErr = cause
+		}
+		level := slog.LevelWarn
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		h.logger.LogAttrs(r.Context(), level, "webhook rejected",
+			slog.String(logging.KeyDeliveryID, logValue(id)), slog.String(logging.KeyEvent, logValue(event)),
+			slog.Int("status", status), logging.Err(logErr))
+		msg := "error"
+		if se, ok := err.(*statusError); ok {
+			msg = se.msg
+		}
+		http.Error(w, msg, status)
+	}
+
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		fail(&statusError{http.StatusMethodNotAllowed, "method not allowed"}, "method_not_allowed", nil)
+		return
+	}
+	// Cheap checks first, so a bad request costs no body read.
+	if _, err := mediaType(r.Header.Get("Content-Type")); err != nil {
+		fail(err, "unsupported_media_type", nil)
+		return
+	}
+	if err := checkHeaders(r.Header); err != nil {
+		fail(err, "bad_request", nil)
+		return
+	}
+	body, err := readBody(w, r, h.opts.MaxBodyBytes)
+	if err != nil {
+		fail(err, resultOf(err), nil)
+		return
+	}
+	d, err := Parse(r.Header, body, h.opts.Secrets)
+	if err != nil {
+		fail(err, resultOf(err), nil)
+		return
+	}
+	verified = true
+	if !Handled(d.Event) {
+		result = StatusIgnored
+		h.answer(w, r, d, StatusIgnored)
+		return
+	}
+	dup, err := h.publish(r.Context(), d)
+	if err != nil {
+		fail(errUnavailable, "unavailable", fmt.Errorf("publish: %w", err))
+		return
+	}
+	if dup {
+		result = StatusDuplicate
+	}
+	h.answer(w, r, d, result)
+}
+
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, d Delivery, status string) {
+	b, _ := json.Marshal(answer{Delivery: d.ID, Status: status}) // cannot fail
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(append(b, '\n'))
+	h.logger.LogAttrs(r.Context(), slog.LevelDebug, "webhook "+status,
+		slog.String(logging.KeyDeliveryID, d.ID), slog.String(logging.KeyEvent, d.Event))
+}
+
+// publish stores d in GHAS_EVENTS and reports whether JetStream already had
+// it (same Nats-Msg-Id within the duplicate window).
+func (h *Handler) publish(ctx context.Context, d Delivery) (duplicate bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.PublishTimeout)
+	defer cancel()
+	m := &nats.Msg{
+		Subject: stream.WebhookSubject(d.Event),
+		Data:    d.Payload,
+		Header:  nats.Header{},
+	}
+	m.Header.Set(stream.HeaderMsgID, d.ID)
+	m.Header.Set(stream.HeaderEvent, d.Event)
+	m.Header.Set(stream.HeaderDelivery, d.ID)
+	if d.HookID != "" {
+		m.Header.Set(stream.HeaderHookID, d.HookID)
+	}
+	if d.InstallationTargetID != "" {
+		m.Header.Set(stream.HeaderInstallationTarget, d.InstallationTargetID)
+	}
+	m.Header.Set(stream.HeaderReceivedAt, h.opts.Now().UTC().Format(time.RFC3339Nano))
+	m.Header.Set(stream.HeaderOrigin, stream.OriginWebhook)
+	ack, err := h.pub.PublishMsg(ctx, m, jetstream.WithExpectStream(stream.EventsStream))
+	if err != nil {
+		return false, err
+	}
+	return ack.Duplicate, nil
+}
+
+// readBody reads the whole body, at most limit bytes (errTooLarge above).
+// With a Content-Length the buffer grows eightfold toward exactly that size,
+// so an honest large body ends in one buffer of its exact size and a client
+// that announces a large body but sends little commits little memory.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	cl := r.ContentLength
+	if cl > limit {
+		return nil, errTooLarge
+	}
+	if cl == 0 {
+		return nil, nil
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	const first = 64 << 10
+	buf := make([]byte, 0, min(first, limitCap(cl, limit)))
+	for {
+		if cl >= 0 && int64(len(buf)) == cl {
+			return buf, nil
+		}
+		if len(buf) == cap(buf) {
+			next := min(int64(cap(buf))*8, limitCap(cl, limit))
+			nb := make([]byte, len(buf), next)
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errTooLarge
+		}
+		if err != nil {
+			return nil, errBodyRead
+		}
+	}
+}
+
+// limitCap is the largest buffer readBody needs: the Content-Length when
+// known, else one byte more than the limit so that an oversized body shows.
+func limitCap(cl, limit int64) int64 {
+	if cl >= 0 {
+		return cl
+	}
+	return limit + 1
+}
+
+func resultOf(err error) string {
+	switch statusOf(err) {
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	}
+	return "bad_request"
+}
+
+// eventLabel bounds the cardinality of the event label: unauthenticated
+// requests could send any header value.
+func eventLabel(event string, verified bool) string {
+	if Handled(event) {
+		return event
+	}
+	if verified && len(event) <= 64 && isLowerSnake(event) {
+		return event
+	}
+	return "other"
+}
+
+func isLowerSnake(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'a' || c > 'z') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// logValue keeps unauthenticated header values short and printable in logs.
+func logValue(s string) string {
+	if printable(s) {
+		return s
+	}
+	return strconv.QuoteToASCII(s[:min(len(s), 64)])
+}
