@@ -51,6 +51,10 @@ func Listen(logger *slog.Logger, addr string, h http.Handler) (*Server, error) {
 // Addr is the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
+// Close releases the listener of a server that is not serving (when a
+// later startup step failed).
+func (s *Server) Close() error { return s.ln.Close() }
+
 // Serve serves until ctx ends, then stops accepting and lets in-flight
 // requests finish (at most ShutdownTimeout).
 func (s *Server) Serve(ctx context.Context) error {

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ghas-relay/ghas-relay/internal/admin"
+	"github.com/ghas-relay/ghas-relay/internal/config"
+	"github.com/ghas-relay/ghas-relay/internal/logging"
+	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	"github.com/ghas-relay/ghas-relay/internal/stream"
+	"github.com/ghas-relay/ghas-relay/internal/webhook"
+)
+
+// drainTimeout bounds nc.Drain at shutdown.
+const drainTimeout = 10 * time.Second
+
+type receiverConfig struct {
+	config.Common
+	ListenAddr   string
+	Secret       string
+	MaxBodyBytes int64
+}
+
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (receiverConfig, error) {
+	var c receiverConfig
+	s := config.New("receiver", getenv, out)
+	c.RegisterCommon(s, ":9090")
+	s.String(&c.ListenAddr, "LISTEN_ADDR", ":8080", "public webhook listener (POST /webhook)")
+	s.Secret(&c.Secret, "GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_FILE", "the webhook secret(s), comma-separated during a rotation")
+	s.Int(&c.MaxBodyBytes, "MAX_BODY_BYTES", 26214400, "largest accepted delivery body in bytes")
+	if len(args) > 0 {
+		args = args[1:]
+	}
+	if err := s.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	if err := config.Required("LISTEN_ADDR", c.ListenAddr); err != nil {
+		return c, err
+	}
+	if len(webhook.ParseSecrets(c.Secret)) == 0 {
+		return c, &config.Error{Setting: "GITHUB_WEBHOOK_SECRET", Msg: "required (or GITHUB_WEBHOOK_SECRET_FILE); the receiver refuses to start without a secret"}
+	}
+	if c.MaxBodyBytes <= 0 {
+		return c, &config.Error{Setting: "MAX_BODY_BYTES", Msg: fmt.Sprintf("%d is not positive", c.MaxBodyBytes)}
+	}
+	return c, nil
+}
+
+// run is the receiver: args[0] is the program name. It returns when ctx
+// ends or SIGINT/SIGTERM arrives, after every component stopped.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := parseConfig(args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "receiver:", err)
+		return err
+	}
+	logger, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return &config.Error{Setting: "LOG_LEVEL", Msg: err.Error()}
+	}
+	logger = logger.With(slog.String(logging.KeyComponent, "receiver"))
+
+	nc, err := stream.Connect(logger, stream.ConnConfig{URL: cfg.NATSURL, CredsFile: cfg.NATSCreds, Name: "ghas-relay-receiver"})
+	if err != nil {
+		return err
+	}
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
+	reg := metrics.NewRegistry()
+	handler := webhook.NewHandler(logger, js, webhook.NewMetrics(reg), webhook.Options{
+		Secrets:      webhook.ParseSecrets(cfg.Secret),
+		MaxBodyBytes: cfg.MaxBodyBytes,
+	})
+	public, err := webhook.Listen(logger, cfg.ListenAddr, webhook.Routes(handler))
+	if err != nil {
+		return err
+	}
+	adm, err := admin.Listen(logger, cfg.AdminAddr, admin.Handler(reg, func(ctx context.Context) error {
+		return stream.Check(ctx, nc, js)
+	}))
+	if err != nil {
+		_ = public.Close()
+		return err
+	}
+
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Each component runs until ctx ends; the first to fail stops the rest.
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				errOnce.Do(func() { firstErr = fmt.Errorf("%s: %w", name, err) })
+				cancel()
+			}
+		}()
+	}
+	goRun("ensure layout", func(ctx context.Context) error {
+		err := stream.WaitEnsure(ctx, logger, js, stream.Layout{Replicas: int(cfg.StreamReplicas)})
+		if err == nil {
+			logger.Info("nats layout ready")
+			if mp := nc.MaxPayload(); mp < cfg.MaxBodyBytes {
+				logger.Warn("nats max_payload is below MAX_BODY_BYTES: larger deliveries get 503",
+					slog.Int64("max_payload", mp), slog.Int64("max_body_bytes", cfg.MaxBodyBytes))
+			}
+		}
+		return err
+	})
+	goRun("webhook", public.Serve)
+	goRun("admin", adm.Serve)
+	wg.Wait()
+
+	// Every request finished (Serve returns after Shutdown); flush what the
+	// connection still holds and close it.
+	if err := nc.Drain(); err == nil {
+		select {
+		case <-closed:
+		case <-time.After(drainTimeout):
+			logger.Warn("nats drain timed out")
+		}
+	} else {
+		logger.Warn("nats drain", logging.Err(err)) // e.g. still reconnecting: nothing to flush
+	}
+	logger.Info("receiver stopped")
+	return firstErr
+}
