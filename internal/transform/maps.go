@@ -222,7 +222,10 @@ func parsePath(p string) ([]seg, error) {
 	}
 	var segs []seg
 	for _, part := range strings.Split(p, ".") {
-		key, rest, _ := strings.Cut(part, "[")
+		key, rest, hasIndex := strings.Cut(part, "[")
+		if hasIndex && rest == "" {
+			return nil, fmt.Errorf("path %q: missing ]", p)
+		}
 		if key == "" && len(segs) == 0 {
 			return nil, fmt.Errorf("path %q: starts with an index", p)
 		}
