@@ -22,7 +22,9 @@ func BenchmarkAlert(b *testing.B) {
 	}
 	for _, c := range cases {
 		payload := readFile(b, files[c.event])
-		b.Run(c.name, func(b *testing.B) { benchAlert(b, maps, Event{Name: c.event, Payload: payload, ReceivedAt: testReceived}) })
+		b.Run(c.name, func(b *testing.B) {
+			benchAlert(b, maps, Event{Name: c.event, Payload: payload, ReceivedAt: testReceived})
+		})
 	}
 	rest := map[string]string{
 		"sast/rest":   "code-scanning-get-alert.json",

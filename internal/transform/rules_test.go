@@ -149,7 +149,7 @@ func TestDetectionURLAndLocation(t *testing.T) {
 
 func TestTimes(t *testing.T) {
 	for _, tc := range []struct {
-		event, action, alert    string
+		event, action, alert string
 		lastFound, lastFixed string
 	}{
 		{EventDependabot, "fixed", `{"number":1,"updated_at":"2024-01-02T00:00:00Z","fixed_at":"2024-01-01T00:00:00Z"}`, "2024-01-02T00:00:00Z", "2024-01-01T00:00:00Z"},
