@@ -611,3 +611,87 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// JetStream restarts while the forwarder runs: it reconnects by itself and
+// delivers what was published before and after, each once.
+func TestNATSRestartResumes(t *testing.T) {
+	srv := streamtest.Run(t)
+	_, js := srv.Connect()
+	fs := &fakeSink{}
+	hs := httptest.NewServer(fs)
+	defer hs.Close()
+	r := start(t, js, discard(), testConfig(hs.URL))
+	for i := range 5 {
+		publish(t, js, fmt.Sprintf("sast.4.%d", i), 1)
+	}
+	waitFor(t, 10*time.Second, "first five", func() bool { return len(fs.delivered()) >= 5 })
+	srv.Shutdown()
+	time.Sleep(500 * time.Millisecond) // the outage itself: nothing to wait for
+	srv.Start()
+	waitFor(t, 10*time.Second, "reconnect", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := js.Stream(ctx, stream.FindingsStream)
+		return err == nil
+	})
+	for i := 5; i < 10; i++ {
+		publish(t, js, fmt.Sprintf("sast.4.%d", i), 1)
+	}
+	waitFor(t, 20*time.Second, "all ten", func() bool {
+		return len(fs.delivered()) >= 10 && settled(t, js, sink.DefaultDurable)
+	})
+	r.stop()
+	got := countByKey(fs.delivered())
+	for i := range 10 {
+		if id := fmt.Sprintf("sast.4.%d:v1", i); got[id] != 1 {
+			t.Errorf("%s delivered %d times, want 1", id, got[id])
+		}
+	}
+}
+
+// BenchmarkForward measures end-to-end forwarding to a sink that answers
+// 204 at once: b.N findings published first, then drained, per lane count.
+func BenchmarkForward(b *testing.B) {
+	for _, lanes := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("lanes=%d", lanes), func(b *testing.B) { benchForward(b, lanes) })
+	}
+}
+
+func benchForward(b *testing.B, lanes int) {
+	srv := streamtest.Run(b)
+	_, js := srv.Connect()
+	var n sync.WaitGroup
+	n.Add(b.N)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+		n.Done()
+	}))
+	defer hs.Close()
+	ctx := context.Background()
+	for i := range b.N {
+		m := nats.NewMsg(stream.FindingSubject("sca", int64(i%50)))
+		key := fmt.Sprintf("sca.%d.%d", i%50, i)
+		m.Header.Set(stream.HeaderMsgID, key+":h")
+		m.Header.Set(stream.HeaderFindingKey, key)
+		m.Data = bytes.Repeat([]byte("x"), 2048)
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reg := metrics.NewRegistry()
+	f, err := sink.New(discard(), js, &http.Client{Timeout: 5 * time.Second}, reg, sink.Config{URL: hs.URL, Lanes: lanes})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	b.ResetTimer()
+	go func() { done <- f.Run(rctx) }()
+	n.Wait()
+	b.StopTimer()
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
