@@ -1,0 +1,141 @@
+package transform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Seed writes the embedded default map of every dataset into the maps
+// bucket (ghas_maps, keys sast, sca, secret) where the key does not
+// exist, so an operator's edits survive restarts and upgrades.
+func Seed(ctx context.Context, kv jetstream.KeyValue) error {
+	for _, ds := range Datasets() {
+		_, err := kv.Create(ctx, ds, DefaultJSON(ds))
+		if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("seed map %s: %w", ds, err)
+		}
+	}
+	return nil
+}
+
+// Watcher holds the maps in use: the embedded defaults until the bucket
+// is read, then each dataset's map from KV, replaced whenever its key
+// changes. An update that fails ParseMap is logged and ignored: the last
+// good map stays. Deleting a key returns the dataset to its default.
+type Watcher struct {
+	logger *slog.Logger
+	kv     jetstream.KeyValue
+	cur    atomic.Pointer[Maps]
+
+	mu      sync.Mutex
+	rev     uint64        // highest revision processed (applied or rejected)
+	changed chan struct{} // closed and replaced when rev moves or ready
+	ready   bool
+}
+
+// NewWatcher returns a watcher of the maps bucket kv. Current returns the
+// defaults until Run has read the bucket.
+func NewWatcher(logger *slog.Logger, kv jetstream.KeyValue) *Watcher {
+	w := &Watcher{logger: logger, kv: kv, changed: make(chan struct{})}
+	w.cur.Store(Defaults())
+	return w
+}
+
+// Current returns the maps in use. It is safe for concurrent use.
+func (w *Watcher) Current() *Maps { return w.cur.Load() }
+
+// Run reads the bucket and follows its changes until ctx ends.
+func (w *Watcher) Run(ctx context.Context) error {
+	kw, err := w.kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch maps: %w", err)
+	}
+	defer func() { _ = kw.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-kw.Updates():
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errors.New("watch maps: watcher stopped")
+			}
+			if e == nil { // initial values delivered
+				w.mu.Lock()
+				w.ready = true
+				w.notify()
+				w.mu.Unlock()
+				continue
+			}
+			w.apply(e)
+		}
+	}
+}
+
+func (w *Watcher) apply(e jetstream.KeyValueEntry) {
+	ds := e.Key()
+	log := w.logger.With(slog.String("map", ds), slog.Uint64("revision", e.Revision()))
+	switch {
+	case alertRoot(ds) == "":
+		log.Warn("ignoring unknown key in maps bucket")
+	case e.Operation() != jetstream.KeyValuePut:
+		def, _ := ParseMap(ds, DefaultJSON(ds))
+		w.cur.Store(w.cur.Load().With(ds, def))
+		log.Warn("map deleted; using the embedded default")
+	default:
+		mp, err := ParseMap(ds, e.Value())
+		if err != nil {
+			log.Error("map rejected; keeping the last good map", slog.Any("error", err))
+			break
+		}
+		w.cur.Store(w.cur.Load().With(ds, mp))
+		log.Info("map loaded")
+	}
+	w.mu.Lock()
+	if e.Revision() > w.rev {
+		w.rev = e.Revision()
+	}
+	w.notify()
+	w.mu.Unlock()
+}
+
+// notify wakes waiters; w.mu is held.
+func (w *Watcher) notify() {
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// WaitReady waits until Run has read the bucket's current content.
+func (w *Watcher) WaitReady(ctx context.Context) error {
+	return w.wait(ctx, func() bool { return w.ready })
+}
+
+// WaitRevision waits until the update with the given bucket revision (or
+// a later one) has been processed, whether it was applied or rejected.
+func (w *Watcher) WaitRevision(ctx context.Context, rev uint64) error {
+	return w.wait(ctx, func() bool { return w.rev >= rev })
+}
+
+func (w *Watcher) wait(ctx context.Context, done func() bool) error {
+	for {
+		w.mu.Lock()
+		ok, ch := done(), w.changed
+		w.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for maps: %w", ctx.Err())
+		case <-ch:
+		}
+	}
+}
