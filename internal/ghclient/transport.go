@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/ghas-relay/ghas-relay/internal/logging"
@@ -166,6 +167,12 @@ func rateLimited(logger *slog.Logger, l *limiter, pol retryPolicy) Middleware {
 func retryDecision(resp *http.Response, err error, now time.Time, bo *backoff.ExponentialBackOff, pol retryPolicy) (time.Duration, string) {
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrRateLimited) {
+			return 0, ""
+		}
+		// A refused installation token request (bad App ID or key, suspended
+		// installation) does not get better by retrying; a 5xx might.
+		var he *ghinstallation.HTTPError
+		if errors.As(err, &he) && he.Response != nil && he.Response.StatusCode < 500 {
 			return 0, ""
 		}
 		return bo.NextBackOff(), "network"
