@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"bytes"
-	"encoding/json"
 	"mime"
 	"net/http"
 )
@@ -91,10 +90,7 @@ func Parse(h http.Header, body []byte, secrets [][]byte) (Delivery, error) {
 
 // isJSONObject reports whether b is valid JSON whose top-level value is an
 // object. It validates without decoding.
-func isJSONObject(b []byte) bool {
-	t := bytes.TrimLeft(b, " \t\r\n")
-	return len(t) > 0 && t[0] == '{' && json.Valid(t)
-}
+func isJSONObject(b []byte) bool { return validJSONObject(b) }
 
 // formPayload returns the decoded value of the first "payload" field of an
 // application/x-www-form-urlencoded body, decoding in place: percent
