@@ -19,8 +19,8 @@ const (
 	SecretScanning Kind = "secret-scanning"
 )
 
-// Kinds lists every alert kind.
-var Kinds = []Kind{CodeScanning, Dependabot, SecretScanning}
+// Kinds returns every alert kind.
+func Kinds() []Kind { return []Kind{CodeScanning, Dependabot, SecretScanning} }
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {

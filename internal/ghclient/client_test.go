@@ -424,12 +424,12 @@ func TestFeatureOffAndRefusals(t *testing.T) {
 	user := srv.AddInstallation("octocat", "User")
 	r := srv.AddRepository(org.ID, "repo", true)
 	srv.AddRepository(user.ID, "mine", false)
-	for _, k := range ghtest.Kinds {
+	for _, k := range ghtest.Kinds() {
 		srv.SetFeature(r.ID, k, ghtest.FeatureOff)
 	}
 	app := client(t, srv, nil)
 
-	for _, k := range ghclient.Kinds {
+	for _, k := range ghclient.Kinds() {
 		srv.ResetStats()
 		_, _, err := collect(t, app, org.ID, ghclient.ListRequest{Kind: k, Owner: "octo-org", Repo: "repo"})
 		if !errors.Is(err, ghclient.ErrFeatureOff) {
@@ -591,4 +591,92 @@ func TestBadAppCredentials(t *testing.T) {
 	if _, err := app.Repositories(ctx(t), 1001); !errors.Is(err, ghclient.ErrUnauthorized) {
 		t.Fatalf("token with a wrong JWT: err = %v, want ErrUnauthorized", err)
 	}
+}
+
+// BenchmarkFullPull pulls 100,000 alerts of 2,000 repositories from the fake
+// through the organisation endpoints (3 kinds listed concurrently), as the
+// reconciler's full pull does, and through the per-repository endpoints
+// (8 repositories at a time) for comparison.
+//
+//	go test -run '^$' -bench FullPull -benchtime 1x ./internal/ghclient/
+func BenchmarkFullPull(b *testing.B) {
+	keyOnce.Do(func() { testKey, _ = rsa.GenerateKey(rand.Reader, 2048) })
+	srv, err := ghtest.Start(ghtest.Options{PrivateKey: testKey, RateLimit: 1_000_000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	org := srv.AddInstallation("big-org", "Organization")
+	var names []string
+	for i := range 2000 {
+		r := srv.AddRepository(org.ID, fmt.Sprintf("repo-%04d", i), true)
+		srv.AddAlerts(r.ID, ghtest.CodeScanning, 20)
+		srv.AddAlerts(r.ID, ghtest.Dependabot, 20)
+		srv.AddAlerts(r.ID, ghtest.SecretScanning, 10)
+		names = append(names, r.Name)
+	}
+	app, err := ghclient.New(slog.New(slog.NewTextHandler(io.Discard, nil)), ghclient.Config{
+		BaseURL: srv.URL(), AppID: srv.AppID(), PrivateKeyPEM: srv.PrivateKeyPEM(), MaxInFlight: 8,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := context.Background()
+	pull := func(reqs []ghclient.ListRequest, workers int) int {
+		var mu sync.Mutex
+		total := 0
+		work := make(chan ghclient.ListRequest)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r := range work {
+					n := 0
+					if err := app.ListAlerts(c, org.ID, r, func(p ghclient.Page) (bool, error) { n += len(p.Items); return true, nil }); err != nil {
+						b.Error(err)
+					}
+					mu.Lock()
+					total += n
+					mu.Unlock()
+				}
+			}()
+		}
+		for _, r := range reqs {
+			work <- r
+		}
+		close(work)
+		wg.Wait()
+		return total
+	}
+	b.Run("org", func(b *testing.B) {
+		for b.Loop() {
+			srv.ResetStats()
+			var reqs []ghclient.ListRequest
+			for _, k := range ghclient.Kinds() {
+				reqs = append(reqs, ghclient.ListRequest{Kind: k, Org: "big-org"})
+			}
+			if n := pull(reqs, 3); n != 100_000 {
+				b.Fatalf("pulled %d alerts", n)
+			}
+		}
+		b.ReportMetric(float64(srv.Stats().Requests), "requests")
+		b.ReportMetric(100_000, "alerts")
+	})
+	b.Run("per-repo", func(b *testing.B) {
+		for b.Loop() {
+			srv.ResetStats()
+			var reqs []ghclient.ListRequest
+			for _, name := range names {
+				for _, k := range ghclient.Kinds() {
+					reqs = append(reqs, ghclient.ListRequest{Kind: k, Owner: "big-org", Repo: name})
+				}
+			}
+			if n := pull(reqs, 8); n != 100_000 {
+				b.Fatalf("pulled %d alerts", n)
+			}
+		}
+		b.ReportMetric(float64(srv.Stats().Requests), "requests")
+		b.ReportMetric(100_000, "alerts")
+	})
 }

@@ -61,21 +61,11 @@ func (e *APIError) Error() string {
 // Unwrap returns the sentinel error the answer was classified as, or nil.
 func (e *APIError) Unwrap() error { return e.kind }
 
-// featureOffPhrases are lower-case fragments of GitHub's messages for a
-// security feature that is off (observed on github.com and GHES).
-var featureOffPhrases = []string{
-	"must be enabled",
-	"not enabled",
-	"is disabled",
-	"are disabled",
-	"has been disabled",
-	"no analysis found",
-}
-
-// isFeatureOff reports whether msg is GitHub's way of saying a feature is off.
+// isFeatureOff reports whether msg is GitHub's way of saying a feature is
+// off: lower-case fragments of the messages of github.com and GHES.
 func isFeatureOff(msg string) bool {
 	m := strings.ToLower(msg)
-	for _, p := range featureOffPhrases {
+	for _, p := range []string{"must be enabled", "not enabled", "is disabled", "are disabled", "has been disabled", "no analysis found"} {
 		if strings.Contains(m, p) {
 			return true
 		}

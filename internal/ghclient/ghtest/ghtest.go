@@ -57,8 +57,8 @@ const (
 	SecretScanning Kind = "secret-scanning"
 )
 
-// Kinds lists every alert kind.
-var Kinds = []Kind{CodeScanning, Dependabot, SecretScanning}
+// Kinds returns every alert kind.
+func Kinds() []Kind { return []Kind{CodeScanning, Dependabot, SecretScanning} }
 
 // Options configure a Server. The zero value is a github.com look-alike with
 // GitHub's default budget.

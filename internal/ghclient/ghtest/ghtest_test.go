@@ -113,7 +113,7 @@ func TestListingsLikeGitHub(t *testing.T) {
 	s := testServer(t, Options{TokenTTL: time.Hour})
 	in := s.AddInstallation("octo-org", "Organization")
 	r := s.AddRepository(in.ID, "repo", true)
-	for _, k := range Kinds {
+	for _, k := range Kinds() {
 		s.AddAlerts(r.ID, k, 150)
 	}
 	auth := token(t, s, in.ID)
@@ -200,5 +200,20 @@ func TestRateLimitExhaustion(t *testing.T) {
 	s.SetRateLimit(in.ID, 5, time.Minute) // a new window
 	if st, _, _ := get(t, s, s.URL()+"installation/repositories", auth); st != 200 {
 		t.Fatalf("after reset: %d", st)
+	}
+}
+
+func TestSeedDemo(t *testing.T) {
+	s := testServer(t, Options{})
+	d := s.SeedDemo()
+	if len(d.Repositories) != 4 || d.Org.Type != "Organization" || d.User.Type != "User" {
+		t.Fatalf("demo %+v", d)
+	}
+	if n := len(s.Alerts(d.Repositories[0].ID, CodeScanning)); n != 12 {
+		t.Fatalf("%d code scanning alerts", n)
+	}
+	auth := token(t, s, d.Org.ID)
+	if st, _, body := get(t, s, s.URL()+"repos/octo-org/website/code-scanning/alerts", auth); st != 403 || !strings.Contains(string(body), "Advanced Security must be enabled") {
+		t.Fatalf("feature off: %d %s", st, body)
 	}
 }

@@ -86,23 +86,29 @@ type templates struct {
 	user         json.RawMessage
 }
 
-var stateFields = map[Kind][]string{
-	CodeScanning:   {"fixed_at", "dismissed_at", "dismissed_by", "dismissed_reason", "dismissed_comment"},
-	Dependabot:     {"fixed_at", "dismissed_at", "dismissed_by", "dismissed_reason", "dismissed_comment", "auto_dismissed_at"},
-	SecretScanning: {"resolution", "resolved_at", "resolved_by", "resolution_comment"},
+// stateFields are the fields of an alert that depend on its state.
+func stateFields(kind Kind) []string {
+	return map[Kind][]string{
+		CodeScanning:   {"fixed_at", "dismissed_at", "dismissed_by", "dismissed_reason", "dismissed_comment"},
+		Dependabot:     {"fixed_at", "dismissed_at", "dismissed_by", "dismissed_reason", "dismissed_comment", "auto_dismissed_at"},
+		SecretScanning: {"resolution", "resolved_at", "resolved_by", "resolution_comment"},
+	}[kind]
 }
 
-var sampleFiles = map[Kind][3]string{
-	CodeScanning:   {"code-scanning-list-alerts-for-repo.json", "code-scanning-list-alerts-for-org.json", "code-scanning-get-alert.json"},
-	Dependabot:     {"dependabot-list-alerts-for-repo.json", "dependabot-list-alerts-for-org.json", "dependabot-get-alert.json"},
-	SecretScanning: {"secret-scanning-list-alerts-for-repo.json", "secret-scanning-list-alerts-for-org.json", "secret-scanning-get-alert.json"},
+// sampleFiles are the samples of a kind: repository list, organisation list, single alert.
+func sampleFiles() map[Kind][3]string {
+	return map[Kind][3]string{
+		CodeScanning:   {"code-scanning-list-alerts-for-repo.json", "code-scanning-list-alerts-for-org.json", "code-scanning-get-alert.json"},
+		Dependabot:     {"dependabot-list-alerts-for-repo.json", "dependabot-list-alerts-for-org.json", "dependabot-get-alert.json"},
+		SecretScanning: {"secret-scanning-list-alerts-for-repo.json", "secret-scanning-list-alerts-for-org.json", "secret-scanning-get-alert.json"},
+	}
 }
 
 // loadTemplates builds the templates from the embedded samples.
 func loadTemplates() (*templates, error) {
 	t := &templates{alerts: map[Kind]*alertTemplates{}}
 	var user map[string]any
-	for kind, files := range sampleFiles {
+	for kind, files := range sampleFiles() {
 		at := &alertTemplates{}
 		for i, f := range files {
 			var items []map[string]any
@@ -183,7 +189,7 @@ func alertDoc(kind Kind, sample map[string]any, withRepo, hideSecret bool) map[s
 	for _, f := range []string{"number", "created_at", "updated_at", "url", "html_url", "state"} {
 		doc[f] = placeholder(f)
 	}
-	for _, f := range stateFields[kind] {
+	for _, f := range stateFields(kind) {
 		doc[f] = placeholder(f)
 	}
 	switch kind {

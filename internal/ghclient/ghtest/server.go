@@ -77,7 +77,7 @@ func (s *Server) match(method, path string) *route {
 	return nil
 }
 
-func isKind(s string) bool { return slices.Contains(Kinds, Kind(s)) }
+func isKind(s string) bool { return slices.Contains(Kinds(), Kind(s)) }
 
 // ServeHTTP serves the fake API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

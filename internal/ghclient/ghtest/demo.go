@@ -1,0 +1,33 @@
+package ghtest
+
+// Demo describes what SeedDemo created.
+type Demo struct {
+	Org, User    Installation
+	Repositories []Repository
+}
+
+// SeedDemo fills the world with a small, varied demo for a local run
+// without a GitHub account: an organisation installation "octo-org" with
+// three repositories (one with code scanning off) and a user installation
+// "octocat" with one repository, each with alerts of every kind in mixed
+// states.
+func (s *Server) SeedDemo() Demo {
+	d := Demo{
+		Org:  s.AddInstallation("octo-org", "Organization"),
+		User: s.AddInstallation("octocat", "User"),
+	}
+	for i, name := range []string{"octo-repo", "payments", "website"} {
+		r := s.AddRepository(d.Org.ID, name, i != 2)
+		d.Repositories = append(d.Repositories, r)
+		s.AddAlerts(r.ID, CodeScanning, 12-3*i)
+		s.AddAlerts(r.ID, Dependabot, 8+i)
+		s.AddAlerts(r.ID, SecretScanning, 5-i)
+	}
+	s.SetFeature(d.Repositories[2].ID, CodeScanning, FeatureOff)
+	r := s.AddRepository(d.User.ID, "Hello-World", false)
+	d.Repositories = append(d.Repositories, r)
+	s.AddAlerts(r.ID, CodeScanning, 4)
+	s.AddAlerts(r.ID, Dependabot, 3)
+	s.AddAlerts(r.ID, SecretScanning, 2)
+	return d
+}
