@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ghas-relay/ghas-relay/internal/admin"
+	"github.com/ghas-relay/ghas-relay/internal/config"
+	"github.com/ghas-relay/ghas-relay/internal/ghclient"
+	"github.com/ghas-relay/ghas-relay/internal/group"
+	"github.com/ghas-relay/ghas-relay/internal/logging"
+	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	"github.com/ghas-relay/ghas-relay/internal/processor"
+	"github.com/ghas-relay/ghas-relay/internal/sink"
+	"github.com/ghas-relay/ghas-relay/internal/stream"
+	"github.com/ghas-relay/ghas-relay/internal/transform"
+)
+
+const drainTimeout = 10 * time.Second
+
+type processorConfig struct {
+	config.Common
+	AppID      string
+	PrivateKey string
+	APIURL     string
+	Enrich     string
+	SinkURL    string
+	SinkToken  string
+	Workers    int64
+	MaxDeliver int64
+}
+
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (processorConfig, error) {
+	var c processorConfig
+	s := config.New("processor", getenv, out)
+	c.RegisterCommon(s, ":9091")
+	s.String(&c.AppID, "GITHUB_APP_ID", "", "GitHub App ID, for enrichment from REST")
+	s.Secret(&c.PrivateKey, "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_FILE", "the GitHub App private key (PEM)")
+	s.String(&c.APIURL, "GITHUB_API_URL", ghclient.DefaultBaseURL, "GitHub REST base URL (GitHub Enterprise Server: https://HOST/api/v3/)")
+	s.String(&c.Enrich, "ENRICH", "", "re-fetch code scanning alerts from REST: auto, always or never (default auto with App credentials, else never)")
+	s.String(&c.SinkURL, "SINK_URL", "", "optional HTTP sink that receives every finding change; empty disables forwarding")
+	s.Secret(&c.SinkToken, "SINK_TOKEN", "SINK_TOKEN_FILE", "the sink's bearer token")
+	s.Int(&c.Workers, "PROCESSOR_WORKERS", 8, "events processed at once by this instance")
+	s.Int(&c.MaxDeliver, "PROCESSOR_MAX_DELIVER", 10, "attempts before an event that keeps failing goes to GHAS_DLQ")
+	if len(args) > 0 {
+		args = args[1:]
+	}
+	if err := s.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	hasApp := c.AppID != "" && c.PrivateKey != ""
+	if c.Enrich == "" {
+		c.Enrich = processor.EnrichNever
+		if hasApp {
+			c.Enrich = processor.EnrichAuto
+		}
+	}
+	if err := config.OneOf("ENRICH", c.Enrich, processor.EnrichAuto, processor.EnrichAlways, processor.EnrichNever); err != nil {
+		return c, err
+	}
+	if c.Enrich != processor.EnrichNever {
+		if err := config.Required("GITHUB_APP_ID", c.AppID); err != nil {
+			return c, &config.Error{Setting: "GITHUB_APP_ID", Msg: "required when ENRICH is " + c.Enrich}
+		}
+		if _, err := strconv.ParseInt(c.AppID, 10, 64); err != nil {
+			return c, &config.Error{Setting: "GITHUB_APP_ID", Msg: fmt.Sprintf("%q is not a numeric App ID", c.AppID)}
+		}
+		if c.PrivateKey == "" {
+			return c, &config.Error{Setting: "GITHUB_APP_PRIVATE_KEY_FILE", Msg: "required when ENRICH is " + c.Enrich}
+		}
+		if _, err := ghclient.ParsePrivateKey([]byte(c.PrivateKey)); err != nil {
+			return c, &config.Error{Setting: "GITHUB_APP_PRIVATE_KEY_FILE", Msg: "not an RSA private key in PEM"}
+		}
+	}
+	if c.Workers < 1 || c.Workers > 1024 {
+		return c, &config.Error{Setting: "PROCESSOR_WORKERS", Msg: fmt.Sprintf("%d is not between 1 and 1024", c.Workers)}
+	}
+	if c.MaxDeliver < 1 {
+		return c, &config.Error{Setting: "PROCESSOR_MAX_DELIVER", Msg: fmt.Sprintf("%d is not positive", c.MaxDeliver)}
+	}
+	return c, nil
+}
+
+// run is the processor: args[0] is the program name. It returns when ctx
+// ends or SIGINT/SIGTERM arrives, after every component stopped.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	defer func() {
+		if err != nil {
+			fmt.Fprintln(stderr, "processor:", err)
+		}
+	}()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := parseConfig(args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return &config.Error{Setting: "LOG_LEVEL", Msg: err.Error()}
+	}
+	logger = logger.With(slog.String(logging.KeyComponent, "processor"))
+
+	reg := metrics.NewRegistry()
+	var fetcher processor.AlertFetcher
+	if cfg.Enrich != processor.EnrichNever {
+		id, _ := strconv.ParseInt(cfg.AppID, 10, 64)
+		app, err := ghclient.New(logger, ghclient.Config{
+			BaseURL:       cfg.APIURL,
+			AppID:         id,
+			PrivateKeyPEM: []byte(cfg.PrivateKey),
+			// Enrichment must never hold an event for long (SPEC §8).
+			MaxRateLimitWait: 10 * time.Second,
+			MaxRetryElapsed:  10 * time.Second,
+			Requests:         reg.NewCounterVec("ghas_processor_github_requests_total", "GitHub REST requests made for enrichment, by endpoint and status.", "endpoint", "status"),
+		})
+		if err != nil {
+			return &config.Error{Setting: "GITHUB_APP_PRIVATE_KEY_FILE", Msg: err.Error()}
+		}
+		fetcher = app
+	}
+
+	nc, err := stream.Connect(logger, stream.ConnConfig{URL: cfg.NATSURL, CredsFile: cfg.NATSCreds, Name: "ghas-relay-processor"})
+	if err != nil {
+		return err
+	}
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
+	ready := make(chan struct{})
+	adm, err := admin.Listen(logger, cfg.AdminAddr, admin.Handler(reg, func(ctx context.Context) error {
+		select {
+		case <-ready:
+		default:
+			return errors.New("starting: nats layout or maps not loaded")
+		}
+		return stream.Check(ctx, nc, js)
+	}))
+	if err != nil {
+		return err
+	}
+
+	pm := processor.NewMetrics(reg)
+	var forwarder *sink.Forwarder
+	if cfg.SinkURL != "" {
+		forwarder, err = sink.New(logger, js, &http.Client{Timeout: 30 * time.Second}, reg, sink.Config{URL: cfg.SinkURL, Token: cfg.SinkToken})
+		if err != nil {
+			return &config.Error{Setting: "SINK_URL", Msg: err.Error()}
+		}
+	}
+
+	work := func(ctx context.Context) error {
+		if err := stream.WaitEnsure(ctx, logger, js, stream.Layout{Replicas: int(cfg.StreamReplicas)}); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		kvFindings, err := js.KeyValue(ctx, stream.FindingsBucket)
+		if err != nil {
+			return fmt.Errorf("bucket %s: %w", stream.FindingsBucket, err)
+		}
+		kvState, err := js.KeyValue(ctx, stream.StateBucket)
+		if err != nil {
+			return fmt.Errorf("bucket %s: %w", stream.StateBucket, err)
+		}
+		kvMaps, err := js.KeyValue(ctx, stream.MapsBucket)
+		if err != nil {
+			return fmt.Errorf("bucket %s: %w", stream.MapsBucket, err)
+		}
+		if err := transform.Seed(ctx, kvMaps); err != nil {
+			return err
+		}
+		watcher := transform.NewWatcher(logger, kvMaps)
+		var enricher processor.Enricher
+		if fetcher != nil {
+			enricher = processor.NewRESTEnricher(kvState, fetcher, cfg.Enrich, 10*time.Second)
+		}
+		proc := processor.New(logger, js, kvFindings, kvState, watcher, enricher, pm, processor.Config{
+			Workers:    int(cfg.Workers),
+			MaxDeliver: int(cfg.MaxDeliver),
+		})
+		fns := []group.Func{
+			watcher.Run,
+			func(ctx context.Context) error {
+				if err := watcher.WaitReady(ctx); err != nil {
+					return nil // stopping before the maps loaded
+				}
+				close(ready)
+				logger.Info("processor ready", slog.String("enrich", cfg.Enrich), slog.Bool("sink", forwarder != nil))
+				return proc.Run(ctx)
+			},
+		}
+		if forwarder != nil {
+			fns = append(fns, forwarder.Run)
+		}
+		return group.Run(ctx, fns...)
+	}
+	err = group.Run(ctx, adm.Serve, work)
+
+	if derr := nc.Drain(); derr == nil {
+		select {
+		case <-closed:
+		case <-time.After(drainTimeout):
+			logger.Warn("nats drain timed out")
+		}
+	}
+	logger.Info("processor stopped")
+	return err
+}
