@@ -133,7 +133,9 @@ func rateLimited(logger *slog.Logger, l *limiter, pol retryPolicy) Middleware {
 						return nil, err
 					}
 				}
-				resp, err := next.RoundTrip(req)
+				// A clone per attempt: ghinstallation's App transport writes
+				// headers into the request it is given.
+				resp, err := next.RoundTrip(req.Clone(ctx))
 				now := time.Now()
 				if err == nil {
 					l.observe(resp.Header, now)

@@ -117,7 +117,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.RetryAfter > 0 {
 			rep.header = http.Header{"Retry-After": {strconv.Itoa(int(math.Ceil(f.RetryAfter.Seconds())))}}
 		}
-		s.write(w, r, rep, s.budgetHeaders(who.installation, 0))
+		s.write(w, r, rep, s.budgetHeaders(who.installation))
 		return
 	}
 	free := rt.auth == authAny // /rate_limit costs nothing
@@ -129,7 +129,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if who.installation == 0 {
 			msg = "API rate limit exceeded for app ID " + strconv.FormatInt(s.opts.AppID, 10) + "."
 		}
-		s.write(w, r, errReply(http.StatusForbidden, msg), s.budgetHeaders(who.installation, 0))
+		s.write(w, r, errReply(http.StatusForbidden, msg), s.budgetHeaders(who.installation))
 		return
 	}
 	rep := rt.h(r, who, strings.Split(strings.Trim(path, "/"), "/"))
@@ -150,7 +150,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rep = reply{status: http.StatusNotModified, header: http.Header{"ETag": {etag}}}
 		}
 	}
-	s.write(w, r, rep, s.budgetHeaders(who.installation, 0))
+	s.write(w, r, rep, s.budgetHeaders(who.installation))
 }
 
 // write sends rep with extra headers.
@@ -249,7 +249,7 @@ func (s *Server) refund(id int64) {
 }
 
 // budgetHeaders are the x-ratelimit-* headers of an installation's budget.
-func (s *Server) budgetHeaders(id int64, _ int) http.Header {
+func (s *Server) budgetHeaders(id int64) http.Header {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := s.budgetOf(id, time.Now())
