@@ -185,7 +185,10 @@ func (p *Processor) Handle(ctx context.Context, msg jetstream.Msg) {
 	log := p.logger.With(slog.String(logging.KeyEvent, event), slog.String(logging.KeyDeliveryID, msg.Headers().Get(stream.HeaderMsgID)))
 	result, err := p.process(ctx, msg, event)
 	if err == nil {
-		if aerr := msg.DoubleAck(ctx); aerr != nil {
+		// Every effect is durable (each publish and KV write waited for its
+		// ack), so a plain ack is enough: if it is lost, the redelivery
+		// changes nothing.
+		if aerr := msg.Ack(); aerr != nil {
 			// The effects are durable and idempotent; the redelivery
 			// that follows changes nothing.
 			log.Warn("ack failed", logging.Err(aerr))

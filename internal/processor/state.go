@@ -193,6 +193,11 @@ func newer(incoming, stored *finding.Document) bool {
 	if !ti.Equal(ts) {
 		return ti.After(ts)
 	}
+	// At the same time, what the REST API says wins: it is the complete,
+	// current view (a webhook lacks the rule's security severity, say).
+	if oi, os := incoming.Origin == stream.OriginReconcile, stored.Origin == stream.OriginReconcile; oi != os {
+		return oi
+	}
 	ri, rs := statusRank(incoming), statusRank(stored)
 	if ri != rs {
 		return ri > rs

@@ -1,0 +1,335 @@
+// Command processorload measures how fast processors drain a backlog. It
+// starts an in-process JetStream server (file storage), fills GHAS_EVENTS
+// with a mixed backlog built from the sample payloads (code scanning,
+// Dependabot and secret scanning alerts in several lifecycle states, with
+// repeated deliveries of the same alerts), and in the same run measures:
+//
+//   - raw: a durable consumer that only fetches and acks the backlog (the
+//     broker's limit on this machine);
+//   - the processor with 1 and with 2 instances (each its own NATS
+//     connection), KV state on, until every event is acked.
+//
+// Each measurement is repeated -reps times on a fresh copy of the backlog
+// and the median is reported with its ratio to the raw median.
+//
+// Run from the module root: go run ./internal/bench/processorload
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	"github.com/ghas-relay/ghas-relay/internal/processor"
+	"github.com/ghas-relay/ghas-relay/internal/stream"
+	"github.com/ghas-relay/ghas-relay/internal/transform"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "processorload:", err)
+		os.Exit(1)
+	}
+}
+
+type staticMaps struct{ m *transform.Maps }
+
+func (s staticMaps) Current() *transform.Maps { return s.m }
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("processorload", flag.ContinueOnError)
+	n := fs.Int("events", 100000, "events in the backlog")
+	reps := fs.Int("reps", 3, "repetitions of each measurement")
+	workers := fs.Int("workers", 8, "workers per processor instance")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	dir, err := os.MkdirTemp("", "processorload-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	if err != nil {
+		return err
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		return fmt.Errorf("nats server not ready")
+	}
+	defer srv.Shutdown()
+
+	events, err := backlog(*n)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "backlog: %d events (%d distinct alerts), %d workers per instance, %d reps\n\n", len(events), distinct(events), *workers, *reps)
+
+	results := map[string][]float64{}
+	for rep := 0; rep < *reps; rep++ {
+		for _, mode := range []string{"raw", "processor x1", "processor x2"} {
+			rate, err := measure(srv.ClientURL(), mode, events, *workers)
+			if err != nil {
+				return fmt.Errorf("%s: %w", mode, err)
+			}
+			results[mode] = append(results[mode], rate)
+			fmt.Fprintf(out, "rep %d %-13s %8.0f events/s\n", rep+1, mode, rate)
+		}
+	}
+	raw := median(results["raw"])
+	fmt.Fprintf(out, "\n| mode | events/s (median of %d) | runs | ratio to raw |\n|---|---|---|---|\n", *reps)
+	for _, mode := range []string{"raw", "processor x1", "processor x2"} {
+		m := median(results[mode])
+		fmt.Fprintf(out, "| %s | %.0f | %s | %.3f |\n", mode, m, runs(results[mode]), m/raw)
+	}
+	return nil
+}
+
+type event struct {
+	name string
+	body []byte
+	key  string
+}
+
+// backlog builds n events: alerts of the three kinds from the samples, each
+// alert created, then changed, with every tenth delivery a duplicate.
+func backlog(n int) ([]event, error) {
+	type tmpl struct {
+		event, file, dataset string
+		actions              []string
+	}
+	tmpls := []tmpl{
+		{"code_scanning_alert", "code_scanning_alert/created.payload.json", "sast", []string{"created", "fixed", "reopened"}},
+		{"dependabot_alert", "dependabot_alert/created.payload.json", "sca", []string{"created", "fixed"}},
+		{"secret_scanning_alert", "secret_scanning_alert/reopened.payload.json", "secret", []string{"reopened"}},
+	}
+	var out []event
+	for i := 0; len(out) < n; i++ {
+		t := tmpls[i%len(tmpls)]
+		raw, err := os.ReadFile(filepath.Join("testdata", "webhooks", t.file))
+		if err != nil {
+			return nil, fmt.Errorf("read sample (run from the module root): %w", err)
+		}
+		for j, action := range t.actions {
+			var p map[string]any
+			if err := json.Unmarshal(raw, &p); err != nil {
+				return nil, err
+			}
+			p["action"] = action
+			a := p["alert"].(map[string]any)
+			a["number"] = i
+			at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i)*time.Minute + time.Duration(j)*time.Second).Format(time.RFC3339)
+			a["updated_at"] = at
+			switch action {
+			case "fixed":
+				a["state"] = "fixed"
+				a["fixed_at"] = at
+			case "created", "reopened":
+				if t.dataset != "secret" {
+					a["state"] = "open"
+				}
+			}
+			p["repository"].(map[string]any)["id"] = 1000 + i%500
+			b, err := json.Marshal(p)
+			if err != nil {
+				return nil, err
+			}
+			ev := event{name: t.event, body: b, key: fmt.Sprintf("%s.%d.%d", t.dataset, 1000+i%500, i)}
+			out = append(out, ev)
+			if len(out)%10 == 0 {
+				out = append(out, ev) // a second delivery of the same content
+			}
+		}
+	}
+	return out[:n], nil
+}
+
+func distinct(evs []event) int {
+	m := map[string]bool{}
+	for _, e := range evs {
+		m[e.key] = true
+	}
+	return len(m)
+}
+
+// measure resets the layout, fills the backlog and drains it in mode,
+// returning events per second of the drain.
+func measure(url, mode string, events []event, workers int) (float64, error) {
+	ctx := context.Background()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	for _, name := range []string{stream.EventsStream, stream.FindingsStream, stream.DLQStream} {
+		_ = js.DeleteStream(ctx, name)
+	}
+	for _, name := range []string{stream.FindingsBucket, stream.StateBucket, stream.MapsBucket} {
+		_ = js.DeleteKeyValue(ctx, name)
+	}
+	if err := stream.Ensure(ctx, js, stream.Layout{Replicas: 1}); err != nil {
+		return 0, err
+	}
+	// Fill asynchronously, then wait for every ack.
+	for i, ev := range events {
+		msg := &nats.Msg{Subject: stream.WebhookSubject(ev.name), Header: nats.Header{}, Data: ev.body}
+		msg.Header.Set(stream.HeaderEvent, ev.name)
+		msg.Header.Set(stream.HeaderMsgID, fmt.Sprintf("d-%d", i))
+		if _, err := js.PublishMsgAsync(msg); err != nil {
+			return 0, err
+		}
+		if i%5000 == 0 {
+			<-js.PublishAsyncComplete()
+		}
+	}
+	<-js.PublishAsyncComplete()
+
+	start := time.Now()
+	switch mode {
+	case "raw":
+		err = drainRaw(ctx, js, len(events))
+	case "processor x1":
+		err = drainProcessors(ctx, url, 1, workers, len(events))
+	case "processor x2":
+		err = drainProcessors(ctx, url, 2, workers, len(events))
+	}
+	if err != nil {
+		return 0, err
+	}
+	return float64(len(events)) / time.Since(start).Seconds(), nil
+}
+
+func drainRaw(ctx context.Context, js jetstream.JetStream, n int) error {
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream.EventsStream, jetstream.ConsumerConfig{
+		Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 4096,
+	})
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	count := 0
+	wg.Add(1)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		_ = m.Ack()
+		count++
+		if count == n {
+			close(done)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	<-done
+	cc.Stop()
+	wg.Done()
+	return waitAcked(ctx, js, "raw")
+}
+
+func drainProcessors(ctx context.Context, url string, instances, workers, n int) error {
+	pctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var conns []*nats.Conn
+	for i := 0; i < instances; i++ {
+		nc, err := nats.Connect(url)
+		if err != nil {
+			cancel()
+			return err
+		}
+		conns = append(conns, nc)
+		js, _ := jetstream.New(nc)
+		findings, err := js.KeyValue(ctx, stream.FindingsBucket)
+		if err != nil {
+			cancel()
+			return err
+		}
+		state, err := js.KeyValue(ctx, stream.StateBucket)
+		if err != nil {
+			cancel()
+			return err
+		}
+		p := processor.New(logger, js, findings, state, staticMaps{transform.Defaults()}, nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: workers})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = p.Run(pctx)
+		}()
+	}
+	nc, _ := nats.Connect(url)
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	err := waitAcked(ctx, js, processor.ConsumerName)
+	cancel()
+	wg.Wait()
+	for _, c := range conns {
+		c.Close()
+	}
+	return err
+}
+
+// waitAcked waits until the durable has nothing pending or unacked.
+func waitAcked(ctx context.Context, js jetstream.JetStream, durable string) error {
+	deadline := time.Now().Add(30 * time.Minute)
+	for time.Now().Before(deadline) {
+		c, err := js.Consumer(ctx, stream.EventsStream, durable)
+		if err == nil {
+			info, err := c.Info(ctx)
+			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream > 0 {
+				return nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("%s: backlog not drained", durable)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func runs(xs []float64) string {
+	s := ""
+	for i, x := range xs {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%.0f", x)
+	}
+	return s
+}
