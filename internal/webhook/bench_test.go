@@ -33,7 +33,7 @@ type reusableBody struct{ *bytes.Reader }
 
 func (reusableBody) Close() error { return nil }
 
-func largeBody(size int) []byte {
+func paddedObject(size int) []byte {
 	pad := strings.Repeat("a", size-len(`{"pad":""}`))
 	return []byte(`{"pad":"` + pad + `"}`)
 }
@@ -43,7 +43,7 @@ func largeBody(size int) []byte {
 // size: the body must never be held more than twice.
 func BenchmarkLargeDelivery(b *testing.B) {
 	const size = 25_000_000
-	payload := largeBody(size)
+	payload := paddedObject(size)
 	for _, tc := range []struct {
 		name string
 		body []byte
@@ -93,7 +93,7 @@ func BenchmarkLargeDelivery(b *testing.B) {
 // includes that copy (and the in-process server's own buffers).
 func BenchmarkLargeDeliveryNATS(b *testing.B) {
 	const size = 25_000_000
-	payload := largeBody(size)
+	payload := paddedObject(size)
 	_, js := streamtest.Run(b).Connect()
 	h := NewHandler(slog.New(slog.DiscardHandler), js, NewMetrics(metrics.NewRegistry()), Options{Secrets: ParseSecrets("s"), MaxBodyBytes: 26214400})
 	req := httptest.NewRequest(http.MethodPost, Path, nil)
@@ -119,7 +119,7 @@ func BenchmarkLargeDeliveryNATS(b *testing.B) {
 // BenchmarkHandler8K is the per-delivery cost of an 8 KB delivery with a
 // publisher that does nothing: HTTP parsing aside, the receiver's own work.
 func BenchmarkHandler8K(b *testing.B) {
-	payload := largeBody(8 << 10)
+	payload := paddedObject(8 << 10)
 	h := NewHandler(slog.New(slog.DiscardHandler), &countingPublisher{}, NewMetrics(metrics.NewRegistry()), Options{Secrets: ParseSecrets("s"), MaxBodyBytes: 26214400})
 	req := httptest.NewRequest(http.MethodPost, Path, nil)
 	req.Header.Set("Content-Type", "application/json")

@@ -55,7 +55,17 @@ type Options struct {
 	PublishTimeout time.Duration
 	// Now is the clock for Ghas-Received-At; nil means time.Now.
 	Now func() time.Time
+	// MaxBodyMemory bounds the bytes of large bodies (over 1 MiB) held at
+	// once; zero means four times MaxBodyBytes. A large delivery that cannot
+	// reserve its size within BudgetWait is answered 503.
+	MaxBodyMemory int64
+	// BudgetWait is how long a large delivery waits for memory; zero means 10 s.
+	BudgetWait time.Duration
 }
+
+// largeBody is the body size above which a delivery reserves memory from
+// the budget and gets one buffer of its exact size.
+const largeBody = 1 << 20
 
 // Handler is the POST /webhook handler.
 type Handler struct {
@@ -63,6 +73,7 @@ type Handler struct {
 	pub     Publisher
 	metrics *Metrics
 	opts    Options
+	budget  *memBudget
 }
 
 // NewHandler returns the webhook handler publishing through pub.
@@ -73,7 +84,15 @@ func NewHandler(logger *slog.Logger, pub Publisher, m *Metrics, opts Options) *H
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Handler{logger: logger, pub: pub, metrics: m, opts: opts}
+	if opts.MaxBodyMemory <= 0 {
+		opts.MaxBodyMemory = 4 * opts.MaxBodyBytes
+	}
+	// Any single body must fit (the +1 covers a chunked body's overflow byte).
+	opts.MaxBodyMemory = max(opts.MaxBodyMemory, opts.MaxBodyBytes+1)
+	if opts.BudgetWait <= 0 {
+		opts.BudgetWait = 10 * time.Second
+	}
+	return &Handler{logger: logger, pub: pub, metrics: m, opts: opts, budget: newMemBudget(opts.MaxBodyMemory)}
 }
 
 type answer struct {
@@ -128,7 +147,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(err, "bad_request", nil)
 		return
 	}
-	body, err := readBody(w, r, h.opts.MaxBodyBytes)
+	body, reserved, err := h.readBody(w, r)
+	defer h.budget.release(reserved)
 	if err != nil {
 		fail(err, resultOf(err), nil)
 		return
@@ -192,42 +212,67 @@ func (h *Handler) publish(ctx context.Context, d Delivery) (duplicate bool, err 
 	return ack.Duplicate, nil
 }
 
-// readBody reads the whole body, at most limit bytes (errTooLarge above).
-// With a Content-Length the buffer grows eightfold toward exactly that size,
-// so an honest large body ends in one buffer of its exact size and a client
-// that announces a large body but sends little commits little memory.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+// readBody reads the whole body, at most MaxBodyBytes (errTooLarge above).
+// A body over largeBody with a Content-Length first reserves its size from
+// the memory budget (errBusy if it cannot in time) and is read into one
+// buffer of exactly that size, so it is held once. Smaller bodies, and bodies
+// without a Content-Length, grow their buffer eightfold; a chunked body
+// reserves the whole limit before growing past largeBody. reserved is what
+// the caller releases once the delivery is answered.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, reserved int64, err error) {
+	limit := h.opts.MaxBodyBytes
 	cl := r.ContentLength
 	if cl > limit {
-		return nil, errTooLarge
+		return nil, 0, errTooLarge
 	}
 	if cl == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	const first = 64 << 10
-	buf := make([]byte, 0, min(first, limitCap(cl, limit)))
+	reserve := func(n int64) error {
+		ctx, cancel := context.WithTimeout(r.Context(), h.opts.BudgetWait)
+		defer cancel()
+		if err := h.budget.acquire(ctx, n); err != nil {
+			return errBusy
+		}
+		reserved = n
+		return nil
+	}
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	var buf []byte
+	if cl > largeBody {
+		if err := reserve(cl); err != nil {
+			return nil, 0, err
+		}
+		buf = make([]byte, 0, cl)
+	} else {
+		buf = make([]byte, 0, min(64<<10, limitCap(cl, limit)))
+	}
 	for {
 		if cl >= 0 && int64(len(buf)) == cl {
-			return buf, nil
+			return buf, reserved, nil
 		}
 		if len(buf) == cap(buf) {
 			next := min(int64(cap(buf))*8, limitCap(cl, limit))
+			if next > largeBody && reserved == 0 {
+				if err := reserve(limit + 1); err != nil {
+					return nil, 0, err
+				}
+			}
 			nb := make([]byte, len(buf), next)
 			copy(nb, buf)
 			buf = nb
 		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
+		n, err := rd.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
-			return buf, nil
+			return buf, reserved, nil
 		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, errTooLarge
+			return nil, reserved, errTooLarge
 		}
 		if err != nil {
-			return nil, errBodyRead
+			return nil, reserved, errBodyRead
 		}
 	}
 }
@@ -249,6 +294,8 @@ func resultOf(err error) string {
 		return "too_large"
 	case http.StatusUnsupportedMediaType:
 		return "unsupported_media_type"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
 	}
 	return "bad_request"
 }
