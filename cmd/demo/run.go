@@ -1,0 +1,475 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ghas-relay/ghas-relay/internal/finding"
+	"github.com/ghas-relay/ghas-relay/internal/ghclient/ghtest"
+	"github.com/ghas-relay/ghas-relay/internal/processor"
+	"github.com/ghas-relay/ghas-relay/internal/stream"
+	"github.com/ghas-relay/ghas-relay/internal/webhook/webhooktest"
+)
+
+const secret = "demo-webhook-secret"
+
+// child is one started process; done closes when it has exited.
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// procs owns the child processes; stopAll ends every one of them.
+type procs struct {
+	mu   sync.Mutex
+	list []*child
+}
+
+func (p *procs) start(dir, logDir, name string, env []string, args ...string) (*child, error) {
+	logf, err := os.Create(filepath.Join(logDir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(dir, args[0]), args[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	p.mu.Lock()
+	p.list = append(p.list, c)
+	p.mu.Unlock()
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// stopAll stops the children in reverse start order: SIGTERM, then SIGKILL
+// after 10 s.
+func (p *procs) stopAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.list) - 1; i >= 0; i-- {
+		c := p.list[i]
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(10 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+	}
+	p.list = nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("dir", filepath.Join(".local", "demo"), "where the demo keeps binaries, JetStream data and logs")
+	keep := fs.Bool("keep", false, "keep the JetStream data of earlier runs (default: start empty)")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	started := time.Now()
+	say := func(format string, a ...any) { fmt.Fprintf(stdout, "==> "+format+"\n", a...) }
+
+	if _, err := os.Stat(filepath.Join("testdata", "webhooks")); err != nil {
+		return errors.New("run from the module root (testdata/webhooks not found)")
+	}
+	binDir := filepath.Join(*dataDir, "bin")
+	natsDir := filepath.Join(*dataDir, "nats")
+	logDir := filepath.Join(*dataDir, "logs")
+	if !*keep {
+		_ = os.RemoveAll(natsDir)
+	}
+	for _, d := range []string{binDir, natsDir, logDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+
+	say("building nats-server (the go.mod tool) and the three binaries into %s", binDir)
+	build := exec.CommandContext(ctx, "go", "build", "-o", binDir+string(os.PathSeparator),
+		"github.com/nats-io/nats-server/v2", "./cmd/receiver", "./cmd/processor", "./cmd/reconciler")
+	build.Stdout, build.Stderr = stderr, stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("go build: %w", err)
+	}
+
+	var ps procs
+	defer ps.stopAll()
+
+	// JetStream.
+	natsAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(natsAddr)
+	conf := filepath.Join(*dataDir, "nats.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("host: %s\nport: %s\nmax_payload: 32MB\njetstream { store_dir: %q }\n", host, port, natsDir)), 0o644); err != nil {
+		return err
+	}
+	if _, err := ps.start(binDir, logDir, "nats-server", nil, "nats-server", "-c", conf); err != nil {
+		return err
+	}
+	natsURL := "nats://" + natsAddr
+	nc, err := connectWait(ctx, natsURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	say("JetStream at %s (data in %s)", natsURL, natsDir)
+
+	// Fake GitHub with a small organisation and a user, plus one webhook
+	// delivery GitHub failed to deliver.
+	gh, err := ghtest.Start(ghtest.Options{})
+	if err != nil {
+		return err
+	}
+	defer gh.Close()
+	world := gh.SeedDemo()
+	missed, err := missedDelivery(gh, world)
+	if err != nil {
+		return err
+	}
+	keyFile := filepath.Join(*dataDir, "app-key.pem")
+	if err := os.WriteFile(keyFile, gh.PrivateKeyPEM(), 0o600); err != nil {
+		return err
+	}
+	say("fake GitHub at %s: installations %s (organisation) and %s (user), %d repositories, one failed delivery %s",
+		gh.URL(), world.Org.Account, world.User.Account, len(world.Repositories), missed)
+
+	// Local sink that counts what it receives.
+	sink := &sinkLog{}
+	sinkSrv := &http.Server{Handler: sink, ReadHeaderTimeout: 5 * time.Second}
+	sinkLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go func() { _ = sinkSrv.Serve(sinkLn) }()
+	defer sinkSrv.Close()
+
+	// The three binaries.
+	listen, _ := freeAddr()
+	common := []string{"NATS_URL=" + natsURL, "LOG_FORMAT=json", "LOG_LEVEL=info"}
+	recvAdmin, _ := freeAddr()
+	procAdmin, _ := freeAddr()
+	recAdmin, _ := freeAddr()
+	app := []string{
+		fmt.Sprintf("GITHUB_APP_ID=%d", gh.AppID()),
+		"GITHUB_APP_PRIVATE_KEY_FILE=" + keyFile,
+		"GITHUB_API_URL=" + gh.URL(),
+	}
+	if _, err := ps.start(binDir, logDir, "receiver", append(common, "LISTEN_ADDR="+listen, "ADMIN_ADDR="+recvAdmin, "GITHUB_WEBHOOK_SECRET="+secret), "receiver"); err != nil {
+		return err
+	}
+	if _, err := ps.start(binDir, logDir, "processor", append(append(common, app...),
+		"ADMIN_ADDR="+procAdmin, "SINK_URL=http://"+sinkLn.Addr().String()+"/findings", "SINK_TOKEN=demo-sink-token"), "processor"); err != nil {
+		return err
+	}
+	for _, a := range []string{recvAdmin, procAdmin} {
+		if err := waitReady(ctx, "http://"+a+"/readyz"); err != nil {
+			return err
+		}
+	}
+	say("receiver on http://%s/webhook, processor ready (admin %s, %s)", listen, recvAdmin, procAdmin)
+
+	// Every sample delivery, signed.
+	samples, err := webhooktest.Samples(filepath.Join("testdata", "webhooks"))
+	if err != nil {
+		return err
+	}
+	counts := map[string]int{}
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, s := range samples {
+		req := webhooktest.NewRequest("http://"+listen+"/webhook", s.Event, s.Delivery(), s.Body, secret)
+		resp, err := client.Do(req.WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("send %s/%s: %w", s.Event, s.Name, err)
+		}
+		var ans struct{ Status string }
+		_ = json.NewDecoder(resp.Body).Decode(&ans)
+		resp.Body.Close()
+		counts[fmt.Sprintf("%d %s", resp.StatusCode, ans.Status)]++
+	}
+	say("sent %d signed sample deliveries: %s", len(samples), summary(counts))
+
+	// One reconcile: missed-delivery sweep, delta pull and full pull.
+	say("reconciling against the fake GitHub (reconciler -once, all modes)")
+	rec, err := ps.start(binDir, logDir, "reconciler", append(append(common, app...), "ADMIN_ADDR="+recAdmin, "RECONCILE_MODE=daemon"), "reconciler", "-once")
+	if err != nil {
+		return err
+	}
+	select {
+	case <-rec.done:
+	case <-time.After(90 * time.Second):
+		return errors.New("reconciler did not finish within 90 s; see " + filepath.Join(logDir, "reconciler.log"))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	say("reconciler exited with code %d (report in %s)", rec.cmd.ProcessState.ExitCode(), filepath.Join(logDir, "reconciler.log"))
+
+	if err := waitDrained(ctx, js); err != nil {
+		return err
+	}
+	docs, err := loadFindings(ctx, js)
+	if err != nil {
+		return err
+	}
+	if err := waitSink(ctx, sink, docs); err != nil {
+		fmt.Fprintln(stderr, "demo:", err)
+	}
+	printTable(stdout, docs)
+	dlq := streamMsgs(ctx, js, stream.DLQStream)
+	fmt.Fprintf(stdout, "\n%d findings in KV %s, %d finding messages on %s, %d POSTs received by the local sink, %d dead letters; done in %s.\n",
+		len(docs), stream.FindingsBucket, streamMsgs(ctx, js, stream.FindingsStream), stream.FindingsStream, sink.count(), dlq, time.Since(started).Round(100*time.Millisecond))
+	fmt.Fprintf(stdout, `
+Where to look next:
+  logs of every process         %s
+  JetStream data                %s (rerun with -keep to keep it)
+  the finding document          docs/mapping.md; the design in docs/architecture.md
+  running against real GitHub   docs/operations.md
+`, logDir, natsDir)
+	return nil
+}
+
+// missedDelivery records in the fake GitHub a code scanning delivery that
+// failed (the receiver was down), for the reconciler's sweep to recover.
+func missedDelivery(gh *ghtest.Server, world ghtest.Demo) (string, error) {
+	body, err := os.ReadFile(filepath.Join("testdata", "webhooks", "code_scanning_alert", "created.payload.json"))
+	if err != nil {
+		return "", err
+	}
+	var p map[string]any
+	if err := json.Unmarshal(body, &p); err != nil {
+		return "", err
+	}
+	p["alert"].(map[string]any)["number"] = 4242
+	p["installation"] = map[string]any{"id": world.Org.ID}
+	payload, _ := json.Marshal(p)
+	guid := webhooktest.GUID("demo-missed-delivery")
+	gh.AddDelivery(ghtest.Delivery{
+		GUID: guid, Event: "code_scanning_alert", Action: "created",
+		Status: "Invalid HTTP Response: 503", StatusCode: 503,
+		InstallationID: world.Org.ID, Payload: payload,
+	})
+	return guid, nil
+}
+
+func connectWait(ctx context.Context, url string) (*nats.Conn, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+		if err == nil {
+			return nc, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("nats-server did not start: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func waitReady(ctx context.Context, url string) error {
+	c := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready within 30 s", url)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitDrained waits until the processors have acked every event.
+func waitDrained(ctx context.Context, js jetstream.JetStream) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := js.Consumer(ctx, stream.EventsStream, processor.ConsumerName)
+		if err == nil {
+			if info, err := c.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("the processor did not drain GHAS_EVENTS within 60 s")
+}
+
+func loadFindings(ctx context.Context, js jetstream.JetStream) ([]finding.Document, error) {
+	kv, err := js.KeyValue(ctx, stream.FindingsBucket)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := kv.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var docs []finding.Document
+	for _, k := range keys {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		d, err := finding.Decode(e.Value())
+		if err == nil {
+			docs = append(docs, d)
+		}
+	}
+	slices.SortFunc(docs, func(a, b finding.Document) int { return strings.Compare(a.FindingKey, b.FindingKey) })
+	return docs, nil
+}
+
+func streamMsgs(ctx context.Context, js jetstream.JetStream, name string) uint64 {
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return 0
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return info.State.Msgs
+}
+
+func printTable(w io.Writer, docs []finding.Document) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FINDING KEY\tTYPE\tSEVERITY\tSTATUS\tORIGIN\tREPOSITORY\tNAME")
+	for _, d := range docs {
+		f := d.Finding()
+		if f == nil {
+			continue
+		}
+		name := f.Name
+		if len(name) > 48 {
+			name = name[:45] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.FindingKey, d.FindingTypeName, f.Severity, f.FindingStatus, d.Origin, d.AssetDetail.FullName, name)
+	}
+	_ = tw.Flush()
+}
+
+func summary(m map[string]int) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%d × %s", v, k))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+// sinkLog is the local HTTP sink: it records the idempotency keys it got.
+type sinkLog struct {
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+func (s *sinkLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var buf bytes.Buffer
+	_, _ = io.Copy(&buf, io.LimitReader(r.Body, 1<<20))
+	s.mu.Lock()
+	if s.keys == nil {
+		s.keys = map[string]bool{}
+	}
+	s.keys[r.Header.Get("Idempotency-Key")] = true
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *sinkLog) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys)
+}
+
+func (s *sinkLog) has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys[key]
+}
+
+// waitSink waits until the sink holds the current version of every finding.
+func waitSink(ctx context.Context, s *sinkLog, docs []finding.Document) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		missing := 0
+		for _, d := range docs {
+			if !s.has(d.MsgID()) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("the sink did not receive every finding within 30 s")
+}
