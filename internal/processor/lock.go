@@ -25,6 +25,34 @@ type keyLocks struct {
 
 	mu    sync.Mutex
 	local map[string]*localLock
+	free  *recentRevs // revision of the free lease this instance last wrote, per key
+}
+
+// recentRevs is a bounded map of key → revision, a hint for compare-and-set.
+type recentRevs struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]uint64
+}
+
+func (r *recentRevs) take(key string) (uint64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rev, ok := r.m[key]
+	delete(r.m, key)
+	return rev, ok
+}
+
+func (r *recentRevs) put(key string, rev uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.m) >= r.max {
+		for k := range r.m {
+			delete(r.m, k)
+			break
+		}
+	}
+	r.m[key] = rev
 }
 
 type localLock struct {
@@ -42,7 +70,8 @@ type leaseValue struct {
 var errLockBusy = errors.New("finding is being updated by another processor")
 
 func newKeyLocks(kv jetstream.KeyValue, holder string, lease, wait time.Duration, now func() time.Time) *keyLocks {
-	return &keyLocks{kv: kv, holder: holder, lease: lease, wait: wait, now: now, local: map[string]*localLock{}}
+	return &keyLocks{kv: kv, holder: holder, lease: lease, wait: wait, now: now, local: map[string]*localLock{},
+		free: &recentRevs{max: 16384, m: map[string]uint64{}}}
 }
 
 func lockKey(findingKey string) string { return "lock." + findingKey }
@@ -75,7 +104,9 @@ func (l *keyLocks) lock(ctx context.Context, key string) (release func(), err er
 		// Best effort: a lease we fail to free expires by itself.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		free, _ := json.Marshal(leaseValue{})
-		_, _ = l.kv.Update(dctx, lockKey(key), free, rev)
+		if newRev, err := l.kv.Update(dctx, lockKey(key), free, rev); err == nil {
+			l.free.put(key, newRev)
+		}
 		cancel()
 		unlockLocal()
 	}, nil
@@ -88,6 +119,19 @@ func (l *keyLocks) acquire(ctx context.Context, key string) (uint64, error) {
 	k := lockKey(key)
 	deadline := l.now().Add(l.wait)
 	delay := time.Millisecond
+	// Fast path, one round trip: update the free lease this instance wrote
+	// last, or create the lease of a key never locked before.
+	val, _ := json.Marshal(leaseValue{Holder: l.holder, Expires: l.now().Add(l.lease)})
+	var rev uint64
+	var err error
+	if r, ok := l.free.take(key); ok {
+		rev, err = l.kv.Update(ctx, k, val, r)
+	} else {
+		rev, err = l.kv.Create(ctx, k, val)
+	}
+	if err == nil {
+		return rev, nil
+	}
 	for {
 		val, _ := json.Marshal(leaseValue{Holder: l.holder, Expires: l.now().Add(l.lease)})
 		entry, err := l.kv.Get(ctx, k)

@@ -112,7 +112,7 @@ func New(logger *slog.Logger, js jetstream.JetStream, findings, state jetstream.
 	return &Processor{
 		logger:   logger,
 		js:       js,
-		store:    &store{js: js, kv: findings, locks: newKeyLocks(state, hex.EncodeToString(id[:]), cfg.LockLease, cfg.LockWait, cfg.Now)},
+		store:    &store{js: js, kv: findings, recent: newRecentWrites(16384), locks: newKeyLocks(state, hex.EncodeToString(id[:]), cfg.LockLease, cfg.LockWait, cfg.Now)},
 		maps:     maps,
 		enricher: enricher,
 		metrics:  m,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,9 +37,10 @@ type updateFunc func(stored *finding.Document) (*finding.Document, error)
 // store applies updates to KV ghas_findings and publishes each change of a
 // finding on GHAS_FINDINGS.
 type store struct {
-	js    jetstream.JetStream
-	kv    jetstream.KeyValue
-	locks *keyLocks
+	js     jetstream.JetStream
+	kv     jetstream.KeyValue
+	locks  *keyLocks
+	recent *recentWrites
 }
 
 // apply runs fn against the stored document of key under compare-and-set,
@@ -46,34 +48,49 @@ type store struct {
 // publish even when KV already holds the same content: a redelivered message
 // may have written KV and died before publishing; the finding stream's
 // duplicate window drops the publish if it did get out.
+//
+// The first attempt trusts this instance's cache of what it last wrote (or
+// assumes a key it never saw is new) and lets the compare-and-set tell it
+// otherwise, which saves a KV read on the common path; any decision not to
+// write is only taken on what KV itself says.
 func (s *store) apply(ctx context.Context, key string, republish bool, fn updateFunc) (outcome, error) {
 	release, err := s.locks.lock(ctx, key)
 	if err != nil {
 		return 0, err
 	}
 	defer release()
-	for range maxCASAttempts {
+	for attempt := range maxCASAttempts {
 		var stored *finding.Document
 		var rev uint64
-		entry, err := s.kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return 0, fmt.Errorf("get finding %s: %w", key, err)
-		default:
-			d, derr := finding.Decode(entry.Value())
-			if derr != nil {
-				// A stored document we cannot read is replaced; the
-				// incoming event is the best we know.
-				d = finding.Document{}
+		fromKV := attempt > 0
+		if !fromKV {
+			if c, ok := s.recent.get(key); ok {
+				stored, rev = c.doc, c.rev
 			}
-			stored, rev = &d, entry.Revision()
+		} else {
+			entry, err := s.kv.Get(ctx, key)
+			switch {
+			case errors.Is(err, jetstream.ErrKeyNotFound):
+			case err != nil:
+				return 0, fmt.Errorf("get finding %s: %w", key, err)
+			default:
+				d, derr := finding.Decode(entry.Value())
+				if derr != nil {
+					// A stored document we cannot read is replaced; the
+					// incoming event is the best we know.
+					d = finding.Document{}
+				}
+				stored, rev = &d, entry.Revision()
+			}
 		}
 		next, err := fn(stored)
 		if err != nil {
 			return 0, err
 		}
 		if next == nil {
+			if !fromKV {
+				continue
+			}
 			return outcomeStale, nil
 		}
 		data, err := json.Marshal(next)
@@ -81,6 +98,9 @@ func (s *store) apply(ctx context.Context, key string, republish bool, fn update
 			return 0, fmt.Errorf("marshal finding %s: %w", key, err)
 		}
 		if stored != nil && stored.ContentHash() == next.ContentHash() {
+			if !fromKV {
+				continue
+			}
 			if !republish {
 				return outcomeUnchanged, nil
 			}
@@ -89,23 +109,79 @@ func (s *store) apply(ctx context.Context, key string, republish bool, fn update
 			}
 			return outcomeUnchanged, nil
 		}
+		var newRev uint64
 		if stored == nil {
-			_, err = s.kv.Create(ctx, key, data)
+			newRev, err = s.kv.Create(ctx, key, data)
 		} else {
-			_, err = s.kv.Update(ctx, key, data, rev)
+			newRev, err = s.kv.Update(ctx, key, data, rev)
 		}
 		if isConflict(err) {
+			s.recent.forget(key)
 			continue
 		}
 		if err != nil {
+			s.recent.forget(key)
 			return 0, fmt.Errorf("store finding %s: %w", key, err)
 		}
+		s.recent.put(key, cached{rev: newRev, doc: next})
 		if err := s.publishData(ctx, next, data); err != nil {
 			return 0, err
 		}
 		return outcomePublished, nil
 	}
 	return 0, fmt.Errorf("store finding %s: %d compare-and-set conflicts", key, maxCASAttempts)
+}
+
+// cached is what this instance last wrote for a key.
+type cached struct {
+	rev uint64
+	doc *finding.Document
+}
+
+// recentWrites is a bounded cache of this instance's own writes. It is only
+// a hint: a stale entry costs one failed compare-and-set.
+type recentWrites struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]cached
+}
+
+func newRecentWrites(max int) *recentWrites {
+	return &recentWrites{max: max, m: make(map[string]cached)}
+}
+
+func (r *recentWrites) get(key string) (cached, bool) {
+	if r == nil {
+		return cached{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.m[key]
+	return c, ok
+}
+
+func (r *recentWrites) put(key string, c cached) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.m) >= r.max {
+		for k := range r.m { // map order is random: a cheap random eviction
+			delete(r.m, k)
+			break
+		}
+	}
+	r.m[key] = c
+}
+
+func (r *recentWrites) forget(key string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, key)
 }
 
 func isConflict(err error) bool {

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,9 @@ func main() {
 	}
 }
 
+// profile, when set, receives a CPU profile of the first drain.
+var profile *os.File
+
 type staticMaps struct{ m *transform.Maps }
 
 func (s staticMaps) Current() *transform.Maps { return s.m }
@@ -55,7 +59,8 @@ func run(args []string, out io.Writer) error {
 	n := fs.Int("events", 100000, "events in the backlog")
 	reps := fs.Int("reps", 3, "repetitions of each measurement")
 	workers := fs.Int("workers", 8, "workers per processor instance")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the drains (not the fills) to this file")
+	modesFlag := fs.String("modes", "raw,processor x1,processor x2", "comma-separated modes to measure")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,11 +70,9 @@ func run(args []string, out io.Writer) error {
 			return err
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		profile = f
 	}
+	modes := strings.Split(*modesFlag, ",")
 	dir, err := os.MkdirTemp("", "processorload-*")
 	if err != nil {
 		return err
@@ -93,7 +96,7 @@ func run(args []string, out io.Writer) error {
 
 	results := map[string][]float64{}
 	for rep := 0; rep < *reps; rep++ {
-		for _, mode := range []string{"raw", "processor x1", "processor x2"} {
+		for _, mode := range modes {
 			rate, err := measure(srv.ClientURL(), mode, events, *workers)
 			if err != nil {
 				return fmt.Errorf("%s: %w", mode, err)
@@ -104,7 +107,7 @@ func run(args []string, out io.Writer) error {
 	}
 	raw := median(results["raw"])
 	fmt.Fprintf(out, "\n| mode | events/s (median of %d) | runs | ratio to raw |\n|---|---|---|---|\n", *reps)
-	for _, mode := range []string{"raw", "processor x1", "processor x2"} {
+	for _, mode := range modes {
 		m := median(results[mode])
 		fmt.Fprintf(out, "| %s | %.0f | %s | %.3f |\n", mode, m, runs(results[mode]), m/raw)
 	}
@@ -208,12 +211,17 @@ func measure(url, mode string, events []event, workers int) (float64, error) {
 		if _, err := js.PublishMsgAsync(msg); err != nil {
 			return 0, err
 		}
-		if i%5000 == 0 {
+		if i%2000 == 0 {
 			<-js.PublishAsyncComplete()
 		}
 	}
 	<-js.PublishAsyncComplete()
 
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	start := time.Now()
 	switch mode {
 	case "raw":
