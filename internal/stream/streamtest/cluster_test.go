@@ -1,0 +1,33 @@
+package streamtest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ghas-relay/ghas-relay/internal/stream"
+)
+
+func TestClusterR3SurvivesANode(t *testing.T) {
+	c := RunCluster(t, 3)
+	_, js := c.Connect(3)
+	ctx := context.Background()
+	if _, err := js.Publish(ctx, stream.WebhookSubject("ping"), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	c.Servers[0].Shutdown()
+	if _, err := js.Publish(ctx, stream.WebhookSubject("ping"), []byte(`{}`)); err != nil {
+		t.Fatalf("publish with one node down: %v", err)
+	}
+	c.Servers[0].Start()
+	st, err := js.Stream(ctx, stream.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Replicas != 3 || info.State.Msgs != 2 {
+		t.Fatalf("replicas %d msgs %d, want 3 and 2", info.Config.Replicas, info.State.Msgs)
+	}
+}
