@@ -1,0 +1,302 @@
+package reconcile
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Report is what one run did (SPEC §9). It is logged at the end of the run
+// and stored in ghas_state under ReportKey(mode).
+type Report struct {
+	Mode       string    `json:"mode"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
+	// DurationSeconds is the wall time of the run.
+	DurationSeconds float64 `json:"durationSeconds"`
+
+	Installations int `json:"installations"`
+	Repositories  int `json:"repositories"`
+	// AlertsSeen counts every alert a listing covered, including those of
+	// pages GitHub answered 304 Not Modified.
+	AlertsSeen        int   `json:"alertsSeen"`
+	Pages             int   `json:"pages"`
+	PagesNotModified  int   `json:"pagesNotModified"`
+	ListingsComplete  int   `json:"listingsComplete"`
+	ListingsFallback  int   `json:"listingsFallback"`
+	Drift             Drift `json:"drift"`
+	Published         int   `json:"published"`
+	DuplicatesDropped int   `json:"duplicatesDropped"`
+
+	// Requests is every HTTP request to GitHub during the run; NotModified
+	// the 304 answers among them (free of rate limit). RateLimitSpent is
+	// their difference.
+	Requests       int `json:"requests"`
+	NotModified    int `json:"notModified"`
+	RateLimitSpent int `json:"rateLimitSpent"`
+	// RateLimitRemaining is the budget GitHub last reported, by
+	// installation id ("app" for the App's JWT calls).
+	RateLimitRemaining map[string]int `json:"rateLimitRemaining,omitempty"`
+
+	// FeaturesOff lists listings GitHub refused because the feature is not
+	// enabled; they are not retried and nothing is removed for them.
+	FeaturesOff []string `json:"featuresOff,omitempty"`
+	// Skipped lists what was deliberately left alone (suspended
+	// installations, removals that could not be proven safe).
+	Skipped []string `json:"skipped,omitempty"`
+	// Failures lists every installation, organisation or repository whose
+	// listing failed; nothing was removed for them.
+	Failures []Failure `json:"failures,omitempty"`
+
+	// Deliveries is the sweep's summary (mode redeliver).
+	Deliveries *DeliveryReport `json:"deliveries,omitempty"`
+}
+
+// Drift counts the corrections of a run.
+type Drift struct {
+	// New: alerts GitHub has and ghas_findings had not.
+	New int `json:"new"`
+	// Changed: alerts whose document differs from the stored one.
+	Changed int `json:"changed"`
+	// Removed: findings a complete pull no longer lists, or of
+	// repositories no installation can access any more.
+	Removed int `json:"removed"`
+	// Stale: alerts that differ but whose stored finding is newer (a
+	// webhook got there first); not published, the processor would drop them.
+	Stale int `json:"stale"`
+}
+
+// DeliveryReport summarises a missed-delivery sweep.
+type DeliveryReport struct {
+	// Examined is the delivery attempts listed back to the checkpoint.
+	Examined int `json:"examined"`
+	// Failed is the GUIDs without any successful attempt.
+	Failed int `json:"failed"`
+	// Redelivered is the failed GUIDs published to ghas.redelivery.<event>.
+	Redelivered int `json:"redelivered"`
+	// Ignored is the failed GUIDs of events the receiver does not handle.
+	Ignored int `json:"ignored"`
+	// Checkpoint is the newest delivery id examined.
+	Checkpoint int64 `json:"checkpoint"`
+}
+
+// Failure is one scope that failed and why.
+type Failure struct {
+	Scope string `json:"scope"`
+	Error string `json:"error"`
+}
+
+// attrs are the report's log attributes.
+func (rep *Report) attrs() []any {
+	a := []any{
+		slog.String("mode", rep.Mode),
+		slog.Float64("duration_seconds", rep.DurationSeconds),
+		slog.Int("installations", rep.Installations),
+		slog.Int("repositories", rep.Repositories),
+		slog.Int("alerts_seen", rep.AlertsSeen),
+		slog.Int("drift_new", rep.Drift.New),
+		slog.Int("drift_changed", rep.Drift.Changed),
+		slog.Int("drift_removed", rep.Drift.Removed),
+		slog.Int("drift_stale", rep.Drift.Stale),
+		slog.Int("published", rep.Published),
+		slog.Int("requests", rep.Requests),
+		slog.Int("not_modified", rep.NotModified),
+		slog.Int("rate_limit_spent", rep.RateLimitSpent),
+		slog.Any("rate_limit_remaining", rep.RateLimitRemaining),
+		slog.Int("failures", len(rep.Failures)),
+	}
+	if len(rep.Failures) > 0 {
+		a = append(a, slog.Any("failed", rep.Failures))
+	}
+	if len(rep.FeaturesOff) > 0 {
+		a = append(a, slog.Any("features_off", rep.FeaturesOff))
+	}
+	if len(rep.Skipped) > 0 {
+		a = append(a, slog.Any("skipped", rep.Skipped))
+	}
+	if rep.Deliveries != nil {
+		a = append(a, slog.Any("deliveries", rep.Deliveries))
+	}
+	return a
+}
+
+// RequestCounter is an http.RoundTripper that counts the requests it
+// carries and their 304 answers, for the run report. Give it to
+// ghclient.Config.Transport (wrapping the real base transport).
+type RequestCounter struct {
+	next        http.RoundTripper
+	requests    atomic.Int64
+	notModified atomic.Int64
+}
+
+// NewRequestCounter counts the requests sent through next.
+func NewRequestCounter(next http.RoundTripper) *RequestCounter {
+	return &RequestCounter{next: next}
+}
+
+// RoundTrip sends req through the wrapped transport and counts it.
+func (c *RequestCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.requests.Add(1)
+	resp, err := c.next.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusNotModified {
+		c.notModified.Add(1)
+	}
+	return resp, err
+}
+
+// Counts returns the requests and 304 answers counted so far.
+func (c *RequestCounter) Counts() (requests, notModified int64) {
+	if c == nil {
+		return 0, 0
+	}
+	return c.requests.Load(), c.notModified.Load()
+}
+
+// runState is one run in progress: its counters and report.
+type runState struct {
+	r     *Reconciler
+	mode  string
+	start time.Time
+	// receivedAt dates every event of the run (header Ghas-Received-At).
+	receivedAt time.Time
+	req0, nm0  int64
+
+	alertsSeen, pages, pagesNM, published, dups atomic.Int64
+	newN, changedN, removedN, staleN            atomic.Int64
+
+	mu      sync.Mutex
+	rep     Report
+	instIDs []int64
+	deliv   *DeliveryReport
+}
+
+func (r *Reconciler) newRun(mode string) *runState {
+	now := r.cfg.Now()
+	rs := &runState{r: r, mode: mode, start: now, receivedAt: now.UTC().Truncate(time.Second)}
+	rs.req0, rs.nm0 = r.counter.Counts()
+	rs.rep.Mode = mode
+	rs.rep.StartedAt = now.UTC()
+	return rs
+}
+
+func (rs *runState) fail(scope string, err error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.rep.Failures = append(rs.rep.Failures, Failure{Scope: scope, Error: err.Error()})
+}
+
+func (rs *runState) featureOff(scope string, err error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.rep.FeaturesOff = append(rs.rep.FeaturesOff, scope+": "+err.Error())
+}
+
+func (rs *runState) skip(what string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.rep.Skipped = append(rs.rep.Skipped, what)
+}
+
+func (rs *runState) update(f func(rep *Report)) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	f(&rs.rep)
+}
+
+// drift counts one correction.
+func (rs *runState) drift(kind string) {
+	switch kind {
+	case "new":
+		rs.newN.Add(1)
+	case "changed":
+		rs.changedN.Add(1)
+	case "removed":
+		rs.removedN.Add(1)
+	case "stale":
+		rs.staleN.Add(1)
+		return
+	}
+	rs.r.metrics.Drift.Inc(kind)
+}
+
+// progress logs the counters every ProgressEvery until the returned stop.
+func (rs *runState) progress(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(rs.r.cfg.ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-t.C:
+				req, nm := rs.r.counter.Counts()
+				rs.r.logger.Info("reconcile run in progress",
+					slog.String("mode", rs.mode),
+					slog.Duration("elapsed", rs.r.cfg.Now().Sub(rs.start).Round(time.Second)),
+					slog.Int64("pages", rs.pages.Load()),
+					slog.Int64("alerts_seen", rs.alertsSeen.Load()),
+					slog.Int64("drift_new", rs.newN.Load()),
+					slog.Int64("drift_changed", rs.changedN.Load()),
+					slog.Int64("drift_removed", rs.removedN.Load()),
+					slog.Int64("requests", req-rs.req0),
+					slog.Int64("not_modified", nm-rs.nm0))
+			}
+		}
+	}()
+	return sync.OnceFunc(func() { close(done); wg.Wait() })
+}
+
+// finish fills the report's totals.
+func (rs *runState) finish() *Report {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rep := rs.rep
+	now := rs.r.cfg.Now()
+	rep.FinishedAt = now.UTC()
+	rep.DurationSeconds = now.Sub(rs.start).Seconds()
+	rep.AlertsSeen = int(rs.alertsSeen.Load())
+	rep.Pages = int(rs.pages.Load())
+	rep.PagesNotModified = int(rs.pagesNM.Load())
+	rep.Published = int(rs.published.Load())
+	rep.DuplicatesDropped = int(rs.dups.Load())
+	rep.Drift = Drift{New: int(rs.newN.Load()), Changed: int(rs.changedN.Load()), Removed: int(rs.removedN.Load()), Stale: int(rs.staleN.Load())}
+	req, nm := rs.r.counter.Counts()
+	rep.Requests, rep.NotModified = int(req-rs.req0), int(nm-rs.nm0)
+	rep.RateLimitSpent = rep.Requests - rep.NotModified
+	rep.Deliveries = rs.deliv
+	ids := append([]int64{0}, rs.instIDs...)
+	for _, id := range ids {
+		if rl, ok := rs.r.gh.RateLimit(id); ok {
+			if rep.RateLimitRemaining == nil {
+				rep.RateLimitRemaining = map[string]int{}
+			}
+			name := strconv.FormatInt(id, 10)
+			if id == 0 {
+				name = "app"
+			}
+			rep.RateLimitRemaining[name] = rl.Remaining
+		}
+	}
+	slices.SortFunc(rep.Failures, func(a, b Failure) int {
+		if a.Scope < b.Scope {
+			return -1
+		}
+		if a.Scope > b.Scope {
+			return 1
+		}
+		return 0
+	})
+	slices.Sort(rep.FeaturesOff)
+	return &rep
+}

@@ -1,0 +1,107 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ghas-relay/ghas-relay/internal/logging"
+)
+
+// Schedule is when the daemon runs each mode (SPEC §3).
+type Schedule struct {
+	// FullAt is the time of day (UTC) of the daily full pull, as an
+	// offset from midnight (RECONCILE_FULL_AT, default 02:00).
+	FullAt time.Duration
+	// DeltaEvery is the delta pull interval (RECONCILE_DELTA_EVERY, default 1h).
+	DeltaEvery time.Duration
+	// RedeliverEvery is the missed-delivery sweep interval (REDELIVER_EVERY, default 10m).
+	RedeliverEvery time.Duration
+}
+
+// ParseTimeOfDay parses "HH:MM" (24-hour, UTC) into an offset from midnight.
+func ParseTimeOfDay(s string) (time.Duration, error) {
+	t, err := time.Parse("15:04", s)
+	if err != nil || len(s) != 5 {
+		return 0, fmt.Errorf("%q is not a time of day HH:MM", s)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}
+
+// NextDaily is the first instant after now (UTC) at offset at from midnight.
+func NextDaily(now time.Time, at time.Duration) time.Time {
+	now = now.UTC()
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	next := day.Add(at)
+	if !next.After(now) {
+		next = day.AddDate(0, 0, 1).Add(at)
+	}
+	return next
+}
+
+// due is the next run of each mode.
+type due struct {
+	mode string
+	at   time.Time
+}
+
+// nextDue picks the earliest of the schedule's runs; on a tie the order
+// is redeliver, delta, full.
+func nextDue(ds []due) int {
+	best := 0
+	for i := range ds {
+		if ds[i].at.Before(ds[best].at) {
+			best = i
+		}
+	}
+	return best
+}
+
+// Daemon runs the three modes on schedule until ctx ends: the sweep and
+// the delta pull at once and then every interval, the full pull daily at
+// FullAt. A failed run is logged (and reported) and the schedule goes on;
+// runs never overlap.
+func (r *Reconciler) Daemon(ctx context.Context, s Schedule) error {
+	if s.DeltaEvery <= 0 || s.RedeliverEvery <= 0 {
+		return errors.New("reconcile daemon: intervals must be positive")
+	}
+	now := r.cfg.Now()
+	ds := []due{
+		{ModeRedeliver, now},
+		{ModeDelta, now},
+		{ModeFull, NextDaily(now, s.FullAt)},
+	}
+	r.logger.Info("reconciler daemon started",
+		slog.Time("next_full", ds[2].at),
+		slog.Duration("delta_every", s.DeltaEvery),
+		slog.Duration("redeliver_every", s.RedeliverEvery))
+	for {
+		i := nextDue(ds)
+		if wait := ds[i].at.Sub(r.cfg.Now()); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if _, err := r.Run(ctx, ds[i].mode); err != nil && ctx.Err() == nil {
+			r.logger.Warn("reconcile run failed; the schedule goes on", slog.String("mode", ds[i].mode), logging.Err(err))
+		}
+		end := r.cfg.Now()
+		switch ds[i].mode {
+		case ModeFull:
+			ds[i].at = NextDaily(end, s.FullAt)
+		case ModeDelta:
+			ds[i].at = end.Add(s.DeltaEvery)
+		case ModeRedeliver:
+			ds[i].at = end.Add(s.RedeliverEvery)
+		}
+	}
+}
