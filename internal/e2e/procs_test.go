@@ -1,0 +1,289 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ghas-relay/ghas-relay/internal/finding"
+	"github.com/ghas-relay/ghas-relay/internal/processor"
+	"github.com/ghas-relay/ghas-relay/internal/stream"
+	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
+	"github.com/ghas-relay/ghas-relay/internal/webhook/webhooktest"
+)
+
+const secret = "e2e-secret"
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds the three binaries once per test run.
+func binaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "ghas-e2e-bin-*")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+string(os.PathSeparator), "./cmd/receiver", "./cmd/processor", "./cmd/reconciler")
+		cmd.Dir = filepath.Join("..", "..")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out.String())
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// proc is one running binary.
+type proc struct {
+	t    *testing.T
+	name string
+	bin  string
+	env  []string
+	args []string
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  string
+}
+
+func startProc(t *testing.T, name, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, bin: filepath.Join(binaries(t), bin), env: env, args: args, log: filepath.Join(t.TempDir(), name+".log")}
+	p.start()
+	t.Cleanup(p.kill)
+	return p
+}
+
+func (p *proc) start() {
+	p.t.Helper()
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.cmd = exec.Command(p.bin, p.args...)
+	p.cmd.Env = append(os.Environ(), p.env...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatalf("start %s: %v", p.name, err)
+	}
+	p.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); f.Close(); close(done) }(p.cmd, p.done)
+}
+
+// kill ends the process at once (SIGKILL): nothing is flushed or acked.
+func (p *proc) kill() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// stop ends the process gracefully and returns its exit code.
+func (p *proc) stop() int {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		p.t.Errorf("%s did not stop within 20s; killing", p.name)
+		p.kill()
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func (p *proc) logs() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+func addr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", streamtest.FreePort(t)) }
+
+func waitReady(t *testing.T, p *proc, adminAddr string) {
+	t.Helper()
+	c := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := c.Get("http://" + adminAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready within 60s; log:\n%s", p.name, p.logs())
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// delivery is one signed code scanning delivery for its own alert.
+type delivery struct {
+	guid   string
+	number int
+	state  string // open, fixed or dismissed
+	body   []byte
+}
+
+func makeDeliveries(t *testing.T, n int, repoID int64) []delivery {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "webhooks", "code_scanning_alert", "created.payload.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := []struct{ action, state string }{{"created", "open"}, {"fixed", "fixed"}, {"closed_by_user", "dismissed"}}
+	out := make([]delivery, n)
+	for i := range out {
+		var p map[string]any
+		if err := json.Unmarshal(raw, &p); err != nil {
+			t.Fatal(err)
+		}
+		s := states[i%len(states)]
+		p["action"] = s.action
+		a := p["alert"].(map[string]any)
+		a["number"] = i + 1
+		a["state"] = s.state
+		a["updated_at"] = time.Date(2026, 5, 1, 0, 0, i, 0, time.UTC).Format(time.RFC3339)
+		p["repository"].(map[string]any)["id"] = repoID
+		b, _ := json.Marshal(p)
+		out[i] = delivery{guid: webhooktest.GUID(fmt.Sprintf("e2e-%d-%d", repoID, i)), number: i + 1, state: s.state, body: b}
+	}
+	return out
+}
+
+var statusOf = map[string]string{"open": finding.StatusActive, "fixed": finding.StatusFixed, "dismissed": finding.StatusDismissed}
+
+// send posts d and returns the HTTP status (0 on a transport error).
+func send(client *http.Client, url string, d delivery) int {
+	req := webhooktest.NewRequest(url, "code_scanning_alert", d.guid, d.body, secret)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// storedDeliveries counts the messages of GHAS_EVENTS per delivery GUID.
+func storedDeliveries(t *testing.T, js jetstream.JetStream) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	cons, err := js.OrderedConsumer(ctx, stream.EventsStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, stream.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for got := uint64(0); got < info.State.Msgs; {
+		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			out[m.Headers().Get(stream.HeaderDelivery)]++
+			n++
+		}
+		if n == 0 {
+			t.Fatalf("read %d of %d stored events", got, info.State.Msgs)
+		}
+		got += uint64(n)
+	}
+	return out
+}
+
+// drained reports whether the processors acked every event.
+func drained(js jetstream.JetStream) bool {
+	ctx := context.Background()
+	c, err := js.Consumer(ctx, stream.EventsStream, processor.ConsumerName)
+	if err != nil {
+		return false
+	}
+	info, err := c.Info(ctx)
+	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+}
+
+func findingStatus(kv jetstream.KeyValue, key string) (string, bool) {
+	e, err := kv.Get(context.Background(), key)
+	if err != nil {
+		return "", false
+	}
+	d, err := finding.Decode(e.Value())
+	if err != nil || d.Finding() == nil {
+		return "", false
+	}
+	return d.Finding().FindingStatus, true
+}
+
+func connect(t *testing.T, urls string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(urls, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// publishEvent stores d in GHAS_EVENTS as the receiver would.
+func publishEvent(t *testing.T, js jetstream.JetStream, d delivery) {
+	t.Helper()
+	msg := &nats.Msg{Subject: stream.WebhookSubject("code_scanning_alert"), Header: nats.Header{}, Data: d.body}
+	msg.Header.Set(stream.HeaderMsgID, d.guid)
+	msg.Header.Set(stream.HeaderDelivery, d.guid)
+	msg.Header.Set(stream.HeaderEvent, "code_scanning_alert")
+	if _, err := js.PublishMsg(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+}
