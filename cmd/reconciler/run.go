@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ghas-relay/ghas-relay/internal/admin"
+	"github.com/ghas-relay/ghas-relay/internal/config"
+	"github.com/ghas-relay/ghas-relay/internal/ghclient"
+	"github.com/ghas-relay/ghas-relay/internal/group"
+	"github.com/ghas-relay/ghas-relay/internal/logging"
+	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	"github.com/ghas-relay/ghas-relay/internal/reconcile"
+	"github.com/ghas-relay/ghas-relay/internal/stream"
+	"github.com/ghas-relay/ghas-relay/internal/transform"
+)
+
+// drainTimeout bounds nc.Drain at shutdown.
+const drainTimeout = 10 * time.Second
+
+type reconcilerConfig struct {
+	config.Common
+	AppID       int64
+	PrivateKey  string
+	APIURL      string
+	Mode        string
+	FullAt      time.Duration
+	DeltaEvery  time.Duration
+	Redeliver   time.Duration
+	Strategy    string
+	MaxInFlight int64
+	Once        bool
+}
+
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (reconcilerConfig, error) {
+	var c reconcilerConfig
+	var appID, fullAt string
+	s := config.New("reconciler", getenv, out)
+	c.RegisterCommon(s, ":9092")
+	s.String(&appID, "GITHUB_APP_ID", "", "GitHub App ID (numeric)")
+	s.Secret(&c.PrivateKey, "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_FILE", "the GitHub App private key (PEM)")
+	s.String(&c.APIURL, "GITHUB_API_URL", ghclient.DefaultBaseURL, "GitHub REST base URL (GitHub Enterprise Server: https://HOST/api/v3/)")
+	s.String(&c.Mode, "RECONCILE_MODE", reconcile.ModeDaemon, "full, delta, redeliver, or daemon (schedules all three; with -once one pass of each)")
+	s.String(&fullAt, "RECONCILE_FULL_AT", "02:00", "daily time (UTC, HH:MM) of the full pull in daemon mode")
+	s.Duration(&c.DeltaEvery, "RECONCILE_DELTA_EVERY", time.Hour, "delta pull interval in daemon mode")
+	s.Duration(&c.Redeliver, "REDELIVER_EVERY", 10*time.Minute, "missed-delivery sweep interval in daemon mode")
+	s.String(&c.Strategy, "RECONCILE_STRATEGY", reconcile.StrategyAuto, "auto (organisation endpoints where allowed) or per-repo (one listing per repository, as a naive pull)")
+	s.Int(&c.MaxInFlight, "GITHUB_MAX_IN_FLIGHT", 8, "GitHub requests in flight per installation")
+	s.Bool(&c.Once, "once", false, "run RECONCILE_MODE once and exit: 0 on success, 1 if an installation or repository failed")
+	if len(args) > 0 {
+		args = args[1:]
+	}
+	if err := s.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	if err := config.Required("GITHUB_APP_ID", appID); err != nil {
+		return c, err
+	}
+	id, err := strconv.ParseInt(strings.TrimSpace(appID), 10, 64)
+	if err != nil || id <= 0 {
+		return c, &config.Error{Setting: "GITHUB_APP_ID", Msg: fmt.Sprintf("%q is not a numeric App ID", appID)}
+	}
+	c.AppID = id
+	if c.PrivateKey == "" {
+		return c, &config.Error{Setting: "GITHUB_APP_PRIVATE_KEY_FILE", Msg: "required (or GITHUB_APP_PRIVATE_KEY)"}
+	}
+	if _, err := ghclient.ParsePrivateKey([]byte(c.PrivateKey)); err != nil {
+		return c, &config.Error{Setting: "GITHUB_APP_PRIVATE_KEY_FILE", Msg: "not an RSA private key in PEM"}
+	}
+	if err := config.Required("GITHUB_API_URL", c.APIURL); err != nil {
+		return c, err
+	}
+	if err := config.OneOf("RECONCILE_MODE", c.Mode, reconcile.Modes()...); err != nil {
+		return c, err
+	}
+	if c.FullAt, err = reconcile.ParseTimeOfDay(fullAt); err != nil {
+		return c, &config.Error{Setting: "RECONCILE_FULL_AT", Msg: err.Error()}
+	}
+	if c.DeltaEvery <= 0 {
+		return c, &config.Error{Setting: "RECONCILE_DELTA_EVERY", Msg: "must be positive"}
+	}
+	if c.Redeliver <= 0 {
+		return c, &config.Error{Setting: "REDELIVER_EVERY", Msg: "must be positive"}
+	}
+	if err := config.OneOf("RECONCILE_STRATEGY", c.Strategy, reconcile.StrategyAuto, reconcile.StrategyPerRepo); err != nil {
+		return c, err
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 100 {
+		return c, &config.Error{Setting: "GITHUB_MAX_IN_FLIGHT", Msg: fmt.Sprintf("%d is not between 1 and 100", c.MaxInFlight)}
+	}
+	return c, nil
+}
+
+// run is the reconciler: args[0] is the program name. It returns when the
+// -once run ends, or when ctx ends or SIGINT/SIGTERM arrives, after every
+// component stopped.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	defer func() {
+		if err != nil {
+			fmt.Fprintln(stderr, "reconciler:", err)
+		}
+	}()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := parseConfig(args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return &config.Error{Setting: "LOG_LEVEL", Msg: err.Error()}
+	}
+	logger = logger.With(slog.String(logging.KeyComponent, "reconciler"))
+
+	reg := metrics.NewRegistry()
+	rm := reconcile.NewMetrics(reg)
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.ResponseHeaderTimeout = time.Minute
+	base.MaxIdleConnsPerHost = 64
+	counter := reconcile.NewRequestCounter(base)
+	app, err := ghclient.New(logger, ghclient.Config{
+		BaseURL:       cfg.APIURL,
+		AppID:         cfg.AppID,
+		PrivateKeyPEM: []byte(cfg.PrivateKey),
+		Transport:     counter,
+		MaxInFlight:   int(cfg.MaxInFlight),
+		Requests:      rm.Requests,
+	})
+	if err != nil {
+		return &config.Error{Setting: "GITHUB_API_URL", Msg: err.Error()}
+	}
+
+	nc, err := stream.Connect(logger, stream.ConnConfig{URL: cfg.NATSURL, CredsFile: cfg.NATSCreds, Name: "ghas-relay-reconciler"})
+	if err != nil {
+		return err
+	}
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
+	ready := make(chan struct{})
+	adm, err := admin.Listen(logger, cfg.AdminAddr, admin.Handler(reg, func(ctx context.Context) error {
+		select {
+		case <-ready:
+		default:
+			return errors.New("starting: nats layout or maps not loaded")
+		}
+		return stream.Check(ctx, nc, js)
+	}))
+	if err != nil {
+		return err
+	}
+
+	work := func(ctx context.Context) error {
+		if err := stream.WaitEnsure(ctx, logger, js, stream.Layout{Replicas: int(cfg.StreamReplicas)}); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		buckets := map[string]jetstream.KeyValue{}
+		for _, name := range []string{stream.FindingsBucket, stream.StateBucket, stream.MapsBucket} {
+			kv, err := js.KeyValue(ctx, name)
+			if err != nil {
+				return fmt.Errorf("bucket %s: %w", name, err)
+			}
+			buckets[name] = kv
+		}
+		if err := transform.Seed(ctx, buckets[stream.MapsBucket]); err != nil {
+			return err
+		}
+		// Drift is decided with the maps the processors use.
+		watcher := transform.NewWatcher(logger, buckets[stream.MapsBucket])
+		rec := reconcile.New(logger, app, js, buckets[stream.FindingsBucket], buckets[stream.StateBucket], watcher, counter, rm, reconcile.Config{Strategy: cfg.Strategy})
+		return group.Run(ctx, watcher.Run, func(ctx context.Context) error {
+			if err := watcher.WaitReady(ctx); err != nil {
+				return nil // stopping before the maps loaded
+			}
+			close(ready)
+			logger.Info("reconciler ready", slog.String("mode", cfg.Mode), slog.Bool("once", cfg.Once))
+			if !cfg.Once {
+				if cfg.Mode == reconcile.ModeDaemon {
+					return rec.Daemon(ctx, reconcile.Schedule{FullAt: cfg.FullAt, DeltaEvery: cfg.DeltaEvery, RedeliverEvery: cfg.Redeliver})
+				}
+				return repeat(ctx, logger, rec, cfg)
+			}
+			_, err := rec.Once(ctx, cfg.Mode)
+			if err == nil {
+				return errOnceDone
+			}
+			return err
+		})
+	}
+	err = group.Run(ctx, adm.Serve, work)
+	if errors.Is(err, errOnceDone) {
+		err = nil
+	}
+
+	if derr := nc.Drain(); derr == nil {
+		select {
+		case <-closed:
+		case <-time.After(drainTimeout):
+			logger.Warn("nats drain timed out")
+		}
+	}
+	logger.Info("reconciler stopped")
+	return err
+}
+
+// errOnceDone ends the components after a successful -once run.
+var errOnceDone = errors.New("once: done")
+
+// repeat runs a single mode (full, delta or redeliver) without -once on
+// its own schedule: a full pull daily at RECONCILE_FULL_AT, a delta pull
+// every RECONCILE_DELTA_EVERY, a sweep every REDELIVER_EVERY.
+func repeat(ctx context.Context, logger *slog.Logger, rec *reconcile.Reconciler, cfg reconcilerConfig) error {
+	for {
+		var next time.Time
+		switch cfg.Mode {
+		case reconcile.ModeFull:
+			next = reconcile.NextDaily(time.Now(), cfg.FullAt)
+		default:
+			if _, err := rec.Run(ctx, cfg.Mode); err != nil && ctx.Err() == nil {
+				logger.Warn("reconcile run failed; the schedule goes on", logging.Err(err))
+			}
+			every := cfg.DeltaEvery
+			if cfg.Mode == reconcile.ModeRedeliver {
+				every = cfg.Redeliver
+			}
+			next = time.Now().Add(every)
+		}
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		if cfg.Mode == reconcile.ModeFull {
+			if _, err := rec.Run(ctx, cfg.Mode); err != nil && ctx.Err() == nil {
+				logger.Warn("reconcile run failed; the schedule goes on", logging.Err(err))
+			}
+		}
+	}
+}
