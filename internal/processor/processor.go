@@ -135,16 +135,9 @@ func (p *Processor) ConsumerConfig() jetstream.ConsumerConfig {
 
 // Run consumes until ctx ends. Messages being processed when ctx ends are
 // finished or left unacked (redelivered after AckWait), never half-applied
-// and acked.
+// and acked. A consumer that goes away (deleted, a JetStream restart, a
+// leader change) is created again: Run only returns when ctx ends.
 func (p *Processor) Run(ctx context.Context) error {
-	cons, err := p.js.CreateOrUpdateConsumer(ctx, stream.EventsStream, p.ConsumerConfig())
-	if err != nil {
-		return fmt.Errorf("create consumer %s: %w", ConsumerName, err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * p.cfg.Workers))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", ConsumerName, err)
-	}
 	msgs := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
 	for range p.cfg.Workers {
@@ -161,22 +154,51 @@ func (p *Processor) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	defer func() {
+		close(msgs)
+		wg.Wait()
+	}()
+	delay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := p.consume(ctx, msgs)
+		if ctx.Err() != nil {
+			break
+		}
+		p.logger.Warn("event consumer stopped, starting it again", logging.Err(err), slog.Duration("retry_in", delay))
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+	return nil
+}
+
+// consume creates (or updates) the durable consumer and hands its messages
+// to the workers until ctx ends or the iterator fails.
+func (p *Processor) consume(ctx context.Context, msgs chan<- jetstream.Msg) error {
+	cons, err := p.js.CreateOrUpdateConsumer(ctx, stream.EventsStream, p.ConsumerConfig())
+	if err != nil {
+		return fmt.Errorf("create consumer %s: %w", ConsumerName, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * p.cfg.Workers))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", ConsumerName, err)
+	}
+	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
-	var runErr error
 	for {
 		msg, err := it.Next()
 		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				runErr = fmt.Errorf("next event: %w", err)
-			}
-			break
+			return fmt.Errorf("next event: %w", err)
 		}
-		msgs <- msg
+		select {
+		case msgs <- msg:
+		case <-ctx.Done():
+			return ctx.Err() // not taken: redelivered after AckWait
+		}
 	}
-	close(msgs)
-	wg.Wait()
-	return runErr
 }
 
 // Handle processes one message and acks, naks or dead-letters it.

@@ -267,7 +267,7 @@ func drainRaw(ctx context.Context, js jetstream.JetStream, n int) error {
 func drainProcessors(ctx context.Context, url string, instances, workers, n int) error {
 	pctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var conns []*nats.Conn
 	for i := 0; i < instances; i++ {
 		nc, err := nats.Connect(url)
@@ -291,7 +291,9 @@ func drainProcessors(ctx context.Context, url string, instances, workers, n int)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = p.Run(pctx)
+			if err := p.Run(pctx); err != nil {
+				fmt.Fprintln(os.Stderr, "processor:", err)
+			}
 		}()
 	}
 	nc, _ := nats.Connect(url)
