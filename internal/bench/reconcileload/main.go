@@ -1,0 +1,279 @@
+// Command reconcileload measures the reconciler's full pull (SPEC §9) on
+// the fake GitHub: an organisation of -repos repositories holding -alerts
+// alerts across the three kinds (40 % code scanning, 40 % Dependabot,
+// 20 % secret scanning), every request delayed by -latency. For each
+// strategy — auto (organisation endpoints) and per-repo (one listing per
+// repository and kind, what a naive full pull does) — on a fresh
+// in-process JetStream it runs the real cmd/reconciler binary with
+// RECONCILE_MODE=full -once twice: cold (every alert is new), then, after
+// a processor has turned the first run's events into ghas_findings,
+// unchanged (conditional requests answered 304). It reports requests,
+// rate limit spent, wall time and the reconciler process's peak RSS
+// (VmHWM sampled every 10 ms), against the lower bound Σ⌈alerts/100⌉ per kind +
+// ⌈repositories/100⌉ + 2 installation calls (list, token).
+//
+// Run from the module root: go run ./internal/bench/reconcileload
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ghas-relay/ghas-relay/internal/ghclient/ghtest"
+	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	"github.com/ghas-relay/ghas-relay/internal/processor"
+	"github.com/ghas-relay/ghas-relay/internal/reconcile"
+	"github.com/ghas-relay/ghas-relay/internal/stream"
+	"github.com/ghas-relay/ghas-relay/internal/transform"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "reconcileload:", err)
+		os.Exit(1)
+	}
+}
+
+type staticMaps struct{ m *transform.Maps }
+
+func (s staticMaps) Current() *transform.Maps { return s.m }
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("reconcileload", flag.ContinueOnError)
+	repos := fs.Int("repos", 2000, "repositories in the organisation")
+	alerts := fs.Int("alerts", 100000, "alerts across the three kinds")
+	latency := fs.Duration("latency", 20*time.Millisecond, "delay of every fake GitHub request")
+	strategies := fs.String("strategies", "auto,per-repo", "comma-separated strategies to measure")
+	fill := fs.Bool("fill", true, "run a processor between the runs, so the second run compares with stored findings")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "reconcileload-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "reconciler")
+	if b, err := exec.Command("go", "build", "-o", bin, "./cmd/reconciler").CombinedOutput(); err != nil {
+		return fmt.Errorf("build reconciler (run from the module root): %v\n%s", err, b)
+	}
+
+	// The per-repo strategy needs more than GitHub's 5,000 requests an
+	// hour; the budget is raised so it does not wait for a reset.
+	gh, err := ghtest.Start(ghtest.Options{Latency: *latency, RateLimit: 1_000_000})
+	if err != nil {
+		return err
+	}
+	defer gh.Close()
+	org := gh.AddInstallation("big-org", "Organization")
+	perKind := map[ghtest.Kind]int{ghtest.CodeScanning: *alerts * 2 / 5, ghtest.Dependabot: *alerts * 2 / 5}
+	perKind[ghtest.SecretScanning] = *alerts - perKind[ghtest.CodeScanning] - perKind[ghtest.Dependabot]
+	for i := range *repos {
+		r := gh.AddRepository(org.ID, fmt.Sprintf("repo-%04d", i), true)
+		for k, n := range perKind {
+			if c := n / *repos + b2i(i < n%*repos); c > 0 {
+				gh.AddAlerts(r.ID, k, c)
+			}
+		}
+	}
+	bound := ceil(*repos) + 2
+	for _, n := range perKind {
+		bound += ceil(n)
+	}
+	fmt.Fprintf(out, "world: 1 organisation, %d repositories, %d alerts (code scanning %d, Dependabot %d, secret scanning %d), %v latency per request\n",
+		*repos, *alerts, perKind[ghtest.CodeScanning], perKind[ghtest.Dependabot], perKind[ghtest.SecretScanning], *latency)
+	fmt.Fprintf(out, "lower bound: %d requests\n\n", bound)
+	fmt.Fprintln(out, "| strategy | run | requests | 304s | rate limit spent | vs lower bound | vs first run | wall s | peak RSS MiB | published | drift new/changed/removed | processor fill s |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, strategy := range strings.Split(*strategies, ",") {
+		if err := measure(out, dir, bin, gh, strategy, bound, *fill); err != nil {
+			return fmt.Errorf("%s: %w", strategy, err)
+		}
+	}
+	return nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func ceil(n int) int { return (n + 99) / 100 }
+
+// measure runs the two full pulls of one strategy on a fresh JetStream.
+func measure(out io.Writer, dir, bin string, gh *ghtest.Server, strategy string, bound int, fill bool) error {
+	store, err := os.MkdirTemp(dir, "js-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(store)
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: store, NoLog: true, NoSigs: true,
+		JetStreamMaxStore: 64 << 30, MaxPayload: 32 << 20})
+	if err != nil {
+		return err
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		return errors.New("nats server not ready")
+	}
+	defer ns.Shutdown()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if err := stream.Ensure(ctx, js, stream.Layout{Replicas: 1}); err != nil {
+		return err
+	}
+	state, err := js.KeyValue(ctx, stream.StateBucket)
+	if err != nil {
+		return err
+	}
+
+	var first int
+	for i := 1; i <= 2; i++ {
+		gh.ResetStats()
+		start := time.Now()
+		cmd := exec.Command(bin, "-once")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		cmd.Env = append(os.Environ(),
+			"NATS_URL="+ns.ClientURL(),
+			"ADMIN_ADDR=127.0.0.1:0",
+			"GITHUB_APP_ID=1",
+			"GITHUB_APP_PRIVATE_KEY="+string(gh.PrivateKeyPEM()),
+			"GITHUB_API_URL="+gh.URL(),
+			"RECONCILE_MODE=full",
+			"RECONCILE_STRATEGY="+strategy,
+			"LOG_LEVEL=warn",
+		)
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("run %d: %w", i, err)
+		}
+		// VmHWM, sampled while the process runs. (getrusage's ru_maxrss
+		// of a child counts this process's memory at the moment of exec.)
+		var peakKiB int64
+		stopSampling := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for {
+				if v, err := vmHWM(cmd.Process.Pid); err == nil {
+					peakKiB = max(peakKiB, v)
+				}
+				select {
+				case <-stopSampling:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}()
+		err := cmd.Wait()
+		close(stopSampling)
+		<-sampled
+		if err != nil {
+			return fmt.Errorf("run %d: %v\n%s", i, err, tail(stderr.String()))
+		}
+		wall := time.Since(start)
+		rss := float64(peakKiB) / 1024
+		st := gh.Stats()
+		spent := st.Requests - st.NotModified
+		if i == 1 {
+			first = spent
+		}
+		rep, err := reconcile.LatestReport(ctx, state, reconcile.ModeFull)
+		if err != nil {
+			return err
+		}
+		fillS := "—"
+		if i == 1 && fill {
+			d, err := drain(ctx, js)
+			if err != nil {
+				return err
+			}
+			fillS = fmt.Sprintf("%.1f", d.Seconds())
+		}
+		fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %.3f × | %.1f %% | %.1f | %.0f | %d | %d/%d/%d | %s |\n",
+			strategy, []string{"", "cold", "unchanged"}[i], st.Requests, st.NotModified, spent,
+			float64(st.Requests)/float64(bound), 100*float64(spent)/float64(first), wall.Seconds(), rss,
+			rep.Published, rep.Drift.New, rep.Drift.Changed, rep.Drift.Removed, fillS)
+	}
+	return nil
+}
+
+// drain runs a processor until it consumed every event, and returns how
+// long that took.
+func drain(ctx context.Context, js jetstream.JetStream) (time.Duration, error) {
+	findings, err := js.KeyValue(ctx, stream.FindingsBucket)
+	if err != nil {
+		return 0, err
+	}
+	state, err := js.KeyValue(ctx, stream.StateBucket)
+	if err != nil {
+		return 0, err
+	}
+	p := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), js, findings, state, staticMaps{transform.Defaults()}, nil,
+		processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: 32})
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- p.Run(pctx) }()
+	defer func() { cancel(); <-done }()
+	for {
+		c, err := js.Consumer(ctx, stream.EventsStream, processor.ConsumerName)
+		if err == nil {
+			if info, err := c.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+				return time.Since(start), nil
+			}
+		}
+		select {
+		case err := <-done:
+			return 0, fmt.Errorf("processor stopped: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// vmHWM is the peak resident set size of a process in KiB.
+func vmHWM(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int64
+			_, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kib)
+			return kib, err
+		}
+	}
+	return 0, errors.New("no VmHWM")
+}
+
+func tail(s string) string {
+	if len(s) > 4000 {
+		return s[len(s)-4000:]
+	}
+	return s
+}
