@@ -201,7 +201,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if fetcher != nil {
 			enricher = processor.NewRESTEnricher(kvState, fetcher, cfg.Enrich, 10*time.Second)
 		}
-		proc := processor.New(logger, js, kvFindings, kvState, watcher, enricher, pm, processor.Config{
+		kvLocks, err := js.KeyValue(ctx, stream.LocksBucket)
+		if err != nil {
+			return fmt.Errorf("bucket %s: %w", stream.LocksBucket, err)
+		}
+		proc := processor.New(logger, js, kvFindings, kvLocks, watcher, enricher, pm, processor.Config{
 			Workers:    int(cfg.Workers),
 			MaxDeliver: int(cfg.MaxDeliver),
 		})

@@ -103,16 +103,16 @@ type Processor struct {
 	cfg      Config
 }
 
-// New returns a processor working on the findings bucket, with its locks in
-// the state bucket. enricher may be nil (ENRICH=never).
-func New(logger *slog.Logger, js jetstream.JetStream, findings, state jetstream.KeyValue, maps MapSource, enricher Enricher, m *Metrics, cfg Config) *Processor {
+// New returns a processor working on the findings bucket, with its leases in
+// the locks bucket. enricher may be nil (ENRICH=never).
+func New(logger *slog.Logger, js jetstream.JetStream, findings, locks jetstream.KeyValue, maps MapSource, enricher Enricher, m *Metrics, cfg Config) *Processor {
 	cfg = cfg.withDefaults()
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	return &Processor{
 		logger:   logger,
 		js:       js,
-		store:    &store{js: js, kv: findings, recent: newRecentWrites(16384), locks: newKeyLocks(state, hex.EncodeToString(id[:]), cfg.LockLease, cfg.LockWait, cfg.Now)},
+		store:    &store{js: js, kv: findings, recent: newRecentWrites(16384), locks: newKeyLocks(locks, hex.EncodeToString(id[:]), cfg.LockLease, cfg.LockWait, cfg.Now)},
 		maps:     maps,
 		enricher: enricher,
 		metrics:  m,

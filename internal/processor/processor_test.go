@@ -33,6 +33,7 @@ type env struct {
 	js       jetstream.JetStream
 	findings jetstream.KeyValue
 	state    jetstream.KeyValue
+	locks    jetstream.KeyValue
 	seq      int
 }
 
@@ -48,7 +49,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, srv: srv, nc: nc, js: js, findings: kv, state: state}
+	locks, err := js.KeyValue(context.Background(), stream.LocksBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, srv: srv, nc: nc, js: js, findings: kv, state: state, locks: locks}
 }
 
 func (e *env) newProcessor(cfg Config) *Processor {
@@ -56,7 +61,7 @@ func (e *env) newProcessor(cfg Config) *Processor {
 	if cfg.RetryDelay == 0 {
 		cfg.RetryDelay = 50 * time.Millisecond
 	}
-	return New(logger, e.js, e.findings, e.state, staticMaps{transform.Defaults()}, nil, NewMetrics(metrics.NewRegistry()), cfg)
+	return New(logger, e.js, e.findings, e.locks, staticMaps{transform.Defaults()}, nil, NewMetrics(metrics.NewRegistry()), cfg)
 }
 
 // start runs p until the test ends or the returned stop is called.

@@ -62,10 +62,11 @@ func (s *store) apply(ctx context.Context, key string, republish bool, fn update
 	for attempt := range maxCASAttempts {
 		var stored *finding.Document
 		var rev uint64
+		storedHash := ""
 		fromKV := attempt > 0
 		if !fromKV {
 			if c, ok := s.recent.get(key); ok {
-				stored, rev = c.doc, c.rev
+				stored, rev, storedHash = c.doc, c.rev, c.hash
 			}
 		} else {
 			entry, err := s.kv.Get(ctx, key)
@@ -81,6 +82,7 @@ func (s *store) apply(ctx context.Context, key string, republish bool, fn update
 					d = finding.Document{}
 				}
 				stored, rev = &d, entry.Revision()
+				storedHash = d.ContentHash()
 			}
 		}
 		next, err := fn(stored)
@@ -97,14 +99,15 @@ func (s *store) apply(ctx context.Context, key string, republish bool, fn update
 		if err != nil {
 			return 0, fmt.Errorf("marshal finding %s: %w", key, err)
 		}
-		if stored != nil && stored.ContentHash() == next.ContentHash() {
+		nextHash := next.ContentHash()
+		if stored != nil && storedHash == nextHash {
 			if !fromKV {
 				continue
 			}
 			if !republish {
 				return outcomeUnchanged, nil
 			}
-			if err := s.publish(ctx, stored); err != nil {
+			if err := s.publish(ctx, stored, storedHash); err != nil {
 				return 0, err
 			}
 			return outcomeUnchanged, nil
@@ -123,8 +126,8 @@ func (s *store) apply(ctx context.Context, key string, republish bool, fn update
 			s.recent.forget(key)
 			return 0, fmt.Errorf("store finding %s: %w", key, err)
 		}
-		s.recent.put(key, cached{rev: newRev, doc: next})
-		if err := s.publishData(ctx, next, data); err != nil {
+		s.recent.put(key, cached{rev: newRev, doc: next, hash: nextHash})
+		if err := s.publishData(ctx, next, nextHash, data); err != nil {
 			return 0, err
 		}
 		return outcomePublished, nil
@@ -134,8 +137,9 @@ func (s *store) apply(ctx context.Context, key string, republish bool, fn update
 
 // cached is what this instance last wrote for a key.
 type cached struct {
-	rev uint64
-	doc *finding.Document
+	rev  uint64
+	doc  *finding.Document
+	hash string // doc.ContentHash()
 }
 
 // recentWrites is a bounded cache of this instance's own writes. It is only
@@ -195,15 +199,17 @@ func isConflict(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
-func (s *store) publish(ctx context.Context, d *finding.Document) error {
+func (s *store) publish(ctx context.Context, d *finding.Document, hash string) error {
 	data, err := json.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("marshal finding %s: %w", d.FindingKey, err)
 	}
-	return s.publishData(ctx, d, data)
+	return s.publishData(ctx, d, hash, data)
 }
 
-func (s *store) publishData(ctx context.Context, d *finding.Document, data []byte) error {
+// publishData publishes a finding's message: body data, Nats-Msg-Id
+// <findingKey>:<hash> (hash is d.ContentHash()).
+func (s *store) publishData(ctx context.Context, d *finding.Document, hash string, data []byte) error {
 	dataset, repoID, _, err := finding.ParseKey(d.FindingKey)
 	if err != nil {
 		return err
@@ -213,7 +219,7 @@ func (s *store) publishData(ctx context.Context, d *finding.Document, data []byt
 		Header:  nats.Header{},
 		Data:    data,
 	}
-	msg.Header.Set(stream.HeaderMsgID, d.MsgID())
+	msg.Header.Set(stream.HeaderMsgID, d.FindingKey+":"+hash)
 	msg.Header.Set(stream.HeaderFindingKey, d.FindingKey)
 	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("publish finding %s: %w", d.FindingKey, err)

@@ -25,6 +25,9 @@ const (
 	FindingsBucket = "ghas_findings"
 	StateBucket    = "ghas_state"
 	MapsBucket     = "ghas_maps"
+	// LocksBucket holds short leases (processor: one per finding being
+	// updated). Memory storage: a lease is worthless after a restart.
+	LocksBucket = "ghas_locks"
 )
 
 // Subject prefixes (SPEC §5, contract). A full subject appends the event
@@ -164,6 +167,7 @@ func (l Layout) BucketConfigs() []jetstream.KeyValueConfig {
 		{Bucket: FindingsBucket, Description: "current state of every finding", History: 1, Storage: jetstream.FileStorage, Replicas: r},
 		{Bucket: StateBucket, Description: "reconciler watermarks, ETags, run reports, rule cache", History: 1, Storage: jetstream.FileStorage, Replicas: r},
 		{Bucket: MapsBucket, Description: "transformation maps", History: 5, Storage: jetstream.FileStorage, Replicas: r},
+		{Bucket: LocksBucket, Description: "short leases serialising the updates of one finding across processors", History: 1, TTL: time.Hour, Storage: jetstream.MemoryStorage, Replicas: r},
 	}
 }
 
@@ -194,7 +198,7 @@ func Check(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
 			return fmt.Errorf("stream %s: %w", name, err)
 		}
 	}
-	for _, name := range []string{FindingsBucket, StateBucket, MapsBucket} {
+	for _, name := range []string{FindingsBucket, StateBucket, MapsBucket, LocksBucket} {
 		if _, err := js.KeyValue(ctx, name); err != nil {
 			return fmt.Errorf("bucket %s: %w", name, err)
 		}

@@ -197,7 +197,7 @@ func measure(url, mode string, events []event, workers int) (float64, error) {
 	for _, name := range []string{stream.EventsStream, stream.FindingsStream, stream.DLQStream} {
 		_ = js.DeleteStream(ctx, name)
 	}
-	for _, name := range []string{stream.FindingsBucket, stream.StateBucket, stream.MapsBucket} {
+	for _, name := range []string{stream.FindingsBucket, stream.StateBucket, stream.MapsBucket, stream.LocksBucket} {
 		_ = js.DeleteKeyValue(ctx, name)
 	}
 	if err := stream.Ensure(ctx, js, stream.Layout{Replicas: 1}); err != nil {
@@ -282,12 +282,12 @@ func drainProcessors(ctx context.Context, url string, instances, workers, n int)
 			cancel()
 			return err
 		}
-		state, err := js.KeyValue(ctx, stream.StateBucket)
+		locks, err := js.KeyValue(ctx, stream.LocksBucket)
 		if err != nil {
 			cancel()
 			return err
 		}
-		p := processor.New(logger, js, findings, state, staticMaps{transform.Defaults()}, nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: workers})
+		p := processor.New(logger, js, findings, locks, staticMaps{transform.Defaults()}, nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: workers})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
