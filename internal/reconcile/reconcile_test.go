@@ -1,14 +1,17 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -512,4 +515,64 @@ func (e *env) redeliveries() []jetstream.Msg {
 			return out
 		}
 	}
+}
+
+// After an operator changes a map, 304s must not hide the alerts whose
+// documents change: the pages are fetched in full once, then 304 again.
+func TestMapChangeRefetchesPages(t *testing.T) {
+	e := newEnv(t, ghtest.Options{}, false)
+	org := e.gh.AddInstallation("octo-org", "Organization")
+	r := e.gh.AddRepository(org.ID, "repo", true)
+	e.gh.AddAlerts(r.ID, ghtest.CodeScanning, 150)
+	first := e.mustRun(ModeFull)
+	if first.Pages != 4 || first.PagesNotModified != 0 { // 2 code scanning pages, 2 empty listings
+		t.Fatalf("first run: %d pages, %d not modified", first.Pages, first.PagesNotModified)
+	}
+	if rep := e.mustRun(ModeFull); rep.PagesNotModified != 4 {
+		t.Fatalf("unchanged run: %d pages not modified, want 4", rep.PagesNotModified)
+	}
+	sast := strings.Replace(string(transform.DefaultJSON(finding.SAST)), `"value": "GitHub Code Security"`, `"value": "GitHub Code Scanning"`, 1)
+	mp, err := transform.ParseMap(finding.SAST, []byte(sast))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := staticMaps{transform.Defaults().With(finding.SAST, mp)}
+	e.rec = New(quiet(), e.app, e.js, e.findings, e.state, changed, e.counter, e.metrics, Config{})
+	if rep := e.mustRun(ModeFull); rep.PagesNotModified != 0 {
+		t.Errorf("run with changed maps: %d pages not modified, want all fetched", rep.PagesNotModified)
+	}
+	if rep := e.mustRun(ModeFull); rep.PagesNotModified != 4 {
+		t.Errorf("second run with changed maps: %d pages not modified, want 4", rep.PagesNotModified)
+	}
+}
+
+// FuzzEnvelope: for any JSON alert and repository, the envelope is one
+// JSON object carrying them unchanged, and the transform reads its facts.
+func FuzzEnvelope(f *testing.F) {
+	f.Add([]byte(`{"number":42,"state":"open"}`), []byte(`{"id":1296269,"name":"r","owner":{"login":"o"}}`), int64(7))
+	f.Add([]byte(`{"number":1}`), []byte(`{"id":1}`), int64(0))
+	f.Add([]byte(`{"number":"x"}`), []byte(`[]`), int64(-1))
+	f.Fuzz(func(t *testing.T, alert, repo []byte, inst int64) {
+		if !json.Valid(alert) || !json.Valid(repo) {
+			return
+		}
+		body := envelope(transform.ActionReconcile, alert, repo, inst)
+		var got struct {
+			Action       string          `json:"action"`
+			Alert        json.RawMessage `json:"alert"`
+			Repository   json.RawMessage `json:"repository"`
+			Installation *struct {
+				ID int64 `json:"id"`
+			} `json:"installation"`
+		}
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatalf("envelope is not JSON: %v: %s", err, body)
+		}
+		if got.Action != transform.ActionReconcile || !bytes.Equal(bytes.TrimSpace(got.Alert), bytes.TrimSpace(alert)) || !bytes.Equal(bytes.TrimSpace(got.Repository), bytes.TrimSpace(repo)) {
+			t.Fatalf("envelope %s lost its parts", body)
+		}
+		if (inst != 0) != (got.Installation != nil) || (got.Installation != nil && got.Installation.ID != inst) {
+			t.Fatalf("envelope %s: installation %v, want %d", body, got.Installation, inst)
+		}
+	})
 }

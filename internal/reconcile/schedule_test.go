@@ -68,3 +68,29 @@ func TestDaemonSurvivesFailedRuns(t *testing.T) {
 		t.Errorf("full pull ran %d times before its time of day", n)
 	}
 }
+
+// FuzzSchedule: whatever ParseTimeOfDay accepts is a time of day, and
+// NextDaily is the first instant after now at that time, within a day.
+func FuzzSchedule(f *testing.F) {
+	for _, s := range []string{"02:00", "00:00", "23:59", "24:00", "2:00", "ab:cd", ""} {
+		f.Add(s, int64(1763700000))
+	}
+	f.Fuzz(func(t *testing.T, s string, unix int64) {
+		at, err := ParseTimeOfDay(s)
+		if err != nil {
+			return
+		}
+		if at < 0 || at >= 24*time.Hour || at%time.Minute != 0 {
+			t.Fatalf("ParseTimeOfDay(%q) = %v", s, at)
+		}
+		now := time.Unix(unix%(1<<34), 0)
+		next := NextDaily(now, at)
+		if !next.After(now) || next.Sub(now) > 24*time.Hour {
+			t.Fatalf("NextDaily(%v, %v) = %v", now, at, next)
+		}
+		midnight := next.Truncate(24 * time.Hour)
+		if next.Sub(midnight) != at {
+			t.Fatalf("NextDaily(%v, %v) = %v is not at %v UTC", now, at, next, at)
+		}
+	})
+}
