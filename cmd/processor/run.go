@@ -53,7 +53,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 	s.String(&c.Enrich, "ENRICH", "", "re-fetch code scanning alerts from REST: auto, always or never (default auto with App credentials, else never)")
 	s.String(&c.SinkURL, "SINK_URL", "", "optional HTTP sink that receives every finding change; empty disables forwarding")
 	s.Secret(&c.SinkToken, "SINK_TOKEN", "SINK_TOKEN_FILE", "the sink's bearer token")
-	s.Int(&c.Workers, "PROCESSOR_WORKERS", 8, "events processed at once by this instance")
+	s.Int(&c.Workers, "PROCESSOR_WORKERS", 32, "events processed at once by this instance")
 	s.Int(&c.MaxDeliver, "PROCESSOR_MAX_DELIVER", 10, "attempts before an event that keeps failing goes to GHAS_DLQ")
 	if len(args) > 0 {
 		args = args[1:]
@@ -151,6 +151,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	// The finding state and the leases get connections of their own: the
+	// server reads each connection in one goroutine, and one connection
+	// carrying every round trip of the processor caps it at about one core.
+	stateConn, err := stream.Connect(logger, stream.ConnConfig{URL: cfg.NATSURL, CredsFile: cfg.NATSCreds, Name: "ghas-relay-processor-state"})
+	if err != nil {
+		return err
+	}
+	defer stateConn.Close()
+	stateJS, err := jetstream.New(stateConn)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
 
 	ready := make(chan struct{})
 	adm, err := admin.Listen(logger, cfg.AdminAddr, admin.Handler(reg, func(ctx context.Context) error {
@@ -181,7 +193,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 			return err
 		}
-		kvFindings, err := js.KeyValue(ctx, stream.FindingsBucket)
+		kvFindings, err := stateJS.KeyValue(ctx, stream.FindingsBucket)
 		if err != nil {
 			return fmt.Errorf("bucket %s: %w", stream.FindingsBucket, err)
 		}
@@ -201,7 +213,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if fetcher != nil {
 			enricher = processor.NewRESTEnricher(kvState, fetcher, cfg.Enrich, 10*time.Second)
 		}
-		kvLocks, err := js.KeyValue(ctx, stream.LocksBucket)
+		kvLocks, err := stateJS.KeyValue(ctx, stream.LocksBucket)
 		if err != nil {
 			return fmt.Errorf("bucket %s: %w", stream.LocksBucket, err)
 		}
@@ -227,6 +239,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	err = group.Run(ctx, adm.Serve, work)
 
+	_ = stateConn.Drain()
 	if derr := nc.Drain(); derr == nil {
 		select {
 		case <-closed:

@@ -348,7 +348,7 @@ func (p *Processor) alert(ctx context.Context, ev transform.Event, redelivered b
 		return "", err
 	}
 	o, err := p.store.apply(ctx, doc.FindingKey, redelivered, func(stored *finding.Document) (*finding.Document, error) {
-		if stored != nil && !newer(&doc, stored) {
+		if stored != nil && !newer(&doc, stored) && !revives(ev, stored) {
 			return nil, nil
 		}
 		return &doc, nil
@@ -360,6 +360,16 @@ func (p *Processor) alert(ctx context.Context, ev transform.Event, redelivered b
 		p.metrics.Published.Inc(meta.Dataset)
 	}
 	return resultOf(o), nil
+}
+
+// revives reports whether a reconcile event brings back a finding marked
+// REMOVED before the event was published: GitHub listed the alert again
+// (a repository back in the installation, say), whatever its own
+// timestamps say.
+func revives(ev transform.Event, stored *finding.Document) bool {
+	f := stored.Finding()
+	return f != nil && f.FindingStatus == finding.StatusRemoved &&
+		ev.Origin == stream.OriginReconcile && ev.ReceivedAt.After(eventTime(stored))
 }
 
 func resultOf(o outcome) string {

@@ -402,3 +402,33 @@ func TestRepositoryEventsUpdateAndRemove(t *testing.T) {
 		}
 	}
 }
+
+func TestReconcileRevivesRemovedFinding(t *testing.T) {
+	e := newEnv(t)
+	e.start(e.newProcessor(Config{Workers: 1}))
+	body := codeScanningEvent(t, 9, "created", 0)
+	e.publish(stream.WebhookSubject("code_scanning_alert"), "code_scanning_alert", body)
+	key := finding.Key(finding.SAST, 337911632, 9)
+	removed := mustJSON(t, map[string]any{"action": transform.ActionReconcileRemoved, "alert": map[string]any{"number": 9},
+		"repository": sample(t, "code_scanning_alert", "created.payload.json")["repository"], "installation": map[string]any{"id": 1}})
+	e.publish(stream.ReconcileSubject("code_scanning_alert"), "code_scanning_alert", removed)
+	e.waitDrained()
+	if d, _ := e.doc(key); d.Finding().FindingStatus != finding.StatusRemoved {
+		t.Fatalf("status %s after reconcile_removed", d.Finding().FindingStatus)
+	}
+	// A webhook as old as the first one does not bring it back...
+	e.publish(stream.WebhookSubject("code_scanning_alert"), "code_scanning_alert", codeScanningEvent(t, 9, "reopened", 0))
+	e.waitDrained()
+	if d, _ := e.doc(key); d.Finding().FindingStatus != finding.StatusRemoved {
+		t.Fatalf("an old webhook revived a removed finding: %s", d.Finding().FindingStatus)
+	}
+	// ...a later full pull that lists the alert again does.
+	p := sample(t, "code_scanning_alert", "created.payload.json")
+	p["action"] = transform.ActionReconcile
+	p["alert"].(map[string]any)["number"] = 9
+	e.publish(stream.ReconcileSubject("code_scanning_alert"), "code_scanning_alert", mustJSON(t, p))
+	e.waitDrained()
+	if d, _ := e.doc(key); d.Finding().FindingStatus != finding.StatusActive {
+		t.Fatalf("status %s after the alert was listed again, want ACTIVE", d.Finding().FindingStatus)
+	}
+}

@@ -58,7 +58,7 @@ func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("processorload", flag.ContinueOnError)
 	n := fs.Int("events", 100000, "events in the backlog")
 	reps := fs.Int("reps", 3, "repetitions of each measurement")
-	workers := fs.Int("workers", 8, "workers per processor instance")
+	workers := fs.Int("workers", 32, "workers per processor instance (cmd/processor's default)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the drains (not the fills) to this file")
 	modesFlag := fs.String("modes", "raw,processor x1,processor x2", "comma-separated modes to measure")
 	if err := fs.Parse(args); err != nil {
@@ -277,12 +277,20 @@ func drainProcessors(ctx context.Context, url string, instances, workers, n int)
 		}
 		conns = append(conns, nc)
 		js, _ := jetstream.New(nc)
-		findings, err := js.KeyValue(ctx, stream.FindingsBucket)
+		// As cmd/processor: finding state and leases on a second connection.
+		stateConn, err := nats.Connect(url)
 		if err != nil {
 			cancel()
 			return err
 		}
-		locks, err := js.KeyValue(ctx, stream.LocksBucket)
+		conns = append(conns, stateConn)
+		stateJS, _ := jetstream.New(stateConn)
+		findings, err := stateJS.KeyValue(ctx, stream.FindingsBucket)
+		if err != nil {
+			cancel()
+			return err
+		}
+		locks, err := stateJS.KeyValue(ctx, stream.LocksBucket)
 		if err != nil {
 			cancel()
 			return err
