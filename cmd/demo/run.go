@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/finding"
+	"github.com/ghas-relay/ghas-relay/internal/ghclient"
 	"github.com/ghas-relay/ghas-relay/internal/ghclient/ghtest"
 	"github.com/ghas-relay/ghas-relay/internal/processor"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
@@ -173,7 +175,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer gh.Close()
 	world := gh.SeedDemo()
-	missed, err := missedDelivery(gh, world)
+	missed, err := missedDelivery(ctx, gh, world)
 	if err != nil {
 		return err
 	}
@@ -269,36 +271,61 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "\n%d findings in KV %s, %d finding messages on %s, %d POSTs received by the local sink, %d dead letters; done in %s.\n",
 		len(docs), stream.FindingsBucket, streamMsgs(ctx, js, stream.FindingsStream), stream.FindingsStream, sink.count(), dlq, time.Since(started).Round(100*time.Millisecond))
 	fmt.Fprintf(stdout, `
+The sample deliveries are for repositories the fake GitHub does not hold, so
+the full pull marks their findings REMOVED, as it does for repositories that
+left the installation; the octo-org and octocat findings come from the pull,
+and %d event(s) on ghas.redelivery.> are the failed delivery the sweep recovered.
+
 Where to look next:
   logs of every process         %s
   JetStream data                %s (rerun with -keep to keep it)
   the finding document          docs/mapping.md; the design in docs/architecture.md
   running against real GitHub   docs/operations.md
-`, logDir, natsDir)
+`, redelivered(ctx, js), logDir, natsDir)
 	return nil
 }
 
 // missedDelivery records in the fake GitHub a code scanning delivery that
-// failed (the receiver was down), for the reconciler's sweep to recover.
-func missedDelivery(gh *ghtest.Server, world ghtest.Demo) (string, error) {
-	body, err := os.ReadFile(filepath.Join("testdata", "webhooks", "code_scanning_alert", "created.payload.json"))
+// failed (the receiver was down): a change to one of octo-org's alerts, for
+// the reconciler's sweep to recover. It is built as GitHub builds it: the
+// alert as REST shows it, with the repository and the installation.
+func missedDelivery(ctx context.Context, gh *ghtest.Server, world ghtest.Demo) (string, error) {
+	client, err := ghclient.New(slog.New(slog.NewTextHandler(io.Discard, nil)), ghclient.Config{BaseURL: gh.URL(), AppID: gh.AppID(), PrivateKeyPEM: gh.PrivateKeyPEM()})
 	if err != nil {
 		return "", err
 	}
-	var p map[string]any
-	if err := json.Unmarshal(body, &p); err != nil {
+	repo := world.Repositories[0]
+	alerts := gh.Alerts(repo.ID, ghtest.CodeScanning)
+	a := alerts[len(alerts)-1]
+	gh.UpdateAlert(repo.ID, ghtest.CodeScanning, a.Number, func(a *ghtest.Alert) {
+		a.State = "dismissed"
+		a.UpdatedAt = time.Now().UTC().Truncate(time.Second)
+	})
+	alert, err := client.GetAlert(ctx, world.Org.ID, ghclient.Kind(ghtest.CodeScanning), repo.Owner, repo.Name, a.Number)
+	if err != nil {
 		return "", err
 	}
-	p["alert"].(map[string]any)["number"] = 4242
-	p["installation"] = map[string]any{"id": world.Org.ID}
-	payload, _ := json.Marshal(p)
+	repos, err := client.Repositories(ctx, world.Org.ID)
+	if err != nil {
+		return "", err
+	}
+	var repoRaw json.RawMessage
+	for _, r := range repos {
+		if r.ID == repo.ID {
+			repoRaw = r.Raw
+		}
+	}
+	payload, err := json.Marshal(map[string]any{"action": "closed_by_user", "alert": alert, "repository": repoRaw, "installation": map[string]any{"id": world.Org.ID}})
+	if err != nil {
+		return "", err
+	}
 	guid := webhooktest.GUID("demo-missed-delivery")
 	gh.AddDelivery(ghtest.Delivery{
-		GUID: guid, Event: "code_scanning_alert", Action: "created",
+		GUID: guid, Event: "code_scanning_alert", Action: "closed_by_user",
 		Status: "Invalid HTTP Response: 503", StatusCode: 503,
-		InstallationID: world.Org.ID, Payload: payload,
+		InstallationID: world.Org.ID, RepositoryID: repo.ID, Payload: payload,
 	})
-	return guid, nil
+	return fmt.Sprintf("%s (%s alert %d dismissed)", guid, repo.FullName, a.Number), nil
 }
 
 func connectWait(ctx context.Context, url string) (*nats.Conn, error) {
@@ -393,6 +420,23 @@ func streamMsgs(ctx context.Context, js jetstream.JetStream, name string) uint64
 		return 0
 	}
 	return info.State.Msgs
+}
+
+// redelivered counts the events the missed-delivery sweep published.
+func redelivered(ctx context.Context, js jetstream.JetStream) uint64 {
+	s, err := js.Stream(ctx, stream.EventsStream)
+	if err != nil {
+		return 0
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(stream.RedeliveryPrefix+">"))
+	if err != nil {
+		return 0
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n
 }
 
 func printTable(w io.Writer, docs []finding.Document) {
