@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -430,5 +431,58 @@ func TestReconcileRevivesRemovedFinding(t *testing.T) {
 	e.waitDrained()
 	if d, _ := e.doc(key); d.Finding().FindingStatus != finding.StatusActive {
 		t.Fatalf("status %s after the alert was listed again, want ACTIVE", d.Finding().FindingStatus)
+	}
+}
+
+// TestMapChangeTakesEffectWithoutRestart: an operator changes the SAST map
+// in KV ghas_maps; the running processor uses it for the next event; an
+// invalid map is rejected and the last good one stays in use.
+func TestMapChangeTakesEffectWithoutRestart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	mapsKV, err := e.js.KeyValue(ctx, stream.MapsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := transform.Seed(ctx, mapsKV); err != nil {
+		t.Fatal(err)
+	}
+	w := transform.NewWatcher(slog.New(slog.NewTextHandler(io.Discard, nil)), mapsKV)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = w.Run(wctx) }()
+	if err := w.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := New(slog.New(slog.NewTextHandler(io.Discard, nil)), e.js, e.findings, e.locks, w, nil, NewMetrics(metrics.NewRegistry()), Config{Workers: 1})
+	e.start(p)
+
+	custom := strings.Replace(string(transform.DefaultJSON(finding.SAST)), `"GitHub Code Security"`, `"GHAS (mapped by ops)"`, 1)
+	rev, err := mapsKV.Put(ctx, finding.SAST, []byte(custom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(stream.WebhookSubject("code_scanning_alert"), "code_scanning_alert", codeScanningEvent(t, 31, "created", 0))
+	e.waitDrained()
+	if d, _ := e.doc(finding.Key(finding.SAST, 337911632, 31)); d.VendorProductName != "GHAS (mapped by ops)" {
+		t.Fatalf("vendorProductName %q after the map change", d.VendorProductName)
+	}
+
+	bad := strings.Replace(custom, `"function": "severity"`, `"function": "noSuchFunction"`, 1)
+	rev, err = mapsKV.Put(ctx, finding.SAST, []byte(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitRevision(ctx, rev); err != nil { // looked at, rejected
+		t.Fatal(err)
+	}
+	e.publish(stream.WebhookSubject("code_scanning_alert"), "code_scanning_alert", codeScanningEvent(t, 32, "created", 0))
+	e.waitDrained()
+	d, ok := e.doc(finding.Key(finding.SAST, 337911632, 32))
+	if !ok || d.VendorProductName != "GHAS (mapped by ops)" {
+		t.Fatalf("after an invalid map: present %v, vendorProductName %q; want the last good map", ok, d.VendorProductName)
 	}
 }
