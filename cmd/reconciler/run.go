@@ -236,9 +236,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 var errOnceDone = errors.New("once: done")
 
 // repeat runs a single mode (full, delta or redeliver) without -once on
-// its own schedule: a full pull daily at RECONCILE_FULL_AT, a delta pull
-// every RECONCILE_DELTA_EVERY, a sweep every REDELIVER_EVERY.
+// its own schedule: a full pull daily at RECONCILE_FULL_AT (and at start
+// when ghas_state holds no successful one, as the daemon does), a delta
+// pull every RECONCILE_DELTA_EVERY, a sweep every REDELIVER_EVERY.
 func repeat(ctx context.Context, logger *slog.Logger, rec *reconcile.Reconciler, cfg reconcilerConfig) error {
+	if cfg.Mode == reconcile.ModeFull {
+		need, err := rec.NeedsFullPull(ctx)
+		if err != nil {
+			logger.Warn("cannot tell whether a full pull succeeded before; pulling in full at start", logging.Err(err))
+		}
+		if need {
+			logger.Info("no successful full pull recorded in " + stream.StateBucket + "; full pull at start")
+			if _, err := rec.Run(ctx, cfg.Mode); err != nil && ctx.Err() == nil {
+				logger.Warn("reconcile run failed; the schedule goes on", logging.Err(err))
+			}
+		}
+	}
 	for {
 		var next time.Time
 		switch cfg.Mode {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -181,6 +182,14 @@ type puller struct {
 	snap *snapshot
 	maps *transform.Maps
 	fp   string
+	// off holds the repository scopes (scope.String) whose removal check
+	// found the feature turned off: their other checks are skipped, so a
+	// repository that turned code scanning off costs one request a run,
+	// not one per stored finding. probes gates the first check of each
+	// repository scope (a channel closed when it is done): the others
+	// wait for it, then run in parallel.
+	off    sync.Map
+	probes sync.Map
 }
 
 // installation pulls every alert kind of one installation.
@@ -228,6 +237,13 @@ func (p *puller) listing(ctx context.Context, sc scope) (fallback bool) {
 	switch {
 	case err == nil:
 		rs.update(func(rep *Report) { rep.ListingsComplete++ })
+	case errors.Is(err, errRemovalUnconfirmed):
+		// Listed to the end, but some findings it no longer holds could
+		// not be checked at GitHub: a failure of the scope (nothing was
+		// removed for them; the next full pull checks again).
+		log.Warn("removals not confirmed", logging.Err(err))
+		rs.update(func(rep *Report) { rep.ListingsComplete++ })
+		rs.fail(sc.String(), err)
 	case sc.repo == nil && ctx.Err() == nil && (errors.Is(err, ghclient.ErrForbidden) || errors.Is(err, ghclient.ErrNotFound) || errors.Is(err, ghclient.ErrFeatureOff)):
 		log.Info("organisation endpoint refused; listing each repository", logging.Err(err))
 		rs.update(func(rep *Report) { rep.ListingsFallback++ })
@@ -290,12 +306,18 @@ func (p *puller) fullListing(ctx context.Context, sc scope) error {
 	if err != nil {
 		return err
 	}
+	var unconfirmed error
 	if p.snap != nil {
-		if err := p.removeAbsent(ctx, sc, seen); err != nil {
+		if err := p.removeAbsent(ctx, sc, seen); errors.Is(err, errRemovalUnconfirmed) {
+			unconfirmed = err // every listed alert is acknowledged: the watermark may advance
+		} else if err != nil {
 			return err
 		}
 	}
-	return p.advanceWatermark(ctx, sc, newest)
+	if err := p.advanceWatermark(ctx, sc, newest); err != nil {
+		return err
+	}
+	return unconfirmed
 }
 
 // deltaListing walks a scope newest update first down to its watermark.
@@ -463,14 +485,18 @@ func (p *puller) processPage(ctx context.Context, sc scope, items []json.RawMess
 		if r := sc.inst.repos[refs[i].Repo]; r != nil {
 			repoRaw = r.Raw
 		}
-		return p.alert(ctx, sc, items[i], repoRaw)
+		return p.alert(ctx, sc, items[i], repoRaw, false)
 	})
 	return refs, newest, err
 }
 
 // alert publishes one alert if ghas_findings lacks it or holds another
-// document for it.
-func (p *puller) alert(ctx context.Context, sc scope, raw, repoRaw json.RawMessage) error {
+// document for it. With onlyNewer (an alert fetched on its own, whose
+// response carries fields a listing lacks, such as a code scanning rule's
+// full description and help), a stored document is replaced only by a
+// newer one: at the same updated_at nothing changed at GitHub, and the
+// next listing would only turn the document back.
+func (p *puller) alert(ctx context.Context, sc scope, raw, repoRaw json.RawMessage, onlyNewer bool) error {
 	rs := p.rs
 	event := eventOf(sc.kind)
 	body := envelope(transform.ActionReconcile, raw, repoRaw, sc.inst.in.ID)
@@ -492,6 +518,9 @@ func (p *puller) alert(ctx context.Context, sc scope, raw, repoRaw json.RawMessa
 		}
 		if eventTime(stored).After(eventTime(&doc)) {
 			rs.drift("stale")
+			return nil
+		}
+		if onlyNewer && !eventTime(&doc).After(eventTime(stored)) {
 			return nil
 		}
 		kind = "changed"
@@ -521,8 +550,19 @@ func (r *Reconciler) storedDoc(ctx context.Context, key string) (*finding.Docume
 	return &d, nil
 }
 
+// errRemovalUnconfirmed is wrapped by the error of a scope whose
+// removals could not all be confirmed with a single-alert GET; those
+// findings were left as they are.
+var errRemovalUnconfirmed = errors.New("removal not confirmed")
+
 // removeAbsent marks REMOVED the stored findings of a completely listed
-// scope that the listing did not hold.
+// scope that the listing did not hold, each after GitHub confirmed it
+// with a 404 to a single-alert GET: a listing paginated while alerts are
+// deleted shifts its pages and can skip an alert that still exists. An
+// alert GitHub still returns is compared like a listed one; one whose GET
+// failed otherwise is left alone, and the returned error wraps
+// errRemovalUnconfirmed (never GitHub's sentinels: an organisation scope
+// must not fall back to per-repository listings for it).
 func (p *puller) removeAbsent(ctx context.Context, sc scope, seen map[alertRef]struct{}) error {
 	ds := transform.DatasetOf(eventOf(sc.kind))
 	repos := sc.inst.list
@@ -533,11 +573,34 @@ func (p *puller) removeAbsent(ctx context.Context, sc scope, seen map[alertRef]s
 	for i := range repos {
 		for _, n := range p.snap.byRepo[repos[i].ID][ds] {
 			if _, ok := seen[alertRef{repos[i].ID, n}]; !ok {
-				gone = append(gone, removal{event: eventOf(sc.kind), key: finding.Key(ds, repos[i].ID, n), number: n, repo: repos[i].Raw, inst: sc.inst.in.ID})
+				gone = append(gone, removal{
+					event: eventOf(sc.kind), key: finding.Key(ds, repos[i].ID, n), number: n, repo: repos[i].Raw, inst: sc.inst.in.ID,
+					confirm: &scope{inst: sc.inst, kind: sc.kind, repo: &repos[i]},
+				})
 			}
 		}
 	}
-	return forEach(ctx, p.rs.r.cfg.PageWorkers, gone, p.remove)
+	var (
+		mu     sync.Mutex
+		failed []error
+	)
+	err := forEach(ctx, p.rs.r.cfg.PageWorkers, gone, func(ctx context.Context, rm removal) error {
+		err := p.remove(ctx, rm)
+		if errors.Is(err, errRemovalUnconfirmed) {
+			mu.Lock()
+			failed = append(failed, err)
+			mu.Unlock()
+			return nil // the other removals go on
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d removals left undone, first: %w", len(failed), len(gone), failed[0])
+	}
+	return nil
 }
 
 // removeInaccessible marks REMOVED the stored findings of repositories no
@@ -573,10 +636,15 @@ type removal struct {
 	number int64
 	repo   json.RawMessage // nil: built from the stored document
 	inst   int64
+	// confirm is the repository scope whose single-alert GET must answer
+	// 404 before the removal is published; nil for a repository no
+	// installation can access (the repository listings prove it).
+	confirm *scope
 }
 
 // remove publishes a reconcile_removed event for a stored finding that is
-// not REMOVED already.
+// not REMOVED already, once GitHub confirmed the alert is gone (see
+// removal.confirm). Findings already REMOVED cost no request.
 func (p *puller) remove(ctx context.Context, rm removal) error {
 	rs := p.rs
 	stored, err := rs.r.storedDoc(ctx, rm.key)
@@ -585,6 +653,11 @@ func (p *puller) remove(ctx context.Context, rm removal) error {
 	}
 	if f := stored.Finding(); f != nil && f.FindingStatus == finding.StatusRemoved {
 		return nil
+	}
+	if rm.confirm != nil {
+		if gone, err := p.confirmRemoval(ctx, rm); err != nil || !gone {
+			return err
+		}
 	}
 	repo := rm.repo
 	if repo == nil {
@@ -597,6 +670,50 @@ func (p *puller) remove(ctx context.Context, rm removal) error {
 	}
 	rs.drift("removed")
 	return nil
+}
+
+// confirmRemoval asks GitHub for the one alert a complete listing did not
+// hold. gone is true only for a 404 to that GET. An alert GitHub returns
+// was skipped by the listing: it is compared with the stored finding and
+// published if GitHub updated it since. A feature turned off meanwhile is recorded as such (nothing is
+// removed, as for a refused listing); any other error wraps
+// errRemovalUnconfirmed.
+func (p *puller) confirmRemoval(ctx context.Context, rm removal) (gone bool, err error) {
+	rs := p.rs
+	sc := *rm.confirm
+	gate := make(chan struct{})
+	if first, loaded := p.probes.LoadOrStore(sc.String(), gate); loaded {
+		select {
+		case <-first.(chan struct{}):
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	} else {
+		defer close(gate)
+	}
+	if _, off := p.off.Load(sc.String()); off {
+		return false, nil
+	}
+	raw, err := rs.r.gh.GetAlert(ctx, sc.inst.in.ID, sc.kind, sc.repo.Owner.Login, sc.repo.Name, rm.number)
+	var ae *ghclient.APIError
+	switch {
+	case err == nil:
+		rs.removalsRefuted.Add(1)
+		rs.r.logger.Info("a complete listing skipped an alert GitHub still has; not removed",
+			slog.Int64(logging.KeyInstallationID, sc.inst.in.ID), slog.String(logging.KeyFindingKey, rm.key), slog.String("scope", sc.String()))
+		return false, p.alert(ctx, sc, raw, sc.repo.Raw, true)
+	case errors.Is(err, ghclient.ErrNotFound) && errors.As(err, &ae) && ae.Method == http.MethodGet:
+		// The alert's own 404 (not, say, an installation token's).
+		rs.removalsConfirmed.Add(1)
+		return true, nil
+	case ctx.Err() != nil:
+		return false, ctx.Err()
+	case errors.Is(err, ghclient.ErrFeatureOff):
+		p.off.Store(sc.String(), true)
+		rs.featureOff(sc.String(), err)
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: %s: %v", errRemovalUnconfirmed, rm.key, err)
 }
 
 // repoOfDocument is the repository object of a stored finding, enough to

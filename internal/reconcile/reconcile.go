@@ -14,12 +14,16 @@
 //	watermark.<inst>.<kind>[.<repo>]   newest updated_at a complete pull or delta saw (RFC 3339)
 //	redeliver.checkpoint               newest hook delivery examined by a complete sweep
 //	report.<mode>.latest               the last run report of each mode (JSON)
+//	report.<mode>.ok                   the last run report of each mode without failures
 //
 // Every publish waits for JetStream's ack before the page's ETag, a
 // watermark or the checkpoint is stored, so a crash never loses data: the
 // next run fetches again what was not acknowledged. A scope (an organisation
 // and alert kind, or a repository and alert kind) whose listing failed,
-// was cut short or was refused never has findings marked REMOVED.
+// was cut short or was refused never has findings marked REMOVED, and a
+// finding a complete listing no longer holds is marked REMOVED only after
+// GitHub answered 404 to a GET of that one alert (pages shift when alerts
+// are deleted during a walk, so a listing can skip one that still exists).
 package reconcile
 
 import (
@@ -71,6 +75,7 @@ type GitHub interface {
 	Installations(ctx context.Context) ([]ghclient.Installation, error)
 	Repositories(ctx context.Context, installationID int64) ([]ghclient.Repository, error)
 	ListAlerts(ctx context.Context, installationID int64, r ghclient.ListRequest, visit func(ghclient.Page) (bool, error)) error
+	GetAlert(ctx context.Context, installationID int64, kind ghclient.Kind, owner, repo string, number int64) (json.RawMessage, error)
 	ListHookDeliveries(ctx context.Context, visit func([]ghclient.HookDelivery) (bool, error)) error
 	GetHookDelivery(ctx context.Context, id int64) (ghclient.HookDeliveryDetail, error)
 	RateLimit(installationID int64) (ghclient.RateLimit, bool)
@@ -218,8 +223,13 @@ func (r *Reconciler) Run(ctx context.Context, mode string) (*Report, error) {
 	r.metrics.Runs.Inc(mode, result)
 	r.logger.Log(ctx, level, "reconcile run finished", rep.attrs()...)
 	var err error
-	if serr := r.storeReport(context.WithoutCancel(ctx), rep); serr != nil {
+	if serr := r.storeReport(context.WithoutCancel(ctx), ReportKey(mode), rep); serr != nil {
 		err = serr
+	} else if len(rep.Failures) == 0 && ctx.Err() == nil {
+		// A run cut short by ctx may list no failure; it is no success.
+		if serr := r.storeReport(context.WithoutCancel(ctx), SuccessKey(mode), rep); serr != nil {
+			err = serr
+		}
 	}
 	if len(rep.Failures) > 0 {
 		err = errors.Join(fmt.Errorf("%s: %w (%d failures, first: %s: %s)", mode, ErrRunFailed, len(rep.Failures), rep.Failures[0].Scope, rep.Failures[0].Error), err)
@@ -252,22 +262,51 @@ func (r *Reconciler) Once(ctx context.Context, mode string) ([]*Report, error) {
 	return reports, errors.Join(errs...)
 }
 
-// storeReport writes the report under report.<mode>.latest.
-func (r *Reconciler) storeReport(ctx context.Context, rep *Report) error {
+// storeReport writes the report under key.
+func (r *Reconciler) storeReport(ctx context.Context, key string, rep *Report) error {
 	b, err := json.Marshal(rep)
 	if err != nil {
 		return fmt.Errorf("store report: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 	defer cancel()
-	if _, err := r.state.Put(ctx, ReportKey(rep.Mode), b); err != nil {
-		return fmt.Errorf("store report: %w", err)
+	if _, err := r.state.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("store report %s: %w", key, err)
 	}
 	return nil
 }
 
 // ReportKey is the ghas_state key of the latest report of a mode.
 func ReportKey(mode string) string { return "report." + mode + ".latest" }
+
+// SuccessKey is the ghas_state key of the report of the latest run of a
+// mode that ended without failures and was not cut short.
+func SuccessKey(mode string) string { return "report." + mode + ".ok" }
+
+// NeedsFullPull reports whether ghas_state holds no report of a
+// successful full pull: a fresh deployment, or NATS data lost. The
+// daemon then runs one at start instead of waiting for RECONCILE_FULL_AT.
+// A latest full report without failures counts too (written before
+// SuccessKey existed).
+func (r *Reconciler) NeedsFullPull(ctx context.Context) (bool, error) {
+	for _, key := range []string{SuccessKey(ModeFull), ReportKey(ModeFull)} {
+		e, err := r.state.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return true, fmt.Errorf("read %s: %w", key, err)
+		}
+		var rep Report
+		if err := json.Unmarshal(e.Value(), &rep); err != nil {
+			continue // unreadable: as good as none
+		}
+		if len(rep.Failures) == 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
 
 // LatestReport reads the latest stored report of a mode.
 func LatestReport(ctx context.Context, state jetstream.KeyValue, mode string) (*Report, error) {

@@ -576,3 +576,161 @@ func FuzzEnvelope(f *testing.F) {
 		}
 	})
 }
+
+const getCodeScanningAlert = "GET /repos/{owner}/{repo}/code-scanning/alerts/{id}"
+
+// A finding a complete listing no longer holds is marked REMOVED only
+// after GitHub answered 404 to a GET of that alert. Alerts the listings
+// skip but GitHub still has (hidden from the listings by the fake) stay,
+// and are compared like listed alerts: one that changed meanwhile is
+// published as changed.
+func TestRemovalConfirmedByGet(t *testing.T) {
+	e := newEnv(t, ghtest.Options{}, true)
+	org := e.gh.AddInstallation("octo-org", "Organization")
+	r := e.gh.AddRepository(org.ID, "repo", true)
+	e.gh.AddAlerts(r.ID, ghtest.CodeScanning, 150) // organisation listing, 2 pages
+	e.gh.AddAlerts(r.ID, ghtest.SecretScanning, 5) // repository listing
+	e.gh.RefuseOrgEndpoint(org.ID, ghtest.SecretScanning)
+	e.mustRun(ModeFull)
+
+	cs := e.gh.Alerts(r.ID, ghtest.CodeScanning)
+	skipped, changed, deleted := cs[10], cs[120], cs[60]
+	secret := e.gh.Alerts(r.ID, ghtest.SecretScanning)[1]
+	e.gh.HideFromListings(r.ID, ghtest.CodeScanning, skipped.Number, true)
+	e.gh.HideFromListings(r.ID, ghtest.CodeScanning, changed.Number, true)
+	e.gh.UpdateAlert(r.ID, ghtest.CodeScanning, changed.Number, func(a *ghtest.Alert) {
+		a.State, a.UpdatedAt = "dismissed", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	})
+	e.gh.HideFromListings(r.ID, ghtest.SecretScanning, secret.Number, true)
+	e.gh.DeleteAlert(r.ID, ghtest.CodeScanning, deleted.Number)
+	e.gh.ResetStats()
+
+	rep := e.mustRun(ModeFull)
+	if want := (Drift{Changed: 1, Removed: 1}); rep.Drift != want {
+		t.Errorf("drift %+v, want %+v", rep.Drift, want)
+	}
+	if rep.RemovalsConfirmed != 1 || rep.RemovalsRefuted != 3 {
+		t.Errorf("removals confirmed %d, refuted %d; want 1, 3", rep.RemovalsConfirmed, rep.RemovalsRefuted)
+	}
+	st := e.gh.Stats().ByEndpoint
+	if st[getCodeScanningAlert] != 3 || st["GET /repos/{owner}/{repo}/secret-scanning/alerts/{id}"] != 1 {
+		t.Errorf("single-alert GETs %v; want 3 code scanning, 1 secret scanning", st)
+	}
+	removed := finding.Key(finding.SAST, r.ID, deleted.Number)
+	e.check(e.expect([]ghtest.Repository{r}, removed)) // the skipped ones keep their status; the changed one is DISMISSED
+
+	// Next run: the REMOVED finding costs no request; the alerts still
+	// hidden are checked again and are unchanged.
+	e.gh.ResetStats()
+	rep = e.mustRun(ModeFull)
+	if rep.Drift != (Drift{}) || rep.Published != 0 || rep.RemovalsRefuted != 3 || rep.RemovalsConfirmed != 0 {
+		t.Errorf("rerun: drift %+v, published %d, refuted %d, confirmed %d", rep.Drift, rep.Published, rep.RemovalsRefuted, rep.RemovalsConfirmed)
+	}
+	if n := e.gh.Stats().ByEndpoint[getCodeScanningAlert]; n != 2 {
+		t.Errorf("rerun: %d code scanning GETs, want 2 (the hidden alerts, not the REMOVED one)", n)
+	}
+	e.check(e.expect([]ghtest.Repository{r}, removed))
+}
+
+// shifting deletes an alert of the first page of a listing right after
+// the page was read, as a user dismissing alerts during a long pull: the
+// next page then starts one alert later, and the listing skips one.
+type shifting struct {
+	GitHub
+	gh     *ghtest.Server
+	repo   int64
+	number int64
+	once   sync.Once
+}
+
+func (s *shifting) ListAlerts(ctx context.Context, id int64, req ghclient.ListRequest, visit func(ghclient.Page) (bool, error)) error {
+	return s.GitHub.ListAlerts(ctx, id, req, func(p ghclient.Page) (bool, error) {
+		more, err := visit(p)
+		if req.Kind == ghclient.CodeScanning && p.Number == 1 {
+			s.once.Do(func() { s.gh.DeleteAlert(s.repo, ghtest.CodeScanning, s.number) })
+		}
+		return more, err
+	})
+}
+
+// The scenario of the confirmation: pages shift under a deletion. The
+// alert pushed from page 2 onto page 1 is never listed, yet not REMOVED;
+// the deleted one is removed by the next pull.
+func TestShiftedPagesRemoveNothingThatExists(t *testing.T) {
+	e := newEnv(t, ghtest.Options{}, true)
+	org := e.gh.AddInstallation("octo-org", "Organization")
+	r := e.gh.AddRepository(org.ID, "repo", true)
+	e.gh.AddAlerts(r.ID, ghtest.CodeScanning, 250) // newest first: #250..#151 on page 1
+	e.mustRun(ModeFull)
+
+	e.rec = e.reconciler(&shifting{GitHub: e.app, gh: e.gh, repo: r.ID, number: 200}, Config{})
+	rep := e.mustRun(ModeFull)
+	if rep.AlertsSeen != 249 {
+		t.Fatalf("the listing saw %d alerts; the test wants one skipped (249)", rep.AlertsSeen)
+	}
+	if rep.Drift.Removed != 0 || rep.RemovalsRefuted != 1 {
+		t.Errorf("drift %+v, refuted %d; want nothing removed, 1 refuted", rep.Drift, rep.RemovalsRefuted)
+	}
+	for k, d := range e.stored() {
+		if d.Finding().FindingStatus == finding.StatusRemoved {
+			t.Errorf("%s marked REMOVED, but GitHub still has it", k)
+		}
+	}
+	rep = e.mustRun(ModeFull)
+	if rep.Drift.Removed != 1 || rep.RemovalsConfirmed != 1 {
+		t.Errorf("next pull: drift %+v, confirmed %d; want the deleted alert removed", rep.Drift, rep.RemovalsConfirmed)
+	}
+	e.check(e.expect([]ghtest.Repository{r}, finding.Key(finding.SAST, r.ID, 200)))
+}
+
+// A removal GitHub could not confirm (an error other than 404) is left
+// undone and fails the scope — not its organisation listing (no fallback
+// to per-repository listings) — while the confirmed removals of the scope
+// go on. A feature turned off is recorded, not a failure, and removes
+// nothing, checked once per repository.
+func TestUnconfirmedRemovalFailsTheScope(t *testing.T) {
+	e := newEnv(t, ghtest.Options{}, true)
+	org := e.gh.AddInstallation("octo-org", "Organization")
+	r := e.gh.AddRepository(org.ID, "repo", true)
+	off := e.gh.AddRepository(org.ID, "off", true)
+	e.gh.AddAlerts(r.ID, ghtest.CodeScanning, 20)
+	e.gh.AddAlerts(off.ID, ghtest.CodeScanning, 10)
+	e.mustRun(ModeFull)
+
+	hidden, deleted := e.gh.Alerts(r.ID, ghtest.CodeScanning)[3], e.gh.Alerts(r.ID, ghtest.CodeScanning)[4]
+	e.gh.HideFromListings(r.ID, ghtest.CodeScanning, hidden.Number, true)
+	e.gh.DeleteAlert(r.ID, ghtest.CodeScanning, deleted.Number)
+	e.gh.SetFeature(off.ID, ghtest.CodeScanning, ghtest.FeatureOff) // the organisation listing leaves it out
+	e.gh.Inject(ghtest.Fault{Path: fmt.Sprintf("/repos/octo-org/repo/code-scanning/alerts/%d", hidden.Number), Status: http.StatusForbidden, Message: "Resource not accessible by integration"})
+	e.gh.ResetStats()
+	rep, err := e.run(ModeFull)
+	if !errors.Is(err, ErrRunFailed) || len(rep.Failures) != 1 || rep.Failures[0].Scope != "org octo-org code-scanning" || !strings.Contains(rep.Failures[0].Error, "removal not confirmed") {
+		t.Fatalf("err %v, failures %+v; want the org scope failed for an unconfirmed removal", err, rep.Failures)
+	}
+	if rep.ListingsFallback != 0 || e.gh.Stats().ByEndpoint["GET /repos/{owner}/{repo}/code-scanning/alerts"] != 0 {
+		t.Errorf("fell back to per-repository listings: %d fallbacks, stats %v", rep.ListingsFallback, e.gh.Stats().ByEndpoint)
+	}
+	if rep.Drift.Removed != 1 || rep.RemovalsConfirmed != 1 {
+		t.Errorf("drift %+v, confirmed %d; want the deleted alert removed all the same", rep.Drift, rep.RemovalsConfirmed)
+	}
+	if len(rep.FeaturesOff) != 1 || !strings.Contains(rep.FeaturesOff[0], "repo octo-org/off code-scanning") {
+		t.Errorf("features off %v; want the repository with code scanning off, once", rep.FeaturesOff)
+	}
+	// One check for the hidden alert, one for the repository whose feature is off.
+	if n := e.gh.Stats().ByEndpoint[getCodeScanningAlert]; n != 3 {
+		t.Errorf("%d single-alert GETs, want 3 (hidden, deleted, one of the feature-off repository)", n)
+	}
+	want := e.expect([]ghtest.Repository{r}, finding.Key(finding.SAST, r.ID, deleted.Number))
+	for _, a := range e.gh.Alerts(off.ID, ghtest.CodeScanning) {
+		want[finding.Key(finding.SAST, off.ID, a.Number)] = wantStatus(a) // kept, not REMOVED
+	}
+	e.check(want)
+
+	// Once GitHub answers, the alert is found to exist: no failure.
+	e.gh.ClearFaults()
+	rep = e.mustRun(ModeFull)
+	if rep.RemovalsRefuted != 1 || rep.Drift.Removed != 0 {
+		t.Errorf("after the fault: refuted %d, drift %+v", rep.RemovalsRefuted, rep.Drift)
+	}
+	e.check(want)
+}

@@ -24,14 +24,22 @@ type Report struct {
 	Repositories  int `json:"repositories"`
 	// AlertsSeen counts every alert a listing covered, including those of
 	// pages GitHub answered 304 Not Modified.
-	AlertsSeen        int   `json:"alertsSeen"`
-	Pages             int   `json:"pages"`
-	PagesNotModified  int   `json:"pagesNotModified"`
-	ListingsComplete  int   `json:"listingsComplete"`
-	ListingsFallback  int   `json:"listingsFallback"`
-	Drift             Drift `json:"drift"`
-	Published         int   `json:"published"`
-	DuplicatesDropped int   `json:"duplicatesDropped"`
+	AlertsSeen       int   `json:"alertsSeen"`
+	Pages            int   `json:"pages"`
+	PagesNotModified int   `json:"pagesNotModified"`
+	ListingsComplete int   `json:"listingsComplete"`
+	ListingsFallback int   `json:"listingsFallback"`
+	Drift            Drift `json:"drift"`
+	// RemovalsConfirmed counts findings a complete listing no longer
+	// held whose single-alert GET answered 404 (they were marked REMOVED;
+	// removals of inaccessible repositories need no GET and are not
+	// counted here). RemovalsRefuted counts those GitHub still returned:
+	// the listing skipped them (pages shift when alerts are deleted
+	// during the walk); they were compared like listed alerts, not removed.
+	RemovalsConfirmed int `json:"removalsConfirmed"`
+	RemovalsRefuted   int `json:"removalsRefuted"`
+	Published         int `json:"published"`
+	DuplicatesDropped int `json:"duplicatesDropped"`
 
 	// Requests is every HTTP request to GitHub during the run; NotModified
 	// the 304 answers among them (free of rate limit). RateLimitSpent is
@@ -103,6 +111,8 @@ func (rep *Report) attrs() []any {
 		slog.Int("drift_changed", rep.Drift.Changed),
 		slog.Int("drift_removed", rep.Drift.Removed),
 		slog.Int("drift_stale", rep.Drift.Stale),
+		slog.Int("removals_confirmed", rep.RemovalsConfirmed),
+		slog.Int("removals_refuted", rep.RemovalsRefuted),
 		slog.Int("published", rep.Published),
 		slog.Int("requests", rep.Requests),
 		slog.Int("not_modified", rep.NotModified),
@@ -168,11 +178,13 @@ type runState struct {
 
 	alertsSeen, pages, pagesNM, published, dups atomic.Int64
 	newN, changedN, removedN, staleN            atomic.Int64
+	removalsConfirmed, removalsRefuted          atomic.Int64
 
-	mu      sync.Mutex
-	rep     Report
-	instIDs []int64
-	deliv   *DeliveryReport
+	mu        sync.Mutex
+	rep       Report
+	offScopes map[string]bool
+	instIDs   []int64
+	deliv     *DeliveryReport
 }
 
 func (r *Reconciler) newRun(mode string) *runState {
@@ -190,9 +202,18 @@ func (rs *runState) fail(scope string, err error) {
 	rs.rep.Failures = append(rs.rep.Failures, Failure{Scope: scope, Error: err.Error()})
 }
 
+// featureOff records a scope refused because a feature is off, once per
+// scope (every removal check of a scope may meet it).
 func (rs *runState) featureOff(scope string, err error) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
+	if rs.offScopes[scope] {
+		return
+	}
+	if rs.offScopes == nil {
+		rs.offScopes = map[string]bool{}
+	}
+	rs.offScopes[scope] = true
 	rs.rep.FeaturesOff = append(rs.rep.FeaturesOff, scope+": "+err.Error())
 }
 
@@ -270,6 +291,8 @@ func (rs *runState) finish() *Report {
 	rep.PagesNotModified = int(rs.pagesNM.Load())
 	rep.Published = int(rs.published.Load())
 	rep.DuplicatesDropped = int(rs.dups.Load())
+	rep.RemovalsConfirmed = int(rs.removalsConfirmed.Load())
+	rep.RemovalsRefuted = int(rs.removalsRefuted.Load())
 	rep.Drift = Drift{New: int(rs.newN.Load()), Changed: int(rs.changedN.Load()), Removed: int(rs.removedN.Load()), Stale: int(rs.staleN.Load())}
 	req, nm := rs.r.counter.Counts()
 	rep.Requests, rep.NotModified = int(req-rs.req0), int(nm-rs.nm0)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ghas-relay/ghas-relay/internal/logging"
+	"github.com/ghas-relay/ghas-relay/internal/stream"
 )
 
 // Schedule is when the daemon runs each mode (SPEC §3).
@@ -61,7 +62,10 @@ func nextDue(ds []due) int {
 
 // Daemon runs the three modes on schedule until ctx ends: the sweep and
 // the delta pull at once and then every interval, the full pull daily at
-// FullAt. A failed run is logged (and reported) and the schedule goes on;
+// FullAt. When ghas_state holds no successful full pull (NeedsFullPull),
+// the full pull runs at start, right after the sweep, instead of the
+// first delta pull (which, without watermarks, would walk everything
+// too). A failed run is logged (and reported) and the schedule goes on;
 // runs never overlap.
 func (r *Reconciler) Daemon(ctx context.Context, s Schedule) error {
 	if s.DeltaEvery <= 0 || s.RedeliverEvery <= 0 {
@@ -72,6 +76,17 @@ func (r *Reconciler) Daemon(ctx context.Context, s Schedule) error {
 		{ModeRedeliver, now},
 		{ModeDelta, now},
 		{ModeFull, NextDaily(now, s.FullAt)},
+	}
+	need, err := r.NeedsFullPull(ctx)
+	if err != nil {
+		// Better one full pull too many (cheap with stored ETags) than
+		// a day without one.
+		r.logger.Warn("cannot tell whether a full pull succeeded before; pulling in full at start", logging.Err(err))
+	}
+	if need {
+		ds[1].at = now.Add(s.DeltaEvery)
+		ds[2].at = now
+		r.logger.Info("no successful full pull recorded in " + stream.StateBucket + "; full pull at start")
 	}
 	r.logger.Info("reconciler daemon started",
 		slog.Time("next_full", ds[2].at),

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -40,9 +41,11 @@ func TestNextDaily(t *testing.T) {
 }
 
 // The daemon keeps its schedule when runs fail: the delta pull fails on
-// every run (GitHub answers 500), the sweep goes on.
+// every run (GitHub answers 500), the sweep goes on. (A full pull
+// succeeded before, so the full pull waits for its time of day.)
 func TestDaemonSurvivesFailedRuns(t *testing.T) {
 	e := newEnv(t, ghtest.Options{}, false, func(c *ghclient.Config) { c.MaxRetryElapsed = 50 * time.Millisecond })
+	e.storeFullReport(nil)
 	e.gh.Inject(ghtest.ServerError("/app/installations", 0, 0))
 	c, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -66,6 +69,109 @@ func TestDaemonSurvivesFailedRuns(t *testing.T) {
 	}
 	if n := e.metrics.Runs.Value(ModeFull, "ok") + e.metrics.Runs.Value(ModeFull, "failed"); n != 0 {
 		t.Errorf("full pull ran %d times before its time of day", n)
+	}
+}
+
+// storeFullReport stores a full-pull report with these failures as the
+// latest one, and as the latest successful one if there are none.
+func (e *env) storeFullReport(failures []Failure) {
+	e.t.Helper()
+	b, err := json.Marshal(Report{Mode: ModeFull, Failures: failures})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	keys := []string{ReportKey(ModeFull)}
+	if len(failures) == 0 {
+		keys = append(keys, SuccessKey(ModeFull))
+	}
+	for _, k := range keys {
+		if _, err := e.state.Put(context.Background(), k, b); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// daemonUntil runs the daemon until cond holds (or 20 s pass) and stops it.
+func (e *env) daemonUntil(s Schedule, cond func() bool) {
+	e.t.Helper()
+	c, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.rec.Daemon(c, s) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		e.t.Fatalf("daemon: %v", err)
+	}
+	if !cond() {
+		e.t.Fatal("daemon: condition not reached within 20s")
+	}
+}
+
+func (e *env) runs(mode string) uint64 {
+	return e.metrics.Runs.Value(mode, "ok") + e.metrics.Runs.Value(mode, "failed")
+}
+
+// A fresh deployment (or one whose NATS data was lost) has no successful
+// full pull in ghas_state: the daemon runs one at start, after the sweep
+// and instead of the first delta pull, rather than waiting for FullAt.
+func TestDaemonFullPullAtStartWithoutSuccessfulOne(t *testing.T) {
+	far := Schedule{DeltaEvery: time.Hour, RedeliverEvery: time.Hour}
+	for _, c := range []struct {
+		name     string
+		seed     func(e *env)
+		wantFull bool
+	}{
+		{"fresh", func(*env) {}, true},
+		{"only failed full pulls", func(e *env) { e.storeFullReport([]Failure{{Scope: "org x code-scanning", Error: "500"}}) }, true},
+		{"successful full pull", func(e *env) { e.storeFullReport(nil) }, false},
+		// Written before report.full.ok existed: the latest report counts.
+		{"latest full pull without failures", func(e *env) {
+			b, _ := json.Marshal(Report{Mode: ModeFull})
+			if _, err := e.state.Put(context.Background(), ReportKey(ModeFull), b); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, ghtest.Options{}, false)
+			org := e.gh.AddInstallation("octo-org", "Organization")
+			r := e.gh.AddRepository(org.ID, "repo", true)
+			e.gh.AddAlerts(r.ID, ghtest.Dependabot, 5)
+			c.seed(e)
+			// Now is 03:00 UTC: the daily full pull at 02:00 is 23 hours away.
+			at3 := time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC)
+			e.rec = e.reconciler(e.app, Config{Now: func() time.Time { return at3 }})
+			s := far
+			s.FullAt = 2 * time.Hour
+			if c.wantFull {
+				e.daemonUntil(s, func() bool { return e.runs(ModeFull) >= 1 })
+				if n := e.metrics.Runs.Value(ModeFull, "ok"); n != 1 {
+					t.Errorf("full pulls ok: %d, want 1", n)
+				}
+				if n := e.runs(ModeDelta); n != 0 {
+					t.Errorf("delta pulls at start: %d, want none (the full pull replaces the first)", n)
+				}
+				if n := e.runs(ModeRedeliver); n != 1 {
+					t.Errorf("sweeps before the full pull: %d, want 1", n)
+				}
+				need, err := e.rec.NeedsFullPull(context.Background())
+				if err != nil || need {
+					t.Errorf("after the full pull at start NeedsFullPull = %v, %v; want false", need, err)
+				}
+				rep, err := LatestReport(context.Background(), e.state, ModeFull)
+				if err != nil || rep.Drift.New != 5 {
+					t.Errorf("full report %+v, %v; want 5 new", rep, err)
+				}
+				return
+			}
+			e.daemonUntil(s, func() bool { return e.runs(ModeDelta) >= 1 && e.runs(ModeRedeliver) >= 1 })
+			if n := e.runs(ModeFull); n != 0 {
+				t.Errorf("full pull ran %d times although one succeeded before", n)
+			}
+		})
 	}
 }
 

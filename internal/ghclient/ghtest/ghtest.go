@@ -181,6 +181,7 @@ type repoState struct {
 	alerts   map[Kind][]Alert // by number ascending
 	features map[Kind]Feature
 	next     map[Kind]int64
+	hidden   map[Kind]map[int64]bool // left out of listings, still served by GET
 	full     []byte
 	simple   []byte
 }
@@ -469,6 +470,31 @@ func (s *Server) DeleteAlert(repoID int64, kind Kind, number int64) {
 		r.alerts[kind] = slices.DeleteFunc(r.alerts[kind], func(a Alert) bool { return a.Number == number })
 		s.version++
 	}
+}
+
+// HideFromListings leaves one alert out of every listing (organisation and
+// repository endpoints) while GET /repos/{owner}/{repo}/{kind}/alerts/{number}
+// still returns it, or shows it again (hidden false): what a listing looks
+// like to a client when its pages shift under concurrent deletions.
+func (s *Server) HideFromListings(repoID int64, kind Kind, number int64, hidden bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.repos[repoID]
+	if r == nil {
+		panic(fmt.Sprintf("ghtest: no repository %d", repoID))
+	}
+	if r.hidden == nil {
+		r.hidden = map[Kind]map[int64]bool{}
+	}
+	if r.hidden[kind] == nil {
+		r.hidden[kind] = map[int64]bool{}
+	}
+	if hidden {
+		r.hidden[kind][number] = true
+	} else {
+		delete(r.hidden[kind], number)
+	}
+	s.version++
 }
 
 // Alerts returns a copy of a repository's alerts of kind.

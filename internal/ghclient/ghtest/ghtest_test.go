@@ -217,3 +217,40 @@ func TestSeedDemo(t *testing.T) {
 		t.Fatalf("feature off: %d %s", st, body)
 	}
 }
+
+// A hidden alert is left out of both listings but still served by GET.
+func TestHideFromListings(t *testing.T) {
+	s := testServer(t, Options{})
+	in := s.AddInstallation("octo-org", "Organization")
+	r := s.AddRepository(in.ID, "repo", true)
+	s.AddAlerts(r.ID, CodeScanning, 3)
+	auth := token(t, s, in.ID)
+	numbers := func(url string) []float64 {
+		t.Helper()
+		st, _, body := get(t, s, url, auth)
+		var items []struct {
+			Number float64 `json:"number"`
+		}
+		if err := json.Unmarshal(body, &items); st != 200 || err != nil {
+			t.Fatalf("%s: %d, %v", url, st, err)
+		}
+		var out []float64
+		for _, it := range items {
+			out = append(out, it.Number)
+		}
+		return out
+	}
+	s.HideFromListings(r.ID, CodeScanning, 2, true)
+	for _, u := range []string{s.URL() + "orgs/octo-org/code-scanning/alerts", s.URL() + "repos/octo-org/repo/code-scanning/alerts"} {
+		if got := fmt.Sprint(numbers(u)); got != "[3 1]" {
+			t.Errorf("%s with #2 hidden lists %s, want [3 1]", u, got)
+		}
+	}
+	if st, _, body := get(t, s, s.URL()+"repos/octo-org/repo/code-scanning/alerts/2", auth); st != 200 || !strings.Contains(string(body), `"number":2`) {
+		t.Errorf("GET of the hidden alert: %d %.80s", st, body)
+	}
+	s.HideFromListings(r.ID, CodeScanning, 2, false)
+	if got := fmt.Sprint(numbers(s.URL() + "repos/octo-org/repo/code-scanning/alerts")); got != "[3 2 1]" {
+		t.Errorf("shown again: lists %s, want [3 2 1]", got)
+	}
+}

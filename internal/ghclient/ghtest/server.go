@@ -642,7 +642,9 @@ func (s *Server) listOrgAlerts(r *http.Request, who principal, seg []string) rep
 				continue
 			}
 			for _, a := range rs.alerts[kind] {
-				refs = append(refs, alertRef{repo: rs, alert: a})
+				if !rs.hidden[kind][a.Number] {
+					refs = append(refs, alertRef{repo: rs, alert: a})
+				}
 			}
 		}
 		return refs
@@ -667,7 +669,9 @@ func (s *Server) listRepoAlerts(r *http.Request, who principal, seg []string) re
 	snap := s.snapshot(listKey{repo: rs.ID, kind: kind, sort: q.Get("sort"), direction: q.Get("direction"), state: q.Get("state")}, func() []alertRef {
 		refs := make([]alertRef, 0, len(rs.alerts[kind]))
 		for _, a := range rs.alerts[kind] {
-			refs = append(refs, alertRef{repo: rs, alert: a})
+			if !rs.hidden[kind][a.Number] {
+				refs = append(refs, alertRef{repo: rs, alert: a})
+			}
 		}
 		return refs
 	})
