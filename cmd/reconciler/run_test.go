@@ -271,3 +271,58 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("parsed %+v, %v", cfg, err)
 	}
 }
+
+// Started as a daemon (or repeating full pulls) on a fresh NATS, the
+// reconciler pulls in full at once instead of waiting for
+// RECONCILE_FULL_AT, twelve hours away.
+func TestRunFullPullAtStartOnFreshState(t *testing.T) {
+	for _, mode := range []string{reconcile.ModeDaemon, reconcile.ModeFull} {
+		t.Run(mode, func(t *testing.T) {
+			ns := streamtest.Run(t)
+			_, js := ns.Connect()
+			gh := ghtest.New(t, ghtest.Options{PrivateKey: appKey(t)})
+			in := gh.AddInstallation("octo-org", "Organization")
+			gh.AddAlerts(gh.AddRepository(in.ID, "repo", true).ID, ghtest.Dependabot, 3)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			state, err := js.KeyValue(ctx, stream.StateBucket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr syncBuffer
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, []string{"reconciler"}, env(map[string]string{
+					"NATS_URL":               ns.URL(),
+					"ADMIN_ADDR":             "127.0.0.1:0",
+					"GITHUB_APP_ID":          "1",
+					"GITHUB_APP_PRIVATE_KEY": string(gh.PrivateKeyPEM()),
+					"GITHUB_API_URL":         gh.URL(),
+					"RECONCILE_MODE":         mode,
+					"RECONCILE_FULL_AT":      time.Now().UTC().Add(12 * time.Hour).Format("15:04"),
+				}), io.Discard, &stderr)
+			}()
+			var rep *reconcile.Report
+			for rep == nil && ctx.Err() == nil {
+				if rep, err = reconcile.LatestReport(ctx, state, reconcile.ModeFull); err != nil {
+					rep = nil
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("run: %v\n%s", err, stderr.String())
+			}
+			if rep == nil {
+				t.Fatalf("no full pull report within 30s\n%s", stderr.String())
+			}
+			if rep.Drift.New != 3 || len(rep.Failures) != 0 {
+				t.Errorf("full pull at start: drift %+v, failures %v; want 3 new", rep.Drift, rep.Failures)
+			}
+			if !strings.Contains(stderr.String(), "full pull at start") {
+				t.Errorf("the log does not say why it pulled in full:\n%s", stderr.String())
+			}
+		})
+	}
+}
