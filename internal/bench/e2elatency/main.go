@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -310,31 +311,36 @@ func (t template) body(num int64, at time.Time) []byte {
 type probe struct {
 	base     int64
 	due      []atomic.Int64 // unix ns
+	sent     []atomic.Int64 // the request left the generator's goroutine
 	accepted []atomic.Int64
 	ordered  []atomic.Int64
 	core     []atomic.Int64
-	dupes    atomic.Int64 // findings seen twice on the ordered consumer
-	strays   atomic.Int64 // findings of no delivery of this run
-	got      atomic.Int64 // distinct findings on the ordered consumer
+	evStored []atomic.Int64 // the event's stream timestamp on GHAS_EVENTS
+	fStored  []atomic.Int64 // the finding's stream timestamp on GHAS_FINDINGS
+	dupes    atomic.Int64   // findings seen twice on the ordered consumer
+	strays   atomic.Int64   // findings of no delivery of this run
+	got      atomic.Int64   // distinct findings on the ordered consumer
 	errs     atomic.Int64
 	firstErr atomic.Value
 }
 
 func newProbe(base int64, n int) *probe {
-	return &probe{base: base, due: make([]atomic.Int64, n), accepted: make([]atomic.Int64, n),
-		ordered: make([]atomic.Int64, n), core: make([]atomic.Int64, n)}
+	return &probe{base: base, due: make([]atomic.Int64, n), sent: make([]atomic.Int64, n), accepted: make([]atomic.Int64, n),
+		ordered: make([]atomic.Int64, n), core: make([]atomic.Int64, n),
+		evStored: make([]atomic.Int64, n), fStored: make([]atomic.Int64, n)}
 }
 
 // active is the probe findings are attributed to; nil between runs.
 type active struct{ p atomic.Pointer[probe] }
 
-func (a *active) index(m *nats.Msg) (*probe, int, bool) {
+// index finds the delivery of a finding key (<type>.<repo>.<number>) or a
+// delivery GUID (e2e-<epoch>-<number>): both end in the alert number.
+func (a *active) index(id string) (*probe, int, bool) {
 	p := a.p.Load()
 	if p == nil {
 		return nil, 0, false
 	}
-	key := m.Header.Get(stream.HeaderFindingKey)
-	num, err := strconv.ParseInt(key[strings.LastIndexByte(key, '.')+1:], 10, 64)
+	num, err := strconv.ParseInt(id[max(strings.LastIndexByte(id, '.'), strings.LastIndexByte(id, '-'))+1:], 10, 64)
 	if err != nil || num < p.base || num >= p.base+int64(len(p.due)) {
 		p.strays.Add(1)
 		return p, 0, false
@@ -342,26 +348,53 @@ func (a *active) index(m *nats.Msg) (*probe, int, bool) {
 	return p, int(num - p.base), true
 }
 
-func (a *active) onOrdered(m *nats.Msg, now int64) {
-	p, i, ok := a.index(m)
+func (a *active) onOrdered(m jetstream.Msg, now int64) {
+	p, i, ok := a.index(m.Headers().Get(stream.HeaderFindingKey))
 	if !ok {
 		return
 	}
 	if p.ordered[i].CompareAndSwap(0, now) {
 		p.got.Add(1)
+		if md, err := m.Metadata(); err == nil {
+			p.fStored[i].Store(md.Timestamp.UnixNano())
+		}
 	} else {
 		p.dupes.Add(1)
 	}
 }
 
+func (a *active) onEvent(m jetstream.Msg) {
+	p := a.p.Load()
+	if p == nil {
+		return
+	}
+	d := m.Headers().Get(stream.HeaderDelivery)
+	if !strings.HasPrefix(d, "e2e-") {
+		return
+	}
+	if _, i, ok := a.index(d); ok {
+		if md, err := m.Metadata(); err == nil {
+			p.evStored[i].Store(md.Timestamp.UnixNano())
+		}
+	}
+}
+
 func (a *active) onCore(m *nats.Msg, now int64) {
-	if p, i, ok := a.index(m); ok {
+	if p, i, ok := a.index(m.Header.Get(stream.HeaderFindingKey)); ok {
 		p.core[i].CompareAndSwap(0, now)
 	}
 }
 
-// subscribe attaches the ordered consumer and the core subscription.
+// subscribe attaches the ordered consumer on the findings, the core
+// subscription, and a headers-only ordered consumer on GHAS_EVENTS that
+// gives each event's store time.
 func subscribe(ctx context.Context, e *env, a *active) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, f := range stops {
+			f()
+		}
+	}
 	cons, err := e.js.OrderedConsumer(ctx, stream.FindingsStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{stream.FindingsPrefix + ">"},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
@@ -369,22 +402,35 @@ func subscribe(ctx context.Context, e *env, a *active) (stop func(), err error) 
 	if err != nil {
 		return nil, fmt.Errorf("ordered consumer: %w", err)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		now := time.Now().UnixNano()
-		a.onOrdered(&nats.Msg{Header: m.Headers()}, now)
-	})
+	cc, err := cons.Consume(func(m jetstream.Msg) { a.onOrdered(m, time.Now().UnixNano()) })
 	if err != nil {
 		return nil, fmt.Errorf("consume: %w", err)
 	}
+	stops = append(stops, cc.Stop)
+	evCons, err := e.js.OrderedConsumer(ctx, stream.EventsStream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		HeadersOnly:   true,
+	})
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("ordered consumer: %w", err)
+	}
+	ec, err := evCons.Consume(a.onEvent)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("consume: %w", err)
+	}
+	stops = append(stops, ec.Stop)
 	sub, err := e.nc.Subscribe(stream.FindingsPrefix+">", func(m *nats.Msg) {
 		a.onCore(m, time.Now().UnixNano())
 	})
 	if err != nil {
-		cc.Stop()
+		stop()
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	_ = sub.SetPendingLimits(-1, -1)
-	return func() { cc.Stop(); _ = sub.Unsubscribe() }, nil
+	stops = append(stops, func() { _ = sub.Unsubscribe() })
+	return stop, nil
 }
 
 type sender struct {
@@ -394,13 +440,14 @@ type sender struct {
 	epoch  time.Time
 }
 
-// send posts the delivery of alert number num and returns the 202 time.
-func (s *sender) send(ctx context.Context, num int64) (time.Time, error) {
+// send posts the delivery of alert number num and returns the 202 time;
+// sent is called just before the request goes out.
+func (s *sender) send(ctx context.Context, num int64, sent func()) (time.Time, error) {
 	body := s.tmpl.body(num, s.epoch.Add(time.Duration(num)*time.Millisecond))
 	delivery := fmt.Sprintf("e2e-%d-%d", s.epoch.UnixNano(), num)
 	req := webhooktest.NewRequest(s.url, "code_scanning_alert", delivery, body, secret)
 	req = req.WithContext(ctx)
-	req.Header.Set("X-GitHub-Hook-ID", "4242")
+	sent()
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return time.Time{}, err
@@ -428,7 +475,7 @@ func openLoop(ctx context.Context, s *sender, p *probe, rate int) time.Duration 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			at, err := s.send(ctx, p.base+int64(i))
+			at, err := s.send(ctx, p.base+int64(i), func() { p.sent[i].Store(time.Now().UnixNano()) })
 			if err != nil {
 				if p.errs.Add(1) == 1 {
 					p.firstErr.Store(err.Error())
@@ -457,18 +504,54 @@ func cpuTime(pid string) time.Duration {
 	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ is 100 on Linux
 }
 
-// procs are the processes whose CPU time is reported, in table order.
-var procNames = [4]string{"receiver", "processor", "nats-server", "load generator"}
+// procNames are the processes whose CPU time is reported, in table order;
+// "other" is the rest of the machine (other users of the 2 cores).
+var procNames = [5]string{"receiver", "processor", "nats-server", "load generator", "other"}
 
-type cpuSnap [4]time.Duration
+// cpuSnap is the CPU time of each process in procNames (the last entry is
+// the machine's idle time until sub turns it into "other") at time at.
+type cpuSnap struct {
+	at  time.Time
+	cpu [5]time.Duration
+}
+
+// machineIdle is the idle and iowait time of all CPUs. On a tickless kernel
+// these are exact, unlike the tick-sampled busy fields of /proc/stat, so the
+// machine's busy time is wall time × CPUs − idle.
+func machineIdle() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait ...
+	if len(f) < 6 {
+		return 0
+	}
+	idle, _ := strconv.ParseInt(f[4], 10, 64)
+	iowait, _ := strconv.ParseInt(f[5], 10, 64)
+	return time.Duration(idle+iowait) * (time.Second / 100)
+}
 
 func (e *env) cpu() cpuSnap {
-	return cpuSnap{
+	return cpuSnap{at: time.Now(), cpu: [5]time.Duration{
 		cpuTime(strconv.Itoa(e.recvCmd.Process.Pid)),
 		cpuTime(strconv.Itoa(e.procCmd.Process.Pid)),
 		cpuTime(strconv.Itoa(e.natsCmd.Process.Pid)),
 		cpuTime("self"),
+		machineIdle(),
+	}}
+}
+
+// sub is the CPU time each process used from a to b, and the wall time.
+func sub(a, b cpuSnap) (used [5]time.Duration, wall time.Duration) {
+	wall = b.at.Sub(a.at)
+	for i := range 4 {
+		used[i] = b.cpu[i] - a.cpu[i]
 	}
+	busy := time.Duration(runtime.NumCPU())*wall - (b.cpu[4] - a.cpu[4])
+	used[4] = max(0, busy-used[0]-used[1]-used[2]-used[3])
+	return used, wall
 }
 
 func loadAvg() string {
@@ -483,14 +566,36 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
+// Stages of a delivery; e2e is the sum of gen, ingest, process and deliver.
+const (
+	stGen     = iota // scheduled → request leaves the generator
+	stIngest         // → event stored on GHAS_EVENTS (HTTP, receiver, JetStream)
+	stProcess        // → finding stored on GHAS_FINDINGS (processor)
+	stDeliver        // → finding delivered to the ordered consumer
+	stAck            // event stored → 202 back at the generator (not part of e2e)
+	nStages
+)
+
+var stageNames = [nStages]string{
+	"generator: scheduled → request sent",
+	"ingest: sent → event stored on GHAS_EVENTS",
+	"processor: event stored → finding stored on GHAS_FINDINGS",
+	"delivery: finding stored → received by the ordered consumer",
+	"(ack: event stored → 202 received)",
+}
+
 // stats of one run.
 type stats struct {
 	sent, accepted, found, dupes, strays, errs int
 	firstErr                                   string
 	rate                                       float64
 	e2e, core, http                            []time.Duration // sorted
-	cpuPer                                     [4]float64      // µs per accepted delivery
-	cpuUtil                                    [4]float64      // cores busy during the run
+	stages                                     [nStages][]time.Duration
+	tail                                       [nStages]float64 // mean ms of each stage over the slowest 1% by e2e
+	byOther                                    [len(otherBands)][]time.Duration
+	secsByOther                                [len(otherBands)]int
+	cpuPer                                     [5]float64 // µs per accepted delivery
+	cpuUtil                                    [5]float64 // cores busy during the run
 	loadBefore, loadAfter                      string
 }
 
@@ -503,6 +608,20 @@ func pct(s []time.Duration, p float64) float64 {
 
 var quantiles = []float64{0.5, 0.9, 0.99, 0.999, 1}
 
+// otherBands classify each second of a run by the cores the rest of the
+// machine used in it (lower bounds), to tell our latency from theirs.
+var otherBands = [3]float64{0, 0.25, 0.75}
+
+func band(cores float64) int {
+	b := 0
+	for i, lo := range otherBands {
+		if cores >= lo {
+			b = i
+		}
+	}
+	return b
+}
+
 // runOnce measures one run of d at rate; alert numbers start at base.
 func runOnce(ctx context.Context, e *env, s *sender, a *active, base int64, rate int, d, settle time.Duration) (stats, error) {
 	n := int(d.Seconds() * float64(rate))
@@ -511,38 +630,113 @@ func runOnce(ctx context.Context, e *env, s *sender, a *active, base int64, rate
 	defer a.p.Store(nil)
 	st := stats{sent: n, loadBefore: loadAvg()}
 	c0, t0 := e.cpu(), time.Now()
+	// Sample the machine every second of the run.
+	samples := []cpuSnap{c0}
+	sampled := make(chan struct{})
+	stopSampling := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for k := 1; ; k++ {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(time.Until(t0.Add(time.Duration(k) * time.Second))):
+				samples = append(samples, e.cpu())
+			}
+		}
+	}()
 	elapsed := openLoop(ctx, s, p, rate)
+	close(stopSampling)
+	<-sampled
+	samples = append(samples, e.cpu()) // the last, partial second
 	st.rate = float64(n) / elapsed.Seconds()
 	for i := range p.accepted {
 		if p.accepted[i].Load() != 0 {
 			st.accepted++
 		}
 	}
+	complete := func() bool {
+		if int(p.got.Load()) < st.accepted {
+			return false
+		}
+		for i := range p.ordered {
+			if p.ordered[i].Load() != 0 && p.evStored[i].Load() == 0 {
+				return false // the events consumer is behind
+			}
+		}
+		return true
+	}
 	deadline := time.Now().Add(settle)
-	for int(p.got.Load()) < st.accepted && time.Now().Before(deadline) {
+	for !complete() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	c1, wall := e.cpu(), time.Since(t0)
+	used, wall := sub(c0, e.cpu())
 	st.loadAfter = loadAvg()
-	for i := range c0 {
-		st.cpuPer[i] = float64(c1[i]-c0[i]) / float64(time.Microsecond) / float64(max(st.accepted, 1))
-		st.cpuUtil[i] = float64(c1[i]-c0[i]) / float64(wall)
+	for i := range used {
+		st.cpuPer[i] = float64(used[i]) / float64(time.Microsecond) / float64(max(st.accepted, 1))
+		st.cpuUtil[i] = float64(used[i]) / float64(wall)
+	}
+	type full struct {
+		e2e    time.Duration
+		stages [nStages]time.Duration
+	}
+	var all []full
+	secBand := make([]int, len(samples)-1)
+	for w := 1; w < len(samples); w++ {
+		used, wall := sub(samples[w-1], samples[w])
+		other := float64(used[4]) / float64(wall)
+		secBand[w-1] = band(other)
+		st.secsByOther[secBand[w-1]]++
 	}
 	for i := range p.due {
 		due := p.due[i].Load()
+		if at := p.ordered[i].Load(); at != 0 {
+			w := min(int(time.Duration(due-t0.UnixNano())/time.Second), len(secBand)-1)
+			st.byOther[secBand[w]] = append(st.byOther[secBand[w]], time.Duration(at-due))
+		}
 		if at := p.accepted[i].Load(); at != 0 {
 			st.http = append(st.http, time.Duration(at-due))
-		}
-		if at := p.ordered[i].Load(); at != 0 {
-			st.e2e = append(st.e2e, time.Duration(at-due))
 		}
 		if at := p.core[i].Load(); at != 0 {
 			st.core = append(st.core, time.Duration(at-due))
 		}
+		at := p.ordered[i].Load()
+		if at == 0 {
+			continue
+		}
+		st.e2e = append(st.e2e, time.Duration(at-due))
+		sent, ev, fs, acc := p.sent[i].Load(), p.evStored[i].Load(), p.fStored[i].Load(), p.accepted[i].Load()
+		if sent == 0 || ev == 0 || fs == 0 || acc == 0 {
+			continue
+		}
+		f := full{e2e: time.Duration(at - due)}
+		f.stages[stGen] = time.Duration(sent - due)
+		f.stages[stIngest] = time.Duration(ev - sent)
+		f.stages[stProcess] = time.Duration(fs - ev)
+		f.stages[stDeliver] = time.Duration(at - fs)
+		f.stages[stAck] = time.Duration(acc - ev)
+		for k := range f.stages {
+			st.stages[k] = append(st.stages[k], f.stages[k])
+		}
+		all = append(all, f)
 	}
 	slices.Sort(st.http)
 	slices.Sort(st.e2e)
 	slices.Sort(st.core)
+	for k := range st.stages {
+		slices.Sort(st.stages[k])
+	}
+	for k := range st.byOther {
+		slices.Sort(st.byOther[k])
+	}
+	slices.SortFunc(all, func(a, b full) int { return int(b.e2e - a.e2e) })
+	if tail := all[:max(1, len(all)/100)]; len(all) > 0 {
+		for _, f := range tail {
+			for k := range f.stages {
+				st.tail[k] += float64(f.stages[k]) / float64(time.Millisecond) / float64(len(tail))
+			}
+		}
+	}
 	st.found, st.dupes, st.strays, st.errs = len(st.e2e), int(p.dupes.Load()), int(p.strays.Load()), int(p.errs.Load())
 	if v, ok := p.firstErr.Load().(string); ok {
 		st.firstErr = v
@@ -642,15 +836,20 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "%d/s run %d: sent %d (%.0f/s), 202 %d, findings %d, dupes %d, strays %d, errors %d %s; e2e p50 %.2f p99 %.2f max %.2f ms; 202 p99 %.2f ms; load %s -> %s; CPU cores rcv %.2f proc %.2f nats %.2f gen %.2f\n",
+			fmt.Fprintf(stderr, "%d/s run %d: sent %d (%.0f/s), 202 %d, findings %d, dupes %d, strays %d, errors %d %s; e2e p50 %.2f p99 %.2f max %.2f ms; 202 p99 %.2f ms; load %s -> %s; cores: rcv %.2f proc %.2f nats %.2f gen %.2f other %.2f\n",
 				rate, rep+1, st.sent, st.rate, st.accepted, st.found, st.dupes, st.strays, st.errs, st.firstErr,
 				pct(st.e2e, .5), pct(st.e2e, .99), pct(st.e2e, 1), pct(st.http, .99), st.loadBefore, st.loadAfter,
-				st.cpuUtil[0], st.cpuUtil[1], st.cpuUtil[2], st.cpuUtil[3])
+				st.cpuUtil[0], st.cpuUtil[1], st.cpuUtil[2], st.cpuUtil[3], st.cpuUtil[4])
 			r.c.add("rate", st.rate)
 			for _, q := range quantiles {
 				r.c.add(fmt.Sprint("e2e", q), pct(st.e2e, q))
 				r.c.add(fmt.Sprint("core", q), pct(st.core, q))
 				r.c.add(fmt.Sprint("http", q), pct(st.http, q))
+			}
+			for k := range st.stages {
+				r.c.add(fmt.Sprint("st50-", k), pct(st.stages[k], .5))
+				r.c.add(fmt.Sprint("st99-", k), pct(st.stages[k], .99))
+				r.c.add(fmt.Sprint("tail-", k), st.tail[k])
 			}
 			for i := range st.cpuPer {
 				r.c.add(fmt.Sprint("cpu", i), st.cpuPer[i])
@@ -687,11 +886,63 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 			strings.Join(sent, ", "), strings.Join(acc, ", "), strings.Join(found, ", "),
 			qs(r.c, "e2e"), qs(r.c, "core"), qs(r.c, "http"))
 	}
+
 	fmt.Fprintln(stdout)
-	fmt.Fprintln(stdout, "CPU per delivery (µs, median over runs) and cores busy during the run:")
+	fmt.Fprintln(stdout, "Per run, end to end p50 / p99 / max ms:")
+	fmt.Fprintln(stdout)
+	for _, r := range rows {
+		var runs []string
+		for _, st := range r.runs {
+			runs = append(runs, fmt.Sprintf("%.2f / %.2f / %.2f", pct(st.e2e, .5), pct(st.e2e, .99), pct(st.e2e, 1)))
+		}
+		fmt.Fprintf(stdout, "- %d/s: %s\n", r.rate, strings.Join(runs, "; "))
+	}
+
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "Where the time goes (ms; stream timestamps from the server, same clock): each stage's p50 / p99, and its mean over the slowest 1% of deliveries by end-to-end latency (medians over runs). The first four stages add up to the end-to-end latency.")
+	fmt.Fprintln(stdout)
+	var hdr, sep []string
+	for _, r := range rows {
+		hdr = append(hdr, fmt.Sprintf("%d/s p50 / p99", r.rate), fmt.Sprintf("%d/s slowest 1%%", r.rate))
+		sep = append(sep, "---:", "---:")
+	}
+	fmt.Fprintf(stdout, "| stage | %s |\n|---|%s|\n", strings.Join(hdr, " | "), strings.Join(sep, "|"))
+	for k := range nStages {
+		var cells []string
+		for _, r := range rows {
+			cells = append(cells, fmt.Sprintf("%.2f / %.2f", r.c.med(fmt.Sprint("st50-", k)), r.c.med(fmt.Sprint("st99-", k))),
+				fmt.Sprintf("%.2f", r.c.med(fmt.Sprint("tail-", k))))
+		}
+		fmt.Fprintf(stdout, "| %s | %s |\n", stageNames[k], strings.Join(cells, " | "))
+	}
+
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "End to end by what the rest of the machine (other engineers' builds and tests) used in the second each delivery was sent, all runs pooled: seconds in the band, deliveries, p50 / p99 / max ms.")
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "| rate/s | other processes' cores | seconds | deliveries | p50 / p99 / max ms |")
+	fmt.Fprintln(stdout, "|---:|---|---:|---:|---|")
+	for _, r := range rows {
+		for b, lo := range otherBands {
+			var pooled []time.Duration
+			secs := 0
+			for _, st := range r.runs {
+				pooled = append(pooled, st.byOther[b]...)
+				secs += st.secsByOther[b]
+			}
+			slices.Sort(pooled)
+			name := fmt.Sprintf("≥ %.2f", lo)
+			if b+1 < len(otherBands) {
+				name = fmt.Sprintf("%.2f – %.2f", lo, otherBands[b+1])
+			}
+			fmt.Fprintf(stdout, "| %d | %s | %d | %d | %.2f / %.2f / %.2f |\n", r.rate, name, secs, len(pooled), pct(pooled, .5), pct(pooled, .99), pct(pooled, 1))
+		}
+	}
+
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "CPU per delivery (µs, median over runs) and, in parentheses, cores busy during the run; \"other\" is everything else on the machine:")
 	fmt.Fprintln(stdout)
 	fmt.Fprintf(stdout, "| rate/s | %s | load average (1/5/15 min) before → after each run |\n", strings.Join(procNames[:], " | "))
-	fmt.Fprintln(stdout, "|---:|---:|---:|---:|---:|---|")
+	fmt.Fprintln(stdout, "|---:|---:|---:|---:|---:|---:|---|")
 	for _, r := range rows {
 		var cells []string
 		for i := range procNames {
