@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -33,9 +32,8 @@ const drainTimeout = 10 * time.Second
 
 type processorConfig struct {
 	config.Common
-	AppID      string
-	PrivateKey string
-	APIURL     string
+	GitHub     ghclient.Settings
+	App        ghclient.Config // valid when Enrich is not never
 	Enrich     string
 	SinkURL    string
 	SinkToken  string
@@ -47,9 +45,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 	var c processorConfig
 	s := config.New("processor", getenv, out)
 	c.RegisterCommon(s, ":9091")
-	s.String(&c.AppID, "GITHUB_APP_ID", "", "GitHub App ID, for enrichment from REST")
-	s.Secret(&c.PrivateKey, "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_FILE", "the GitHub App private key (PEM)")
-	s.String(&c.APIURL, "GITHUB_API_URL", ghclient.DefaultBaseURL, "GitHub REST base URL (GitHub Enterprise Server: https://HOST/api/v3/)")
+	c.GitHub.Register(s)
 	s.String(&c.Enrich, "ENRICH", "", "re-fetch code scanning alerts from REST: auto, always or never (default auto with App credentials, else never)")
 	s.String(&c.SinkURL, "SINK_URL", "", "optional HTTP sink that receives every finding change; empty disables forwarding")
 	s.Secret(&c.SinkToken, "SINK_TOKEN", "SINK_TOKEN_FILE", "the sink's bearer token")
@@ -64,10 +60,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 	if err := c.Validate(); err != nil {
 		return c, err
 	}
-	hasApp := c.AppID != "" && c.PrivateKey != ""
 	if c.Enrich == "" {
 		c.Enrich = processor.EnrichNever
-		if hasApp {
+		if c.GitHub.Given() {
 			c.Enrich = processor.EnrichAuto
 		}
 	}
@@ -75,18 +70,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 		return c, err
 	}
 	if c.Enrich != processor.EnrichNever {
-		if err := config.Required("GITHUB_APP_ID", c.AppID); err != nil {
-			return c, &config.Error{Setting: "GITHUB_APP_ID", Msg: "required when ENRICH is " + c.Enrich}
+		app, err := c.GitHub.Config("when ENRICH is " + c.Enrich)
+		if err != nil {
+			return c, err
 		}
-		if _, err := strconv.ParseInt(c.AppID, 10, 64); err != nil {
-			return c, &config.Error{Setting: "GITHUB_APP_ID", Msg: fmt.Sprintf("%q is not a numeric App ID", c.AppID)}
-		}
-		if c.PrivateKey == "" {
-			return c, &config.Error{Setting: "GITHUB_APP_PRIVATE_KEY_FILE", Msg: "required when ENRICH is " + c.Enrich}
-		}
-		if _, err := ghclient.ParsePrivateKey([]byte(c.PrivateKey)); err != nil {
-			return c, &config.Error{Setting: "GITHUB_APP_PRIVATE_KEY_FILE", Msg: "not an RSA private key in PEM"}
-		}
+		c.App = app
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		return c, &config.Error{Setting: "PROCESSOR_WORKERS", Msg: fmt.Sprintf("%d is not between 1 and 1024", c.Workers)}
@@ -124,16 +112,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := metrics.NewRegistry()
 	var fetcher processor.AlertFetcher
 	if cfg.Enrich != processor.EnrichNever {
-		id, _ := strconv.ParseInt(cfg.AppID, 10, 64)
-		app, err := ghclient.New(logger, ghclient.Config{
-			BaseURL:       cfg.APIURL,
-			AppID:         id,
-			PrivateKeyPEM: []byte(cfg.PrivateKey),
-			// Enrichment must never hold an event for long (SPEC §8).
-			MaxRateLimitWait: 10 * time.Second,
-			MaxRetryElapsed:  10 * time.Second,
-			Requests:         reg.NewCounterVec("ghas_processor_github_requests_total", "GitHub REST requests made for enrichment, by endpoint and status.", "endpoint", "status"),
-		})
+		appCfg := cfg.App
+		// Enrichment must never hold an event for long (SPEC §8).
+		appCfg.MaxRateLimitWait = 10 * time.Second
+		appCfg.MaxRetryElapsed = 10 * time.Second
+		appCfg.Requests = reg.NewCounterVec("ghas_processor_github_requests_total", "GitHub REST requests made for enrichment, by endpoint and status.", "endpoint", "status")
+		app, err := ghclient.New(logger, appCfg)
 		if err != nil {
 			return &config.Error{Setting: "GITHUB_APP_PRIVATE_KEY_FILE", Msg: err.Error()}
 		}

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -34,9 +32,8 @@ const drainTimeout = 10 * time.Second
 
 type reconcilerConfig struct {
 	config.Common
-	AppID       int64
-	PrivateKey  string
-	APIURL      string
+	GitHub      ghclient.Settings
+	App         ghclient.Config
 	Mode        string
 	FullAt      time.Duration
 	DeltaEvery  time.Duration
@@ -48,12 +45,10 @@ type reconcilerConfig struct {
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (reconcilerConfig, error) {
 	var c reconcilerConfig
-	var appID, fullAt string
+	var fullAt string
 	s := config.New("reconciler", getenv, out)
 	c.RegisterCommon(s, ":9092")
-	s.String(&appID, "GITHUB_APP_ID", "", "GitHub App ID (numeric)")
-	s.Secret(&c.PrivateKey, "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_FILE", "the GitHub App private key (PEM)")
-	s.String(&c.APIURL, "GITHUB_API_URL", ghclient.DefaultBaseURL, "GitHub REST base URL (GitHub Enterprise Server: https://HOST/api/v3/)")
+	c.GitHub.Register(s)
 	s.String(&c.Mode, "RECONCILE_MODE", reconcile.ModeDaemon, "full, delta, redeliver, or daemon (schedules all three; with -once one pass of each)")
 	s.String(&fullAt, "RECONCILE_FULL_AT", "02:00", "daily time (UTC, HH:MM) of the full pull in daemon mode")
 	s.Duration(&c.DeltaEvery, "RECONCILE_DELTA_EVERY", time.Hour, "delta pull interval in daemon mode")
@@ -70,23 +65,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (reco
 	if err := c.Validate(); err != nil {
 		return c, err
 	}
-	if err := config.Required("GITHUB_APP_ID", appID); err != nil {
+	app, err := c.GitHub.Config("(the reconciler reads GitHub as the App)")
+	if err != nil {
 		return c, err
 	}
-	id, err := strconv.ParseInt(strings.TrimSpace(appID), 10, 64)
-	if err != nil || id <= 0 {
-		return c, &config.Error{Setting: "GITHUB_APP_ID", Msg: fmt.Sprintf("%q is not a numeric App ID", appID)}
-	}
-	c.AppID = id
-	if c.PrivateKey == "" {
-		return c, &config.Error{Setting: "GITHUB_APP_PRIVATE_KEY_FILE", Msg: "required (or GITHUB_APP_PRIVATE_KEY)"}
-	}
-	if _, err := ghclient.ParsePrivateKey([]byte(c.PrivateKey)); err != nil {
-		return c, &config.Error{Setting: "GITHUB_APP_PRIVATE_KEY_FILE", Msg: "not an RSA private key in PEM"}
-	}
-	if err := config.Required("GITHUB_API_URL", c.APIURL); err != nil {
-		return c, err
-	}
+	c.App = app
 	if err := config.OneOf("RECONCILE_MODE", c.Mode, reconcile.Modes()...); err != nil {
 		return c, err
 	}
@@ -139,14 +122,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	base.ResponseHeaderTimeout = time.Minute
 	base.MaxIdleConnsPerHost = 64
 	counter := reconcile.NewRequestCounter(base)
-	app, err := ghclient.New(logger, ghclient.Config{
-		BaseURL:       cfg.APIURL,
-		AppID:         cfg.AppID,
-		PrivateKeyPEM: []byte(cfg.PrivateKey),
-		Transport:     counter,
-		MaxInFlight:   int(cfg.MaxInFlight),
-		Requests:      rm.Requests,
-	})
+	appCfg := cfg.App
+	appCfg.Transport = counter
+	appCfg.MaxInFlight = int(cfg.MaxInFlight)
+	appCfg.Requests = rm.Requests
+	app, err := ghclient.New(logger, appCfg)
 	if err != nil {
 		return &config.Error{Setting: "GITHUB_API_URL", Msg: err.Error()}
 	}
