@@ -64,6 +64,10 @@ type options struct {
 	warm    time.Duration
 	settle  time.Duration
 	workers int
+	// timeline prints each second's end-to-end p50/p99/max and CPU use
+	timeline bool
+	// extra environment (KEY=VALUE) of each process, e.g. GOGC=400
+	natsEnv, recvEnv, procEnv []string
 }
 
 func main() {
@@ -81,10 +85,28 @@ func run(args []string, stdout, stderr io.Writer) error {
 	warm := fs.Duration("warm", 5*time.Second, "warm-up at each rate before its measured runs (not reported)")
 	settle := fs.Duration("settle", 30*time.Second, "how long to wait after the last send for the remaining findings")
 	workers := fs.Int("workers", 0, "PROCESSOR_WORKERS for the processor; 0 keeps its default")
+	timeline := fs.Bool("timeline", false, "print each second's end-to-end p50/p99/max and CPU use of every run to stderr")
+	natsEnv := fs.String("nats-env", "", "extra environment of nats-server, comma-separated KEY=VALUE (e.g. GOGC=400)")
+	recvEnv := fs.String("receiver-env", "", "extra environment of the receiver, comma-separated KEY=VALUE")
+	procEnv := fs.String("processor-env", "", "extra environment of the processor, comma-separated KEY=VALUE")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	o := options{reps: *reps, dur: *dur, warm: *warm, settle: *settle, workers: *workers}
+	o := options{reps: *reps, dur: *dur, warm: *warm, settle: *settle, workers: *workers, timeline: *timeline}
+	for _, x := range []struct {
+		flag string
+		dst  *[]string
+	}{{*natsEnv, &o.natsEnv}, {*recvEnv, &o.recvEnv}, {*procEnv, &o.procEnv}} {
+		for _, kv := range strings.Split(x.flag, ",") {
+			if kv = strings.TrimSpace(kv); kv == "" {
+				continue
+			}
+			if !strings.Contains(kv, "=") {
+				return fmt.Errorf("bad environment entry %q: want KEY=VALUE", kv)
+			}
+			*x.dst = append(*x.dst, kv)
+		}
+	}
 	for _, r := range strings.Split(*rates, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(r))
 		if err != nil || n < 1 {
@@ -196,6 +218,7 @@ func start(ctx context.Context, stderr io.Writer, o options) (*env, error) {
 	}
 	e.natsURL = "nats://" + natsAddr
 	e.natsCmd = exec.Command(filepath.Join(dir, "nats-server"), "-c", filepath.Join(dir, "nats.conf"))
+	e.natsCmd.Env = append(os.Environ(), o.natsEnv...)
 	if err := e.natsCmd.Start(); err != nil {
 		return fail(fmt.Errorf("start nats-server: %w", err))
 	}
@@ -215,6 +238,7 @@ func start(ctx context.Context, stderr io.Writer, o options) (*env, error) {
 	e.recvCmd.Env = append(os.Environ(),
 		"NATS_URL="+e.natsURL, "LISTEN_ADDR="+e.webhook, "ADMIN_ADDR="+e.recvAdmin,
 		"GITHUB_WEBHOOK_SECRET="+secret, "LOG_LEVEL=warn")
+	e.recvCmd.Env = append(e.recvCmd.Env, o.recvEnv...)
 	e.recvCmd.Stderr = stderr
 	if err := e.recvCmd.Start(); err != nil {
 		return fail(fmt.Errorf("start receiver: %w", err))
@@ -225,6 +249,7 @@ func start(ctx context.Context, stderr io.Writer, o options) (*env, error) {
 	if o.workers > 0 {
 		e.procCmd.Env = append(e.procCmd.Env, "PROCESSOR_WORKERS="+strconv.Itoa(o.workers))
 	}
+	e.procCmd.Env = append(e.procCmd.Env, o.procEnv...)
 	e.procCmd.Stderr = stderr
 	if err := e.procCmd.Start(); err != nil {
 		return fail(fmt.Errorf("start processor: %w", err))
@@ -593,6 +618,7 @@ type stats struct {
 	stages                                     [nStages][]time.Duration
 	tail                                       [nStages]float64 // mean ms of each stage over the slowest 1% by e2e
 	byOther                                    [len(otherBands)][]time.Duration
+	timeline                                   []string // one line per second
 	secsByOther                                [len(otherBands)]int
 	cpuPer                                     [5]float64 // µs per accepted delivery
 	cpuUtil                                    [5]float64 // cores busy during the run
@@ -684,15 +710,18 @@ func runOnce(ctx context.Context, e *env, s *sender, a *active, base int64, rate
 	secBand := make([]int, len(samples)-1)
 	for w := 1; w < len(samples); w++ {
 		used, wall := sub(samples[w-1], samples[w])
-		other := float64(used[4]) / float64(wall)
-		secBand[w-1] = band(other)
-		st.secsByOther[secBand[w-1]]++
+		secBand[w-1] = band(float64(used[4]) / float64(wall))
+		if wall >= time.Second/2 { // not the last, partial second
+			st.secsByOther[secBand[w-1]]++
+		}
 	}
+	perSec := make([][]time.Duration, len(secBand))
 	for i := range p.due {
 		due := p.due[i].Load()
 		if at := p.ordered[i].Load(); at != 0 {
 			w := min(int(time.Duration(due-t0.UnixNano())/time.Second), len(secBand)-1)
 			st.byOther[secBand[w]] = append(st.byOther[secBand[w]], time.Duration(at-due))
+			perSec[w] = append(perSec[w], time.Duration(at-due))
 		}
 		if at := p.accepted[i].Load(); at != 0 {
 			st.http = append(st.http, time.Duration(at-due))
@@ -728,6 +757,16 @@ func runOnce(ctx context.Context, e *env, s *sender, a *active, base int64, rate
 	}
 	for k := range st.byOther {
 		slices.Sort(st.byOther[k])
+	}
+	for w, l := range perSec {
+		slices.Sort(l)
+		used, wall := sub(samples[w], samples[w+1])
+		var cores [5]string
+		for i := range used {
+			cores[i] = fmt.Sprintf("%.2f", float64(used[i])/float64(wall))
+		}
+		st.timeline = append(st.timeline, fmt.Sprintf("%3ds n=%4d e2e p50 %6.2f p99 %6.2f max %6.2f ms; cores rcv/proc/nats/gen/other %s",
+			w, len(l), pct(l, .5), pct(l, .99), pct(l, 1), strings.Join(cores[:], "/")))
 	}
 	slices.SortFunc(all, func(a, b full) int { return int(b.e2e - a.e2e) })
 	if tail := all[:max(1, len(all)/100)]; len(all) > 0 {
@@ -840,6 +879,9 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 				rate, rep+1, st.sent, st.rate, st.accepted, st.found, st.dupes, st.strays, st.errs, st.firstErr,
 				pct(st.e2e, .5), pct(st.e2e, .99), pct(st.e2e, 1), pct(st.http, .99), st.loadBefore, st.loadAfter,
 				st.cpuUtil[0], st.cpuUtil[1], st.cpuUtil[2], st.cpuUtil[3], st.cpuUtil[4])
+			if o.timeline {
+				fmt.Fprintln(stderr, strings.Join(st.timeline, "\n"))
+			}
 			r.c.add("rate", st.rate)
 			for _, q := range quantiles {
 				r.c.add(fmt.Sprint("e2e", q), pct(st.e2e, q))
