@@ -15,11 +15,15 @@
 //     GHAS_FINDINGS (ghas.findings.>) delivers the finding, i.e. once the
 //     finding is stored in the stream (the headline number);
 //   - the same until a core NATS subscription on ghas.findings.> sees it
-//     (the publish itself, before the stream's own delivery path).
+//     (the publish itself, before the stream's own delivery path);
+//   - the stages in between, from the server's stream timestamps (a
+//     headers-only ordered consumer on GHAS_EVENTS gives each event's store
+//     time): generator, ingest, processor, delivery.
 //
 // Each rate runs after a warm-up, -reps times; the medians of the
-// percentiles are reported in a markdown table together with the CPU time
-// each process spent per delivery and the load average.
+// percentiles are reported in markdown tables together with the CPU time
+// each process spent per delivery, the CPU the rest of the machine used
+// (latency is also split by it, per second) and the load average.
 //
 // Run from the module root: go run ./internal/bench/e2elatency
 package main
