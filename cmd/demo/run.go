@@ -371,7 +371,9 @@ func waitDrained(ctx context.Context, js jetstream.JetStream) error {
 		c, err := js.Consumer(ctx, stream.EventsStream, processor.ConsumerName)
 		if err == nil {
 			if info, err := c.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-				return nil
+				if ok, _ := stream.FindingsCaughtUp(ctx, js); ok {
+					return nil
+				}
 			}
 		}
 		select {

@@ -135,9 +135,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	// The finding state and the leases get connections of their own: the
-	// server reads each connection in one goroutine, and one connection
-	// carrying every round trip of the processor caps it at about one core.
+	// The finding state gets a connection of its own: the server reads each
+	// connection in one goroutine, and one connection carrying every round
+	// trip of the processor caps it at about one core.
 	stateConn, err := stream.Connect(logger, stream.ConnConfig{URL: cfg.NATSURL, CredsFile: cfg.NATSCreds, Name: "ghas-relay-processor-state"})
 	if err != nil {
 		return err
@@ -197,11 +197,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if fetcher != nil {
 			enricher = processor.NewRESTEnricher(kvState, fetcher, cfg.Enrich, 10*time.Second)
 		}
-		kvLocks, err := stateJS.KeyValue(ctx, stream.LocksBucket)
-		if err != nil {
-			return fmt.Errorf("bucket %s: %w", stream.LocksBucket, err)
-		}
-		proc := processor.New(logger, js, kvFindings, kvLocks, watcher, enricher, pm, processor.Config{
+		proc := processor.New(logger, js, stateJS, kvFindings, watcher, enricher, pm, processor.Config{
 			Workers:    int(cfg.Workers),
 			MaxDeliver: int(cfg.MaxDeliver),
 		})

@@ -92,7 +92,7 @@ func TestRunOnceDaemon(t *testing.T) {
 	defer cancel()
 	findings, _ := js.KeyValue(ctx, stream.FindingsBucket)
 	state, _ := js.KeyValue(ctx, stream.StateBucket)
-	proc := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), js, findings, state, staticMaps{transform.Defaults()}, nil,
+	proc := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), js, js, findings, staticMaps{transform.Defaults()}, nil,
 		processor.NewMetrics(metrics.NewRegistry()), processor.Config{RetryDelay: 20 * time.Millisecond})
 	pctx, pcancel := context.WithCancel(ctx)
 	pdone := make(chan struct{})

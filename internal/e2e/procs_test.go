@@ -247,7 +247,11 @@ func drained(js jetstream.JetStream) bool {
 		return false
 	}
 	info, err := c.Info(ctx)
-	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	if err != nil || info.NumPending != 0 || info.NumAckPending != 0 {
+		return false
+	}
+	ok, _ := stream.FindingsCaughtUp(ctx, js)
+	return ok
 }
 
 func findingStatus(kv jetstream.KeyValue, key string) (string, bool) {

@@ -30,7 +30,7 @@ func TestEnrichmentFromRESTWithRuleCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	enricher := NewRESTEnricher(e.state, app, EnrichAuto, 5*time.Second)
-	p := New(logger, e.js, e.findings, e.locks, staticMaps{transform.Defaults()}, enricher, NewMetrics(metrics.NewRegistry()), Config{Workers: 1})
+	p := New(logger, e.js, e.js, e.findings, staticMaps{transform.Defaults()}, enricher, NewMetrics(metrics.NewRegistry()), Config{Workers: 1})
 
 	// The webhook's rule says "note" (LOW); REST knows its security
 	// severity is high (HIGH).

@@ -8,8 +8,6 @@ package processor
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,8 +46,6 @@ type Config struct {
 	MaxDeliver int           // deliveries before an event that keeps failing goes to the DLQ
 	AckWait    time.Duration // redelivery after a processor died holding a message
 	RetryDelay time.Duration // delay of a redelivery after a transient failure
-	LockLease  time.Duration // how long a crashed instance can hold a finding's lock
-	LockWait   time.Duration // how long to wait for another instance's lock before retrying later
 	Now        func() time.Time
 }
 
@@ -65,12 +61,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryDelay <= 0 {
 		c.RetryDelay = time.Second
-	}
-	if c.LockLease <= 0 {
-		c.LockLease = 30 * time.Second
-	}
-	if c.LockWait <= 0 {
-		c.LockWait = 5 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -103,16 +93,16 @@ type Processor struct {
 	cfg      Config
 }
 
-// New returns a processor working on the findings bucket, with its leases in
-// the locks bucket. enricher may be nil (ENRICH=never).
-func New(logger *slog.Logger, js jetstream.JetStream, findings, locks jetstream.KeyValue, maps MapSource, enricher Enricher, m *Metrics, cfg Config) *Processor {
+// New returns a processor consuming events through js and keeping finding
+// state in the findings bucket, written through stateJS (it may be js; a
+// connection of its own lets the server read the two in parallel).
+// enricher may be nil (ENRICH=never).
+func New(logger *slog.Logger, js, stateJS jetstream.JetStream, findings jetstream.KeyValue, maps MapSource, enricher Enricher, m *Metrics, cfg Config) *Processor {
 	cfg = cfg.withDefaults()
-	var id [6]byte
-	_, _ = rand.Read(id[:])
 	return &Processor{
 		logger:   logger,
 		js:       js,
-		store:    &store{js: js, kv: findings, recent: newRecentWrites(16384), locks: newKeyLocks(locks, hex.EncodeToString(id[:]), cfg.LockLease, cfg.LockWait, cfg.Now)},
+		store:    &store{js: stateJS, kv: findings, recent: newRecentWrites(16384)},
 		maps:     maps,
 		enricher: enricher,
 		metrics:  m,
@@ -309,29 +299,25 @@ func receivedAt(msg jetstream.Msg) time.Time {
 
 func (p *Processor) process(ctx context.Context, msg jetstream.Msg, event string) (string, error) {
 	ev := transform.Event{Name: event, Payload: msg.Data(), Origin: origin(msg), ReceivedAt: receivedAt(msg)}
-	redelivered := false
-	if md, err := msg.Metadata(); err == nil {
-		redelivered = md.NumDelivered > 1
-	}
 	switch event {
 	case "code_scanning_alert", "dependabot_alert", "secret_scanning_alert":
-		return p.alert(ctx, ev, redelivered)
+		return p.alert(ctx, ev)
 	case "repository":
-		return p.repository(ctx, ev, redelivered)
+		return p.repository(ctx, ev)
 	case "installation", "installation_repositories":
-		return p.installation(ctx, ev, redelivered)
+		return p.installation(ctx, ev)
 	}
 	return "ignored", nil
 }
 
-func (p *Processor) alert(ctx context.Context, ev transform.Event, redelivered bool) (string, error) {
+func (p *Processor) alert(ctx context.Context, ev transform.Event) (string, error) {
 	meta, err := transform.Inspect(ev)
 	if err != nil {
 		return "", err
 	}
 	key := finding.Key(meta.Dataset, meta.RepositoryID, meta.Number)
 	if meta.Action == transform.ActionReconcileRemoved {
-		o, err := p.markRemoved(ctx, key, ev.ReceivedAt, redelivered)
+		o, err := p.markRemoved(ctx, key, ev.ReceivedAt)
 		return resultOf(o), err
 	}
 	if meta.Dataset == finding.SAST && !meta.HasSecuritySeverity && p.enricher != nil {
@@ -347,7 +333,7 @@ func (p *Processor) alert(ctx context.Context, ev transform.Event, redelivered b
 	if err != nil {
 		return "", err
 	}
-	o, err := p.store.apply(ctx, doc.FindingKey, redelivered, func(stored *finding.Document) (*finding.Document, error) {
+	o, err := p.store.apply(ctx, doc.FindingKey, func(stored *finding.Document) (*finding.Document, error) {
 		if stored != nil && !newer(&doc, stored) && !revives(ev, stored) {
 			return nil, nil
 		}
@@ -384,9 +370,9 @@ func resultOf(o outcome) string {
 
 // markRemoved marks one stored finding REMOVED as of at. A finding that is
 // not stored is left alone: there is nothing to remove.
-func (p *Processor) markRemoved(ctx context.Context, key string, at time.Time, redelivered bool) (outcome, error) {
+func (p *Processor) markRemoved(ctx context.Context, key string, at time.Time) (outcome, error) {
 	now := p.cfg.Now()
-	o, err := p.store.apply(ctx, key, redelivered, func(stored *finding.Document) (*finding.Document, error) {
+	o, err := p.store.apply(ctx, key, func(stored *finding.Document) (*finding.Document, error) {
 		if stored == nil || stored.Finding() == nil {
 			return nil, nil
 		}
@@ -416,14 +402,14 @@ func (p *Processor) markRemoved(ctx context.Context, key string, at time.Time, r
 }
 
 // removeRepository marks every stored finding of a repository REMOVED.
-func (p *Processor) removeRepository(ctx context.Context, repositoryID int64, at time.Time, redelivered bool) (string, error) {
+func (p *Processor) removeRepository(ctx context.Context, repositoryID int64, at time.Time) (string, error) {
 	keys, err := p.store.keysOfRepository(ctx, repositoryID)
 	if err != nil {
 		return "", err
 	}
 	result := "unchanged"
 	for _, k := range keys {
-		o, err := p.markRemoved(ctx, k, at, redelivered)
+		o, err := p.markRemoved(ctx, k, at)
 		if err != nil {
 			return "", err
 		}
@@ -444,7 +430,7 @@ type repoIdentity struct {
 	UpdatedAt string `json:"updated_at"`
 }
 
-func (p *Processor) repository(ctx context.Context, ev transform.Event, redelivered bool) (string, error) {
+func (p *Processor) repository(ctx context.Context, ev transform.Event) (string, error) {
 	var re repoEvent
 	if err := json.Unmarshal(ev.Payload, &re); err != nil {
 		return "", fmt.Errorf("%w: repository event: %v", transform.ErrInvalid, err)
@@ -454,7 +440,7 @@ func (p *Processor) repository(ctx context.Context, ev transform.Event, redelive
 		return "", fmt.Errorf("%w: repository event without repository.id", transform.ErrInvalid)
 	}
 	if re.Action == "deleted" {
-		return p.removeRepository(ctx, id.ID, ev.ReceivedAt, redelivered)
+		return p.removeRepository(ctx, id.ID, ev.ReceivedAt)
 	}
 	maps := p.maps.Current()
 	asset, err := maps.Asset(finding.SAST, re.Repository, p.cfg.Now())
@@ -475,7 +461,7 @@ func (p *Processor) repository(ctx context.Context, ev transform.Event, redelive
 		if err != nil {
 			return "", err
 		}
-		o, err := p.store.apply(ctx, k, redelivered, func(stored *finding.Document) (*finding.Document, error) {
+		o, err := p.store.apply(ctx, k, func(stored *finding.Document) (*finding.Document, error) {
 			if stored == nil {
 				return nil, nil
 			}
@@ -526,7 +512,7 @@ type installationEvent struct {
 // installation handles installation and installation_repositories events:
 // repositories that left the installation (or the whole installation, when
 // the App is uninstalled) have their findings marked REMOVED.
-func (p *Processor) installation(ctx context.Context, ev transform.Event, redelivered bool) (string, error) {
+func (p *Processor) installation(ctx context.Context, ev transform.Event) (string, error) {
 	var ie installationEvent
 	if err := json.Unmarshal(ev.Payload, &ie); err != nil {
 		return "", fmt.Errorf("%w: %s event: %v", transform.ErrInvalid, ev.Name, err)
@@ -545,7 +531,7 @@ func (p *Processor) installation(ctx context.Context, ev transform.Event, redeli
 		if r.ID == 0 {
 			continue
 		}
-		res, err := p.removeRepository(ctx, r.ID, ev.ReceivedAt, redelivered)
+		res, err := p.removeRepository(ctx, r.ID, ev.ReceivedAt)
 		if err != nil {
 			return "", err
 		}

@@ -34,7 +34,6 @@ type env struct {
 	js       jetstream.JetStream
 	findings jetstream.KeyValue
 	state    jetstream.KeyValue
-	locks    jetstream.KeyValue
 	seq      int
 }
 
@@ -50,11 +49,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	locks, err := js.KeyValue(context.Background(), stream.LocksBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, srv: srv, nc: nc, js: js, findings: kv, state: state, locks: locks}
+	return &env{t: t, srv: srv, nc: nc, js: js, findings: kv, state: state}
 }
 
 func (e *env) newProcessor(cfg Config) *Processor {
@@ -62,7 +57,7 @@ func (e *env) newProcessor(cfg Config) *Processor {
 	if cfg.RetryDelay == 0 {
 		cfg.RetryDelay = 50 * time.Millisecond
 	}
-	return New(logger, e.js, e.findings, e.locks, staticMaps{transform.Defaults()}, nil, NewMetrics(metrics.NewRegistry()), cfg)
+	return New(logger, e.js, e.js, e.findings, staticMaps{transform.Defaults()}, nil, NewMetrics(metrics.NewRegistry()), cfg)
 }
 
 // start runs p until the test ends or the returned stop is called.
@@ -104,7 +99,10 @@ func (e *env) waitDrained() {
 		if err == nil {
 			info, err := c.Info(context.Background())
 			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-				return
+				// And GHAS_FINDINGS has copied every finding revision.
+				if ok, _ := stream.FindingsCaughtUp(context.Background(), e.js); ok {
+					return
+				}
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -454,7 +452,7 @@ func TestMapChangeTakesEffectWithoutRestart(t *testing.T) {
 	if err := w.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p := New(slog.New(slog.NewTextHandler(io.Discard, nil)), e.js, e.findings, e.locks, w, nil, NewMetrics(metrics.NewRegistry()), Config{Workers: 1})
+	p := New(slog.New(slog.NewTextHandler(io.Discard, nil)), e.js, e.js, e.findings, w, nil, NewMetrics(metrics.NewRegistry()), Config{Workers: 1})
 	e.start(p)
 
 	custom := strings.Replace(string(transform.DefaultJSON(finding.SAST)), `"GitHub Code Security"`, `"GHAS (mapped by ops)"`, 1)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -25,40 +26,36 @@ const maxCASAttempts = 16
 type outcome int
 
 const (
-	outcomeUnchanged outcome = iota // same content as stored: nothing published
+	outcomeUnchanged outcome = iota // same content as stored: nothing written
 	outcomeStale                    // stored state is newer: dropped
-	outcomePublished                // stored and published
+	outcomePublished                // written, and so published
 )
 
 // updateFunc computes the new document from the stored one (nil when the
 // key does not exist). It returns nil to leave the finding alone.
 type updateFunc func(stored *finding.Document) (*finding.Document, error)
 
-// store applies updates to KV ghas_findings and publishes each change of a
-// finding on GHAS_FINDINGS.
+// store applies updates to KV ghas_findings. GHAS_FINDINGS sources the
+// bucket's stream (stream.Layout), so one compare-and-set write is both the
+// new state and the finding message: the server copies every stored
+// revision, in revision order, to ghas.findings.<type>.<repository_id> with
+// the headers written here (Nats-Msg-Id <findingKey>:<contentHash>,
+// Ghas-Finding-Key). There is no window between state and message, and no
+// way for two processors to publish one finding's changes out of order.
 type store struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
-	locks  *keyLocks
 	recent *recentWrites
 }
 
-// apply runs fn against the stored document of key under compare-and-set,
-// then publishes the result when its content changed. republish asks for a
-// publish even when KV already holds the same content: a redelivered message
-// may have written KV and died before publishing; the finding stream's
-// duplicate window drops the publish if it did get out.
+// apply runs fn against the stored document of key under compare-and-set
+// and writes the result when its content changed.
 //
 // The first attempt trusts this instance's cache of what it last wrote (or
 // assumes a key it never saw is new) and lets the compare-and-set tell it
 // otherwise, which saves a KV read on the common path; any decision not to
 // write is only taken on what KV itself says.
-func (s *store) apply(ctx context.Context, key string, republish bool, fn updateFunc) (outcome, error) {
-	release, err := s.locks.lock(ctx, key)
-	if err != nil {
-		return 0, err
-	}
-	defer release()
+func (s *store) apply(ctx context.Context, key string, fn updateFunc) (outcome, error) {
 	for attempt := range maxCASAttempts {
 		var stored *finding.Document
 		var rev uint64
@@ -72,6 +69,11 @@ func (s *store) apply(ctx context.Context, key string, republish bool, fn update
 			entry, err := s.kv.Get(ctx, key)
 			switch {
 			case errors.Is(err, jetstream.ErrKeyNotFound):
+				// Absent, or deleted by an operator: write over the
+				// delete marker's revision.
+				if hist, herr := s.kv.History(ctx, key, jetstream.MetaOnly()); herr == nil && len(hist) > 0 {
+					rev = hist[len(hist)-1].Revision()
+				}
 			case err != nil:
 				return 0, fmt.Errorf("get finding %s: %w", key, err)
 			default:
@@ -95,29 +97,18 @@ func (s *store) apply(ctx context.Context, key string, republish bool, fn update
 			}
 			return outcomeStale, nil
 		}
-		data, err := json.Marshal(next)
-		if err != nil {
-			return 0, fmt.Errorf("marshal finding %s: %w", key, err)
-		}
 		nextHash := next.ContentHash()
 		if stored != nil && storedHash == nextHash {
 			if !fromKV {
 				continue
 			}
-			if !republish {
-				return outcomeUnchanged, nil
-			}
-			if err := s.publish(ctx, stored, storedHash); err != nil {
-				return 0, err
-			}
 			return outcomeUnchanged, nil
 		}
-		var newRev uint64
-		if stored == nil {
-			newRev, err = s.kv.Create(ctx, key, data)
-		} else {
-			newRev, err = s.kv.Update(ctx, key, data, rev)
+		data, err := json.Marshal(next)
+		if err != nil {
+			return 0, fmt.Errorf("marshal finding %s: %w", key, err)
 		}
+		newRev, err := s.write(ctx, key, nextHash, data, rev)
 		if isConflict(err) {
 			s.recent.forget(key)
 			continue
@@ -127,12 +118,46 @@ func (s *store) apply(ctx context.Context, key string, republish bool, fn update
 			return 0, fmt.Errorf("store finding %s: %w", key, err)
 		}
 		s.recent.put(key, cached{rev: newRev, doc: next, hash: nextHash})
-		if err := s.publishData(ctx, next, nextHash, data); err != nil {
-			return 0, err
-		}
 		return outcomePublished, nil
 	}
 	return 0, fmt.Errorf("store finding %s: %d compare-and-set conflicts", key, maxCASAttempts)
+}
+
+// write stores data as the revision after rev (0: the key must not exist)
+// and returns the new revision.
+func (s *store) write(ctx context.Context, key, hash string, data []byte, rev uint64) (uint64, error) {
+	msg := &nats.Msg{Subject: stream.FindingsKVPrefix + key, Header: nats.Header{}, Data: data}
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+	msg.Header.Set(stream.HeaderMsgID, key+":"+hash)
+	msg.Header.Set(stream.HeaderFindingKey, key)
+	ack, err := s.js.PublishMsg(ctx, msg)
+	if err != nil {
+		return 0, err
+	}
+	if !ack.Duplicate {
+		return ack.Sequence, nil
+	}
+	// The bucket's stream saw this very content within its duplicate
+	// window (two minutes) and dropped the write, though the finding may
+	// have changed since (A, B, then A again). Write it without the id;
+	// its message on GHAS_FINDINGS then carries none.
+	msg.Header.Del(stream.HeaderMsgID)
+	ack, err = s.js.PublishMsg(ctx, msg)
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+func isConflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 // cached is what this instance last wrote for a key.
@@ -188,44 +213,6 @@ func (r *recentWrites) forget(key string) {
 	delete(r.m, key)
 }
 
-func isConflict(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
-}
-
-func (s *store) publish(ctx context.Context, d *finding.Document, hash string) error {
-	data, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("marshal finding %s: %w", d.FindingKey, err)
-	}
-	return s.publishData(ctx, d, hash, data)
-}
-
-// publishData publishes a finding's message: body data, Nats-Msg-Id
-// <findingKey>:<hash> (hash is d.ContentHash()).
-func (s *store) publishData(ctx context.Context, d *finding.Document, hash string, data []byte) error {
-	dataset, repoID, _, err := finding.ParseKey(d.FindingKey)
-	if err != nil {
-		return err
-	}
-	msg := &nats.Msg{
-		Subject: stream.FindingSubject(dataset, repoID),
-		Header:  nats.Header{},
-		Data:    data,
-	}
-	msg.Header.Set(stream.HeaderMsgID, d.FindingKey+":"+hash)
-	msg.Header.Set(stream.HeaderFindingKey, d.FindingKey)
-	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("publish finding %s: %w", d.FindingKey, err)
-	}
-	return nil
-}
 
 // keysOfRepository lists the stored finding keys of a repository.
 func (s *store) keysOfRepository(ctx context.Context, repositoryID int64) ([]string, error) {

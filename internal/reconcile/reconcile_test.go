@@ -98,7 +98,7 @@ func newEnv(t *testing.T, opts ghtest.Options, withProcessor bool, tune ...func(
 	e.withProc = withProcessor
 	if withProcessor {
 		maps := staticMaps{transform.Defaults()}
-		p := processor.New(quiet(), e.js, e.findings, e.state, maps, nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{RetryDelay: 20 * time.Millisecond})
+		p := processor.New(quiet(), e.js, e.js, e.findings, maps, nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{RetryDelay: 20 * time.Millisecond})
 		pctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {

@@ -105,6 +105,13 @@ func (f *Forwarder) handle(ctx context.Context, cl *claims, msg jetstream.Msg) {
 		_ = msg.Term() // not a JetStream message: nothing to redeliver
 		return
 	}
+	// A delete or purge of a KV ghas_findings key (by an operator; the
+	// processor never deletes) is copied to GHAS_FINDINGS like any revision,
+	// with an empty body: it is not a finding.
+	if msg.Headers().Get("KV-Operation") != "" {
+		f.settle(f.logger, msg, OutcomeSkipped)
+		return
+	}
 	key := findingKeyOf(msg)
 	log := f.logger.With(slog.String(logging.KeyFindingKey, key), slog.Uint64("stream_seq", meta.Sequence.Stream),
 		slog.Uint64("delivered", meta.NumDelivered))

@@ -64,6 +64,7 @@ const (
 	OutcomeSuperseded = "superseded" // a newer version owns the key: acked without POST
 	OutcomeDuplicate  = "duplicate"  // delivered before, ack was lost: acked without POST
 	OutcomeRequeued   = "requeued"   // nak with delay: retried later by JetStream
+	OutcomeSkipped    = "skipped"    // a KV delete or purge marker, not a finding: acked
 )
 
 // Config configures a Forwarder. URL is required; zero values elsewhere

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,9 +26,13 @@ const (
 	FindingsBucket = "ghas_findings"
 	StateBucket    = "ghas_state"
 	MapsBucket     = "ghas_maps"
-	// LocksBucket holds short leases (processor: one per finding being
-	// updated). Memory storage: a lease is worthless after a restart.
-	LocksBucket = "ghas_locks"
+)
+
+// FindingsKVStream is the stream behind KV ghas_findings, and
+// FindingsKVPrefix the subject prefix of its keys. GHAS_FINDINGS sources it.
+const (
+	FindingsKVStream = "KV_" + FindingsBucket
+	FindingsKVPrefix = "$KV." + FindingsBucket + "."
 )
 
 // Subject prefixes (SPEC §5, contract). A full subject appends the event
@@ -140,6 +145,16 @@ func (l Layout) StreamConfigs() []jetstream.StreamConfig {
 			Name:        FindingsStream,
 			Description: "normalized findings and repository assets, one message per change",
 			Subjects:    []string{FindingsPrefix + ">", AssetsPrefix + ">"},
+			// Every revision written to KV ghas_findings becomes a finding
+			// message, copied by the server in revision order: the state and
+			// its message are one write.
+			Sources: []*jetstream.StreamSource{{
+				Name: FindingsKVStream,
+				SubjectTransforms: []jetstream.SubjectTransformConfig{{
+					Source:      FindingsKVPrefix + "*.*.*",
+					Destination: FindingsPrefix + "{{wildcard(1)}}.{{wildcard(2)}}",
+				}},
+			}},
 			Retention:   jetstream.LimitsPolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    r,
@@ -164,24 +179,27 @@ func (l Layout) StreamConfigs() []jetstream.StreamConfig {
 func (l Layout) BucketConfigs() []jetstream.KeyValueConfig {
 	r := max(l.Replicas, 1)
 	return []jetstream.KeyValueConfig{
-		{Bucket: FindingsBucket, Description: "current state of every finding", History: 1, Storage: jetstream.FileStorage, Replicas: r},
+		// History 8: GHAS_FINDINGS sources the bucket's stream, and a revision
+		// must still be there when the source copies it, even when a finding
+		// changes several times in a burst.
+		{Bucket: FindingsBucket, Description: "current state of every finding", History: 8, Storage: jetstream.FileStorage, Replicas: r},
 		{Bucket: StateBucket, Description: "reconciler watermarks, ETags, run reports, rule cache", History: 1, Storage: jetstream.FileStorage, Replicas: r},
 		{Bucket: MapsBucket, Description: "transformation maps", History: 5, Storage: jetstream.FileStorage, Replicas: r},
-		{Bucket: LocksBucket, Description: "short leases serialising the updates of one finding across processors", History: 1, TTL: time.Hour, Storage: jetstream.MemoryStorage, Replicas: r},
 	}
 }
 
 // Ensure creates or updates every stream and bucket of the layout. It is
 // idempotent, so every binary calls it at start and any start order works.
 func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) error {
-	for _, cfg := range l.StreamConfigs() {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
-		}
-	}
+	// Buckets first: GHAS_FINDINGS sources the stream of ghas_findings.
 	for _, cfg := range l.BucketConfigs() {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
 			return fmt.Errorf("ensure bucket %s: %w", cfg.Bucket, err)
+		}
+	}
+	for _, cfg := range l.StreamConfigs() {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
 	}
 	return nil
@@ -198,7 +216,7 @@ func Check(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
 			return fmt.Errorf("stream %s: %w", name, err)
 		}
 	}
-	for _, name := range []string{FindingsBucket, StateBucket, MapsBucket, LocksBucket} {
+	for _, name := range []string{FindingsBucket, StateBucket, MapsBucket} {
 		if _, err := js.KeyValue(ctx, name); err != nil {
 			return fmt.Errorf("bucket %s: %w", name, err)
 		}
@@ -267,4 +285,50 @@ func WaitEnsure(ctx context.Context, logger *slog.Logger, js jetstream.JetStream
 		}
 		delay = min(delay*2, 5*time.Second)
 	}
+}
+
+// FindingsCaughtUp reports whether GHAS_FINDINGS has copied every revision
+// of KV ghas_findings written so far (its source has no lag).
+func FindingsCaughtUp(ctx context.Context, js jetstream.JetStream) (bool, error) {
+	kvs, err := js.Stream(ctx, FindingsKVStream)
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", FindingsKVStream, err)
+	}
+	kvInfo, err := kvs.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", FindingsKVStream, err)
+	}
+	fs, err := js.Stream(ctx, FindingsStream)
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", FindingsStream, err)
+	}
+	info, err := fs.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", FindingsStream, err)
+	}
+	if kvInfo.State.LastSeq == 0 {
+		return true, nil
+	}
+	for _, src := range info.Sources {
+		if src.Name == FindingsKVStream {
+			return src.Lag == 0 && src.Active >= 0 && sourcedUpTo(ctx, fs, kvInfo.State.LastSeq), nil
+		}
+	}
+	return false, nil
+}
+
+// sourcedUpTo reports whether the last sourced message of fs came from
+// revision seq (or later) of the KV stream, by its Nats-Stream-Source header.
+func sourcedUpTo(ctx context.Context, fs jetstream.Stream, seq uint64) bool {
+	m, err := fs.GetLastMsgForSubject(ctx, FindingsPrefix+">")
+	if err != nil {
+		return false
+	}
+	// Header: "<stream> <seq> <filter> <transform> <original subject>"
+	f := strings.Fields(m.Header.Get("Nats-Stream-Source"))
+	if len(f) < 2 || f[0] != FindingsKVStream {
+		return false
+	}
+	n, err := strconv.ParseUint(f[1], 10, 64)
+	return err == nil && n >= seq
 }

@@ -197,7 +197,7 @@ func measure(url, mode string, events []event, workers int) (float64, error) {
 	for _, name := range []string{stream.EventsStream, stream.FindingsStream, stream.DLQStream} {
 		_ = js.DeleteStream(ctx, name)
 	}
-	for _, name := range []string{stream.FindingsBucket, stream.StateBucket, stream.MapsBucket, stream.LocksBucket} {
+	for _, name := range []string{stream.FindingsBucket, stream.StateBucket, stream.MapsBucket} {
 		_ = js.DeleteKeyValue(ctx, name)
 	}
 	if err := stream.Ensure(ctx, js, stream.Layout{Replicas: 1}); err != nil {
@@ -277,7 +277,7 @@ func drainProcessors(ctx context.Context, url string, instances, workers, n int)
 		}
 		conns = append(conns, nc)
 		js, _ := jetstream.New(nc)
-		// As cmd/processor: finding state and leases on a second connection.
+		// As cmd/processor: finding state on a second connection.
 		stateConn, err := nats.Connect(url)
 		if err != nil {
 			cancel()
@@ -290,12 +290,7 @@ func drainProcessors(ctx context.Context, url string, instances, workers, n int)
 			cancel()
 			return err
 		}
-		locks, err := stateJS.KeyValue(ctx, stream.LocksBucket)
-		if err != nil {
-			cancel()
-			return err
-		}
-		p := processor.New(logger, js, findings, locks, staticMaps{transform.Defaults()}, nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: workers})
+		p := processor.New(logger, js, stateJS, findings, staticMaps{transform.Defaults()}, nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: workers})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -308,6 +303,15 @@ func drainProcessors(ctx context.Context, url string, instances, workers, n int)
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	err := waitAcked(ctx, js, processor.ConsumerName)
+	// A finding counts once its message is on GHAS_FINDINGS.
+	for err == nil {
+		ok, cerr := stream.FindingsCaughtUp(ctx, js)
+		if cerr != nil || ok {
+			err = cerr
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	cancel()
 	wg.Wait()
 	for _, c := range conns {

@@ -229,11 +229,7 @@ func drain(ctx context.Context, js jetstream.JetStream) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	state, err := js.KeyValue(ctx, stream.StateBucket)
-	if err != nil {
-		return 0, err
-	}
-	p := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), js, findings, state, staticMaps{transform.Defaults()}, nil,
+	p := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), js, js, findings, staticMaps{transform.Defaults()}, nil,
 		processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: 32})
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

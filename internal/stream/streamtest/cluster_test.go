@@ -3,6 +3,9 @@ package streamtest
 import (
 	"context"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 )
@@ -15,8 +18,19 @@ func TestClusterR3SurvivesANode(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Servers[0].Shutdown()
-	if _, err := js.Publish(ctx, stream.WebhookSubject("ping"), []byte(`{}`)); err != nil {
-		t.Fatalf("publish with one node down: %v", err)
+	// The stream may have to elect a new leader first: retry as a client
+	// would, for a bounded time.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := js.Publish(pctx, stream.WebhookSubject("ping"), []byte(`{}`), jetstream.WithMsgID("second"))
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publish with one node down: %v", err)
+		}
 	}
 	c.Servers[0].Start()
 	st, err := js.Stream(ctx, stream.EventsStream)
