@@ -213,7 +213,6 @@ func (r *recentWrites) forget(key string) {
 	delete(r.m, key)
 }
 
-
 // keysOfRepository lists the stored finding keys of a repository.
 func (s *store) keysOfRepository(ctx context.Context, repositoryID int64) ([]string, error) {
 	// One filter: the server refuses several; every dataset matches *.
