@@ -311,25 +311,29 @@ func (p *Processor) process(ctx context.Context, msg jetstream.Msg, event string
 }
 
 func (p *Processor) alert(ctx context.Context, ev transform.Event) (string, error) {
-	meta, err := transform.Inspect(ev)
-	if err != nil {
-		return "", err
-	}
-	key := finding.Key(meta.Dataset, meta.RepositoryID, meta.Number)
-	if meta.Action == transform.ActionReconcileRemoved {
-		o, err := p.markRemoved(ctx, key, ev.ReceivedAt)
-		return resultOf(o), err
-	}
-	if meta.Dataset == finding.SAST && !meta.HasSecuritySeverity && p.enricher != nil {
-		level, err := p.enricher.SecuritySeverity(ctx, meta)
+	dataset := transform.DatasetOf(ev.Name)
+	// Routing facts are parsed apart only when needed: a removal can only
+	// come from the reconciler, enrichment only concerns code scanning. A
+	// plain webhook is parsed once, by the transform.
+	if ev.Origin == stream.OriginReconcile || (dataset == finding.SAST && p.enricher != nil) {
+		meta, err := transform.Inspect(ev)
 		if err != nil {
-			// Publish with what the webhook had; the reconciler corrects it.
-			p.logger.Warn("enrichment failed", logging.Err(err), slog.String(logging.KeyFindingKey, key))
+			return "", err
 		}
-		ev.RuleSeverity = level
+		if meta.Action == transform.ActionReconcileRemoved {
+			o, err := p.markRemoved(ctx, meta.Key(), ev.ReceivedAt)
+			return resultOf(o), err
+		}
+		if meta.Dataset == finding.SAST && !meta.HasSecuritySeverity && p.enricher != nil {
+			level, err := p.enricher.SecuritySeverity(ctx, meta)
+			if err != nil {
+				// Publish with what the webhook had; the reconciler corrects it.
+				p.logger.Warn("enrichment failed", logging.Err(err), slog.String(logging.KeyFindingKey, meta.Key()))
+			}
+			ev.RuleSeverity = level
+		}
 	}
-	maps := p.maps.Current()
-	doc, err := maps.Alert(ev, p.cfg.Now())
+	doc, err := p.maps.Current().Alert(ev, p.cfg.Now())
 	if err != nil {
 		return "", err
 	}
@@ -343,7 +347,7 @@ func (p *Processor) alert(ctx context.Context, ev transform.Event) (string, erro
 		return "", err
 	}
 	if o == outcomePublished {
-		p.metrics.Published.Inc(meta.Dataset)
+		p.metrics.Published.Inc(dataset)
 	}
 	return resultOf(o), nil
 }
