@@ -26,9 +26,10 @@
 #       older event overwrite newer state.
 #   ghas.dlq.sink (sink forwarder)  the finding's CURRENT document from KV
 #       ghas_findings (the dead-lettered body if the key is gone), once per
-#       finding key, to its original ghas.findings.<type>.<repository_id>
-#       subject. The sink orders versions by stream sequence, so republishing
-#       an old body would overwrite a newer version at the sink.
+#       finding key, to ghas.sink.replay.<type>.<repository_id> (stored in
+#       GHAS_FINDINGS, read only by the sink forwarder). The sink orders
+#       versions by stream sequence, so republishing an old body would
+#       overwrite a newer version at the sink.
 #
 # Dropped headers: Ghas-Error, Ghas-Original-*, and Nats-Msg-Id, which becomes
 # "replay:GHAS_DLQ:<sequence>": a second run within the streams' 1 h
@@ -108,6 +109,10 @@ while [ "$seq" -le "$last" ]; do
 			continue
 		fi
 		echo "$key" >>"$tmp/seen-keys"
+		# Findings are written by the processor to KV ghas_findings and
+		# copied to ghas.findings.* by the server; a replay for the sink
+		# goes to ghas.sink.replay.*, which only the sink forwarder reads.
+		orig="ghas.sink.replay.${orig#ghas.findings.}"
 		if nats kv get ghas_findings "$key" --raw >"$tmp/current" 2>/dev/null && [ -s "$tmp/current" ]; then
 			mv "$tmp/current" "$tmp/body"
 			what="current document of $key"
@@ -123,7 +128,7 @@ while [ "$seq" -le "$last" ]; do
 	set -- -H "Nats-Msg-Id:replay:$DLQ:$cur"
 	while IFS= read -r line; do
 		case ${line%%:*} in
-		Nats-Msg-Id | Ghas-Error | Ghas-Original-*) ;;
+		Nats-* | Ghas-Error | Ghas-Original-*) ;;
 		*) set -- "$@" -H "$line" ;;
 		esac
 	done <"$tmp/headers"

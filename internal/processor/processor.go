@@ -235,7 +235,9 @@ func (p *Processor) Handle(ctx context.Context, msg jetstream.Msg) {
 func (p *Processor) deadLetter(ctx context.Context, msg jetstream.Msg, event string, reason error) error {
 	out := &nats.Msg{Subject: stream.DLQSubject(event), Header: nats.Header{}, Data: msg.Data()}
 	for k, v := range msg.Headers() {
-		if k == stream.HeaderMsgID {
+		// Nats-* headers are the server's; copied into a publish they
+		// would be obeyed again (an expected sequence, a message id).
+		if strings.HasPrefix(k, "Nats-") {
 			continue
 		}
 		out.Header[k] = v

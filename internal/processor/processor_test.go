@@ -484,3 +484,35 @@ func TestMapChangeTakesEffectWithoutRestart(t *testing.T) {
 		t.Fatalf("after an invalid map: present %v, vendorProductName %q; want the last good map", ok, d.VendorProductName)
 	}
 }
+
+// TestCoreSubscribersSeeFindings: a plain NATS subscriber on ghas.findings.>
+// gets every finding change with the contract headers, as a JetStream
+// consumer of GHAS_FINDINGS does.
+func TestCoreSubscribersSeeFindings(t *testing.T) {
+	e := newEnv(t)
+	got := make(chan *nats.Msg, 4)
+	sub, err := e.nc.ChanSubscribe(stream.FindingsPrefix+">", got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	e.start(e.newProcessor(Config{Workers: 1}))
+	e.publish(stream.WebhookSubject("code_scanning_alert"), "code_scanning_alert", codeScanningEvent(t, 41, "created", 0))
+	e.waitDrained()
+	key := finding.Key(finding.SAST, 337911632, 41)
+	d, ok := e.doc(key)
+	if !ok {
+		t.Fatal("no finding")
+	}
+	select {
+	case m := <-got:
+		if m.Subject != stream.FindingSubject(finding.SAST, 337911632) || m.Header.Get(stream.HeaderFindingKey) != key || m.Header.Get(stream.HeaderMsgID) != d.MsgID() {
+			t.Errorf("core message %s %v, want %s with %s", m.Subject, m.Header, key, d.MsgID())
+		}
+		if got, err := finding.Decode(m.Data); err != nil || got.ContentHash() != d.ContentHash() {
+			t.Errorf("core message body is not the KV document (%v)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no finding message for a core subscriber")
+	}
+}

@@ -262,6 +262,12 @@ func (f *Forwarder) post(ctx context.Context, msg jetstream.Msg, key string) res
 func (f *Forwarder) deadLetter(ctx context.Context, log *slog.Logger, cl *claims, msg jetstream.Msg, meta *jetstream.MsgMetadata, c *claim, reason string) {
 	out := nats.NewMsg(stream.DLQSubject(DLQEvent))
 	for k, vs := range msg.Headers() {
+		// Nats-* headers are the server's (a stored KV revision keeps its
+		// Nats-Expected-Last-Subject-Sequence, for one): copied into a
+		// publish they would be obeyed again.
+		if strings.HasPrefix(k, "Nats-") {
+			continue
+		}
 		for _, v := range vs {
 			out.Header.Add(k, v)
 		}

@@ -190,14 +190,15 @@ func New(logger *slog.Logger, js jetstream.JetStream, client *http.Client, reg *
 // ConsumerConfig is the durable consumer the forwarder creates or updates.
 func (f *Forwarder) ConsumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       f.cfg.Durable,
-		Description:   "HTTP sink forwarder",
-		FilterSubject: stream.FindingsPrefix + ">",
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       f.cfg.AckWait,
-		MaxDeliver:    -1, // an outage must never drop a finding
-		MaxAckPending: f.cfg.MaxAckPending,
+		Durable:     f.cfg.Durable,
+		Description: "HTTP sink forwarder",
+		// Findings, and findings an operator replays for the sink only.
+		FilterSubjects: []string{stream.FindingsPrefix + ">", stream.SinkReplayPrefix + ">"},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        f.cfg.AckWait,
+		MaxDeliver:     -1, // an outage must never drop a finding
+		MaxAckPending:  f.cfg.MaxAckPending,
 	}
 }
 

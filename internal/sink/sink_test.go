@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,7 +150,9 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 func publish(t *testing.T, js jetstream.JetStream, key string, v int) string {
 	t.Helper()
 	id := fmt.Sprintf("%s:v%d", key, v)
-	m := nats.NewMsg(stream.FindingSubject("sast", 1296269))
+	// As the processor does: a revision of the KV key, which GHAS_FINDINGS
+	// copies to ghas.findings.<type>.<repository_id>.
+	m := nats.NewMsg(stream.FindingsKVPrefix + key)
 	m.Header.Set(stream.HeaderMsgID, id)
 	m.Header.Set(stream.HeaderFindingKey, key)
 	m.Data = fmt.Appendf(nil, `{"schemaVersion":1,"findingKey":%q,"version":%d}`, key, v)
@@ -158,6 +161,11 @@ func publish(t *testing.T, js jetstream.JetStream, key string, v int) string {
 	if _, err := js.PublishMsg(ctx, m); err != nil {
 		t.Fatalf("publish %s: %v", id, err)
 	}
+	// Wait until GHAS_FINDINGS has copied it, so "settled" means delivered.
+	waitFor(t, 10*time.Second, "the finding on GHAS_FINDINGS", func() bool {
+		ok, _ := stream.FindingsCaughtUp(ctx, js)
+		return ok
+	})
 	return id
 }
 
@@ -459,7 +467,7 @@ func TestPermanentRejectionGoesToDLQ(t *testing.T) {
 		if e := m.Header.Get(stream.HeaderError); !strings.Contains(e, status) {
 			t.Errorf("%s: Ghas-Error %q lacks %s", key, e, status)
 		}
-		if m.Header.Get(stream.HeaderOriginalSubject) != stream.FindingSubject("sast", 1296269) ||
+		if m.Header.Get(stream.HeaderOriginalSubject) != stream.FindingSubject("secret", 5) ||
 			m.Header.Get(stream.HeaderOriginalStream) != stream.FindingsStream ||
 			m.Header.Get(stream.HeaderOriginalSequence) == "" ||
 			m.Header.Get(sink.HeaderOriginalMsgID) != key+":v1" {
@@ -590,7 +598,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cc := f.ConsumerConfig()
-	if cc.Durable != sink.DefaultDurable || cc.FilterSubject != "ghas.findings.>" || cc.MaxDeliver != -1 || cc.AckPolicy != jetstream.AckExplicitPolicy {
+	if cc.Durable != sink.DefaultDurable || !slices.Equal(cc.FilterSubjects, []string{"ghas.findings.>", "ghas.sink.replay.>"}) || cc.MaxDeliver != -1 || cc.AckPolicy != jetstream.AckExplicitPolicy {
 		t.Errorf("consumer config %+v", cc)
 	}
 }
@@ -670,8 +678,8 @@ func benchForward(b *testing.B, lanes int) {
 	defer hs.Close()
 	ctx := context.Background()
 	for i := range b.N {
-		m := nats.NewMsg(stream.FindingSubject("sca", int64(i%50)))
 		key := fmt.Sprintf("sca.%d.%d", i%50, i)
+		m := nats.NewMsg(stream.FindingsKVPrefix + key)
 		m.Header.Set(stream.HeaderMsgID, key+":h")
 		m.Header.Set(stream.HeaderFindingKey, key)
 		m.Data = bytes.Repeat([]byte("x"), 2048)

@@ -44,6 +44,9 @@ const (
 	FindingsPrefix   = "ghas.findings."
 	AssetsPrefix     = "ghas.assets.repository."
 	DLQPrefix        = "ghas.dlq."
+	// SinkReplayPrefix is where an operator republishes a finding for the
+	// sink forwarder only (deploy/dlq-replay.sh); stored in GHAS_FINDINGS.
+	SinkReplayPrefix = "ghas.sink.replay."
 )
 
 // Header names (SPEC §5, contract).
@@ -144,10 +147,13 @@ func (l Layout) StreamConfigs() []jetstream.StreamConfig {
 		{
 			Name:        FindingsStream,
 			Description: "normalized findings and repository assets, one message per change",
-			Subjects:    []string{FindingsPrefix + ">", AssetsPrefix + ">"},
-			// Every revision written to KV ghas_findings becomes a finding
-			// message, copied by the server in revision order: the state and
-			// its message are one write.
+			// Finding messages are not published to the stream: every
+			// revision written to KV ghas_findings is copied by the server,
+			// in revision order, to ghas.findings.<type>.<repository_id> (so
+			// the state and its message are one write), and republished on
+			// that subject for core NATS subscribers.
+			Subjects:  []string{AssetsPrefix + ">", SinkReplayPrefix + ">"},
+			RePublish: &jetstream.RePublish{Source: FindingsPrefix + ">", Destination: FindingsPrefix + ">"},
 			Sources: []*jetstream.StreamSource{{
 				Name: FindingsKVStream,
 				SubjectTransforms: []jetstream.SubjectTransformConfig{{

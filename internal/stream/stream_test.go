@@ -41,7 +41,8 @@ func TestEnsureIsIdempotentAndCheckable(t *testing.T) {
 		stream.WebhookSubject("code_scanning_alert"): stream.EventsStream,
 		stream.ReconcileSubject("dependabot_alert"):  stream.EventsStream,
 		stream.RedeliverySubject("repository"):       stream.EventsStream,
-		stream.FindingSubject("sast", 1296269):       stream.FindingsStream,
+		stream.FindingsKVPrefix + "sast.1296269.1":   stream.FindingsKVStream,
+		stream.SinkReplayPrefix + "sast.1296269":     stream.FindingsStream,
 		stream.AssetSubject(1296269):                 stream.FindingsStream,
 		stream.DLQSubject("secret_scanning_alert"):   stream.DLQStream,
 	} {
