@@ -516,3 +516,52 @@ func TestCoreSubscribersSeeFindings(t *testing.T) {
 		t.Fatal("no finding message for a core subscriber")
 	}
 }
+
+// TestEventThatKeepsFailingGoesToDLQAfterMaxDeliver breaks the world: the
+// findings bucket is gone, so every attempt fails. After MaxDeliver
+// attempts the event is in GHAS_DLQ with the last error, and acked; nothing
+// is lost and the stream is not blocked.
+func TestEventThatKeepsFailingGoesToDLQAfterMaxDeliver(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.js.DeleteKeyValue(ctx, stream.FindingsBucket); err != nil {
+		t.Fatal(err)
+	}
+	body := codeScanningEvent(t, 51, "created", 0)
+	e.publish(stream.WebhookSubject("code_scanning_alert"), "code_scanning_alert", body)
+	p := e.newProcessor(Config{Workers: 1, MaxDeliver: 3, RetryDelay: 20 * time.Millisecond})
+	e.start(p)
+	deadline := time.Now().Add(20 * time.Second)
+	var dlq []jetstream.RawStreamMsg
+	for time.Now().Before(deadline) {
+		if dlq = e.messages(stream.DLQStream, stream.DLQPrefix); len(dlq) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(dlq) != 1 {
+		t.Fatalf("DLQ holds %d messages, want 1", len(dlq))
+	}
+	if string(dlq[0].Data) != string(body) || dlq[0].Header.Get(stream.HeaderError) == "" ||
+		dlq[0].Header.Get(stream.HeaderOriginalSubject) != stream.WebhookSubject("code_scanning_alert") {
+		t.Errorf("DLQ entry: headers %v", dlq[0].Header)
+	}
+	if got := p.metrics.Events.Value("code_scanning_alert", "retry"); got != 2 {
+		t.Errorf("%d retries before the DLQ, want 2 (MaxDeliver 3)", got)
+	}
+	c, err := e.js.Consumer(ctx, stream.EventsStream, ConsumerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor := time.Now().Add(5 * time.Second)
+	for {
+		info, err := c.Info(ctx)
+		if err == nil && info.NumAckPending == 0 && info.NumPending == 0 {
+			break
+		}
+		if time.Now().After(waitFor) {
+			t.Fatal("the dead-lettered event was not acked")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
