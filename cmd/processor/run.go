@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/admin"
@@ -128,8 +127,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -219,14 +216,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	err = group.Run(ctx, adm.Serve, work)
 
-	_ = stateConn.Drain()
-	if derr := nc.Drain(); derr == nil {
-		select {
-		case <-closed:
-		case <-time.After(drainTimeout):
-			logger.Warn("nats drain timed out")
-		}
-	}
+	stream.Drain(logger, stateConn, drainTimeout)
+	stream.Drain(logger, nc, drainTimeout)
 	logger.Info("processor stopped")
 	return err
 }

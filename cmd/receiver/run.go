@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/admin"
@@ -86,8 +85,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -146,15 +143,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// Every request finished (Serve returns after Shutdown); flush what the
 	// connection still holds and close it.
-	if err := nc.Drain(); err == nil {
-		select {
-		case <-closed:
-		case <-time.After(drainTimeout):
-			logger.Warn("nats drain timed out")
-		}
-	} else {
-		logger.Warn("nats drain", logging.Err(err)) // e.g. still reconnecting: nothing to flush
-	}
+	stream.Drain(logger, nc, drainTimeout)
 	logger.Info("receiver stopped")
 	return firstErr
 }

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/admin"
@@ -135,8 +134,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -201,13 +198,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = nil
 	}
 
-	if derr := nc.Drain(); derr == nil {
-		select {
-		case <-closed:
-		case <-time.After(drainTimeout):
-			logger.Warn("nats drain timed out")
-		}
-	}
+	stream.Drain(logger, nc, drainTimeout)
 	logger.Info("reconciler stopped")
 	return err
 }

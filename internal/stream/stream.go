@@ -338,3 +338,24 @@ func sourcedUpTo(ctx context.Context, fs jetstream.Stream, seq uint64) bool {
 	n, err := strconv.ParseUint(f[1], 10, 64)
 	return err == nil && n >= seq
 }
+
+// Drain flushes what nc still holds (pending publishes and acks), then
+// closes it, waiting at most timeout. A binary calls it last, after every
+// component that used nc has stopped.
+func Drain(logger *slog.Logger, nc *nats.Conn, timeout time.Duration) {
+	if err := nc.Drain(); err != nil {
+		// E.g. still reconnecting: nothing to flush.
+		logger.Warn("nats drain", slog.Any("error", err))
+		nc.Close()
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	for !nc.IsClosed() {
+		if time.Now().After(deadline) {
+			logger.Warn("nats drain timed out")
+			nc.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
