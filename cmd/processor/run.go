@@ -19,7 +19,6 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/config"
 	"github.com/ghas-relay/ghas-relay/internal/ghclient"
 	"github.com/ghas-relay/ghas-relay/internal/group"
-	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/processor"
 	"github.com/ghas-relay/ghas-relay/internal/sink"
@@ -102,11 +101,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	logger, err := cfg.Logger(stderr, "processor")
 	if err != nil {
-		return &config.Error{Setting: "LOG_LEVEL", Msg: err.Error()}
+		return err
 	}
-	logger = logger.With(slog.String(logging.KeyComponent, "processor"))
 
 	reg := metrics.NewRegistry()
 	var fetcher processor.AlertFetcher

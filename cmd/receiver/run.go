@@ -17,7 +17,6 @@ import (
 
 	"github.com/ghas-relay/ghas-relay/internal/admin"
 	"github.com/ghas-relay/ghas-relay/internal/config"
-	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/webhook"
@@ -75,11 +74,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stderr, "receiver:", err)
 		return err
 	}
-	logger, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	logger, err := cfg.Logger(stderr, "receiver")
 	if err != nil {
-		return &config.Error{Setting: "LOG_LEVEL", Msg: err.Error()}
+		return err
 	}
-	logger = logger.With(slog.String(logging.KeyComponent, "receiver"))
 
 	nc, err := stream.Connect(logger, stream.ConnConfig{URL: cfg.NATSURL, CredsFile: cfg.NATSCreds, Name: "ghas-relay-receiver"})
 	if err != nil {

@@ -109,11 +109,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	logger, err := cfg.Logger(stderr, "reconciler")
 	if err != nil {
-		return &config.Error{Setting: "LOG_LEVEL", Msg: err.Error()}
+		return err
 	}
-	logger = logger.With(slog.String(logging.KeyComponent, "reconciler"))
 
 	reg := metrics.NewRegistry()
 	rm := reconcile.NewMetrics(reg)

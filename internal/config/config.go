@@ -10,10 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ghas-relay/ghas-relay/internal/logging"
 )
 
 // Error is invalid or missing configuration. Setting is the environment
@@ -204,4 +207,14 @@ func (c *Common) Validate() error {
 		return err
 	}
 	return OneOf("LOG_FORMAT", strings.ToLower(c.LogFormat), "json", "text")
+}
+
+// Logger returns the binary's logger on w (its stderr), tagged with the
+// component name, as LOG_LEVEL and LOG_FORMAT say.
+func (c Common) Logger(w io.Writer, component string) (*slog.Logger, error) {
+	logger, err := logging.New(w, c.LogLevel, c.LogFormat)
+	if err != nil {
+		return nil, &Error{"LOG_LEVEL", err.Error()}
+	}
+	return logger.With(slog.String(logging.KeyComponent, component)), nil
 }
