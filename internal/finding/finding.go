@@ -226,3 +226,38 @@ func Decode(b []byte) (Document, error) {
 	}
 	return d, nil
 }
+
+// blankVolatile is how the two fields the content hash leaves out encode
+// when empty; they are adjacent in Document.
+const blankVolatile = `"origin":"","observedAt":""`
+
+// Encode returns the document's JSON and its content hash with one
+// encoding: the hash input is the document with origin and observedAt
+// empty, and those two are then spliced in.
+func (d Document) Encode() (data []byte, hash string, err error) {
+	origin, observed := d.Origin, d.ObservedAt
+	d.Origin, d.ObservedAt = "", ""
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode finding %s: %w", d.FindingKey, err)
+	}
+	sum := sha256.Sum256(b)
+	hash = hex.EncodeToString(sum[:16])
+	i := bytes.Index(b, []byte(blankVolatile))
+	if i < 0 {
+		// Cannot happen with this struct; stay correct if it ever changes.
+		d.Origin, d.ObservedAt = origin, observed
+		b, err = json.Marshal(d)
+		return b, hash, err
+	}
+	o, _ := json.Marshal(origin) // strings always marshal
+	t, _ := json.Marshal(observed)
+	out := make([]byte, 0, len(b)+len(o)+len(t))
+	out = append(out, b[:i]...)
+	out = append(out, `"origin":`...)
+	out = append(out, o...)
+	out = append(out, `,"observedAt":`...)
+	out = append(out, t...)
+	out = append(out, b[i+len(blankVolatile):]...)
+	return out, hash, nil
+}

@@ -1,6 +1,7 @@
 package finding
 
 import (
+	"encoding/json"
 	"testing"
 )
 
@@ -37,5 +38,26 @@ func TestContentHashIgnoresObservedAtAndOrigin(t *testing.T) {
 	}
 	if d.Origin != "webhook" {
 		t.Error("ContentHash changed the document")
+	}
+}
+
+func TestEncodeEqualsMarshalAndContentHash(t *testing.T) {
+	for _, d := range []Document{
+		{SchemaVersion: 1, FindingKey: "sast.1.2", Origin: "webhook", ObservedAt: "2026-01-01T00:00:00Z",
+			AssetDetail: AssetDetail{Name: `we"ird`}, Findings: []Finding{{ExternalFindingID: "2", FindingStatus: StatusActive, Severity: SeverityHigh}}},
+		{FindingKey: "sca.1.3", Origin: `a"b\c<>`, ObservedAt: ""},
+		{},
+	} {
+		data, hash, err := d.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(d)
+		if string(data) != string(want) {
+			t.Errorf("Encode = %s\nMarshal = %s", data, want)
+		}
+		if hash != d.ContentHash() {
+			t.Errorf("Encode hash %s, ContentHash %s", hash, d.ContentHash())
+		}
 	}
 }

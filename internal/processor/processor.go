@@ -194,7 +194,10 @@ func (p *Processor) consume(ctx context.Context, msgs chan<- jetstream.Msg) erro
 // Handle processes one message and acks, naks or dead-letters it.
 func (p *Processor) Handle(ctx context.Context, msg jetstream.Msg) {
 	event := eventName(msg)
-	log := p.logger.With(slog.String(logging.KeyEvent, event), slog.String(logging.KeyDeliveryID, msg.Headers().Get(stream.HeaderMsgID)))
+	// Built only when there is something to log: this is the hot path.
+	log := func() *slog.Logger {
+		return p.logger.With(slog.String(logging.KeyEvent, event), slog.String(logging.KeyDeliveryID, msg.Headers().Get(stream.HeaderMsgID)))
+	}
 	result, err := p.process(ctx, msg, event)
 	if err == nil {
 		// Every effect is durable (each publish and KV write waited for its
@@ -203,7 +206,7 @@ func (p *Processor) Handle(ctx context.Context, msg jetstream.Msg) {
 		if aerr := msg.Ack(); aerr != nil {
 			// The effects are durable and idempotent; the redelivery
 			// that follows changes nothing.
-			log.Warn("ack failed", logging.Err(aerr))
+			log().Warn("ack failed", logging.Err(aerr))
 		}
 		p.metrics.Events.Inc(event, result)
 		return
@@ -214,20 +217,20 @@ func (p *Processor) Handle(ctx context.Context, msg jetstream.Msg) {
 	md, _ := msg.Metadata()
 	poison := errors.Is(err, transform.ErrInvalid)
 	if !poison && md != nil && md.NumDelivered < uint64(p.cfg.MaxDeliver) {
-		log.Warn("event failed, will retry", logging.Err(err), slog.Uint64("delivered", md.NumDelivered))
+		log().Warn("event failed, will retry", logging.Err(err), slog.Uint64("delivered", md.NumDelivered))
 		p.metrics.Events.Inc(event, "retry")
 		_ = msg.NakWithDelay(p.cfg.RetryDelay * time.Duration(min(md.NumDelivered, 30)))
 		return
 	}
 	if derr := p.deadLetter(ctx, msg, event, err); derr != nil {
-		log.Error("dead-letter failed, will retry", logging.Err(derr))
+		log().Error("dead-letter failed, will retry", logging.Err(derr))
 		_ = msg.NakWithDelay(p.cfg.RetryDelay)
 		return
 	}
-	log.Warn("event dead-lettered", logging.Err(err))
+	log().Warn("event dead-lettered", logging.Err(err))
 	p.metrics.Events.Inc(event, "dlq")
 	if aerr := msg.DoubleAck(ctx); aerr != nil {
-		log.Warn("ack failed", logging.Err(aerr))
+		log().Warn("ack failed", logging.Err(aerr))
 	}
 }
 

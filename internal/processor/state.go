@@ -2,7 +2,6 @@ package processor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -97,16 +96,15 @@ func (s *store) apply(ctx context.Context, key string, fn updateFunc) (outcome, 
 			}
 			return outcomeStale, nil
 		}
-		nextHash := next.ContentHash()
+		data, nextHash, err := next.Encode()
+		if err != nil {
+			return 0, err
+		}
 		if stored != nil && storedHash == nextHash {
 			if !fromKV {
 				continue
 			}
 			return outcomeUnchanged, nil
-		}
-		data, err := json.Marshal(next)
-		if err != nil {
-			return 0, fmt.Errorf("marshal finding %s: %w", key, err)
 		}
 		newRev, err := s.write(ctx, key, nextHash, data, rev)
 		if isConflict(err) {
