@@ -76,6 +76,11 @@ func (s *store) apply(ctx context.Context, key string, fn updateFunc) (outcome, 
 			case err != nil:
 				return 0, fmt.Errorf("get finding %s: %w", key, err)
 			default:
+				if c, ok := s.recent.get(key); ok && c.rev == entry.Revision() {
+					// What this instance wrote is still current: no decode.
+					stored, rev, storedHash = c.doc, c.rev, c.hash
+					break
+				}
 				d, derr := finding.Decode(entry.Value())
 				if derr != nil {
 					// A stored document we cannot read is replaced; the
@@ -84,6 +89,7 @@ func (s *store) apply(ctx context.Context, key string, fn updateFunc) (outcome, 
 				}
 				stored, rev = &d, entry.Revision()
 				storedHash = d.ContentHash()
+				s.recent.put(key, cached{rev: rev, doc: stored, hash: storedHash})
 			}
 		}
 		next, err := fn(stored)
@@ -158,15 +164,17 @@ func isConflict(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
-// cached is what this instance last wrote for a key.
+// cached is the last state of a key this instance wrote or read.
 type cached struct {
 	rev  uint64
 	doc  *finding.Document
 	hash string // doc.ContentHash()
 }
 
-// recentWrites is a bounded cache of this instance's own writes. It is only
-// a hint: a stale entry costs one failed compare-and-set.
+// recentWrites is a bounded cache of the finding states this instance
+// wrote or read, by revision. It is only a hint: a stale entry costs one
+// failed compare-and-set, and a decision not to write is only taken when
+// KV's current revision is the cached one.
 type recentWrites struct {
 	mu  sync.Mutex
 	max int
