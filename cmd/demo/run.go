@@ -368,13 +368,8 @@ func waitReady(ctx context.Context, url string) error {
 func waitDrained(ctx context.Context, js jetstream.JetStream) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := js.Consumer(ctx, stream.EventsStream, processor.ConsumerName)
-		if err == nil {
-			if info, err := c.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-				if ok, _ := stream.FindingsCaughtUp(ctx, js); ok {
-					return nil
-				}
-			}
+		if ok, _ := stream.Drained(ctx, js, processor.ConsumerName); ok {
+			return nil
 		}
 		select {
 		case <-ctx.Done():

@@ -239,18 +239,10 @@ func storedDeliveries(t *testing.T, js jetstream.JetStream) map[string]int {
 	return out
 }
 
-// drained reports whether the processors acked every event.
+// drained reports whether the processors acked every event and every
+// finding reached GHAS_FINDINGS.
 func drained(js jetstream.JetStream) bool {
-	ctx := context.Background()
-	c, err := js.Consumer(ctx, stream.EventsStream, processor.ConsumerName)
-	if err != nil {
-		return false
-	}
-	info, err := c.Info(ctx)
-	if err != nil || info.NumPending != 0 || info.NumAckPending != 0 {
-		return false
-	}
-	ok, _ := stream.FindingsCaughtUp(ctx, js)
+	ok, _ := stream.Drained(context.Background(), js, processor.ConsumerName)
 	return ok
 }
 

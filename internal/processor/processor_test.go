@@ -95,15 +95,8 @@ func (e *env) waitDrained() {
 	e.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := e.js.Consumer(context.Background(), stream.EventsStream, ConsumerName)
-		if err == nil {
-			info, err := c.Info(context.Background())
-			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-				// And GHAS_FINDINGS has copied every finding revision.
-				if ok, _ := stream.FindingsCaughtUp(context.Background(), e.js); ok {
-					return
-				}
-			}
+		if ok, _ := stream.Drained(context.Background(), e.js, ConsumerName); ok {
+			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

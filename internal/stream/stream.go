@@ -359,3 +359,30 @@ func Drain(logger *slog.Logger, nc *nats.Conn, timeout time.Duration) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Drained reports whether the durable consumer has acked every message of
+// GHAS_EVENTS stored so far (its ack floor is the stream's last sequence:
+// a message waiting for redelivery after a nak counts as not done) and
+// GHAS_FINDINGS has copied every finding revision written meanwhile.
+func Drained(ctx context.Context, js jetstream.JetStream, durable string) (bool, error) {
+	st, err := js.Stream(ctx, EventsStream)
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", EventsStream, err)
+	}
+	si, err := st.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", EventsStream, err)
+	}
+	c, err := js.Consumer(ctx, EventsStream, durable)
+	if err != nil {
+		return false, fmt.Errorf("consumer %s: %w", durable, err)
+	}
+	ci, err := c.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("consumer %s: %w", durable, err)
+	}
+	if ci.NumPending != 0 || ci.NumAckPending != 0 || ci.AckFloor.Stream < si.State.LastSeq {
+		return false, nil
+	}
+	return FindingsCaughtUp(ctx, js)
+}

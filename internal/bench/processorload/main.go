@@ -303,15 +303,6 @@ func drainProcessors(ctx context.Context, url string, instances, workers, n int)
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	err := waitAcked(ctx, js, processor.ConsumerName)
-	// A finding counts once its message is on GHAS_FINDINGS.
-	for err == nil {
-		ok, cerr := stream.FindingsCaughtUp(ctx, js)
-		if cerr != nil || ok {
-			err = cerr
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 	cancel()
 	wg.Wait()
 	for _, c := range conns {
@@ -324,12 +315,10 @@ func drainProcessors(ctx context.Context, url string, instances, workers, n int)
 func waitAcked(ctx context.Context, js jetstream.JetStream, durable string) error {
 	deadline := time.Now().Add(30 * time.Minute)
 	for time.Now().Before(deadline) {
-		c, err := js.Consumer(ctx, stream.EventsStream, durable)
-		if err == nil {
-			info, err := c.Info(ctx)
-			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream > 0 {
-				return nil
-			}
+		// Every event acked (the ack floor at the stream's last sequence)
+		// and every finding on GHAS_FINDINGS.
+		if ok, _ := stream.Drained(ctx, js, durable); ok {
+			return nil
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
