@@ -123,11 +123,8 @@ func TestRunOnceDaemon(t *testing.T) {
 	// Wait until the processor applied everything.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := js.Consumer(ctx, stream.EventsStream, processor.ConsumerName)
-		if err == nil {
-			if info, err := c.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-				break
-			}
+		if ok, _ := stream.Drained(ctx, js, processor.ConsumerName); ok {
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("processor did not drain")

@@ -150,12 +150,8 @@ func (e *env) drain() {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := e.js.Consumer(context.Background(), stream.EventsStream, processor.ConsumerName)
-		if err == nil {
-			info, err := c.Info(context.Background())
-			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-				return
-			}
+		if ok, _ := stream.Drained(context.Background(), e.js, processor.ConsumerName); ok {
+			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
