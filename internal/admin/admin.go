@@ -5,13 +5,13 @@ package admin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/ghas-relay/ghas-relay/internal/group"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 )
 
@@ -70,21 +70,5 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Serve serves until ctx ends, then shuts down within five seconds.
 func (s *Server) Serve(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
-	s.logger.Info("admin listening", slog.String("addr", s.ln.Addr().String()))
-	select {
-	case err := <-errc:
-		return fmt.Errorf("admin serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("admin shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("admin serve: %w", err)
-	}
-	return nil
+	return group.ServeHTTP(ctx, s.logger, "admin", s.srv, s.ln, 5*time.Second)
 }

@@ -2,12 +2,13 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/ghas-relay/ghas-relay/internal/group"
 )
 
 // Listener timeouts: a slow client cannot hold a connection open. Reading a
@@ -58,21 +59,5 @@ func (s *Server) Close() error { return s.ln.Close() }
 // Serve serves until ctx ends, then stops accepting and lets in-flight
 // requests finish (at most ShutdownTimeout).
 func (s *Server) Serve(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
-	s.logger.Info("webhook listening", slog.String("addr", s.ln.Addr().String()))
-	select {
-	case err := <-errc:
-		return fmt.Errorf("webhook serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-	defer cancel()
-	if err := s.srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("webhook shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("webhook serve: %w", err)
-	}
-	return nil
+	return group.ServeHTTP(ctx, s.logger, "webhook", s.srv, s.ln, ShutdownTimeout)
 }
