@@ -1,7 +1,8 @@
 // Package group owns the lifetime of a binary's components: it runs them
 // together, stops them all when the first one fails or the context ends, and
 // returns the first error only after every component has stopped
-// (oklog/run's idea with contexts).
+// (oklog/run's idea with contexts); and the serve-then-drain lifetime of an
+// HTTP listener (ServeHTTP).
 package group
 
 import (
