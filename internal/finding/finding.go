@@ -38,6 +38,21 @@ const (
 	StatusRemoved   = "REMOVED"
 )
 
+// Reasons a finding is REMOVED (removedReason).
+const (
+	RemovedAbsent            = "absent"
+	RemovedRepositoryDeleted = "repository-deleted"
+	RemovedRepositoryRemoved = "repository-removed"
+	RemovedOutOfScope        = "out-of-scope"
+)
+
+// Confidences (confidence).
+const (
+	ConfidenceHigh   = "HIGH"
+	ConfidenceMedium = "MEDIUM"
+	ConfidenceLow    = "LOW"
+)
+
 // Severities.
 const (
 	SeverityCritical = "CRITICAL"
@@ -73,6 +88,24 @@ type AssetDetail struct {
 	SourceUpdatedAt      string               `json:"sourceUpdatedAt,omitempty"`
 	RepositoryAssetClass RepositoryAssetClass `json:"repositoryAssetClass"`
 	TypedAttributes      map[string]string    `json:"typedAttributes,omitempty"`
+	// Ownership is the asset's owner and business entity, from the custom
+	// properties named by OWNER_PROPERTY and BUSINESS_ENTITY_PROPERTY.
+	Ownership *Ownership `json:"ownership,omitempty"`
+	// Tags are sorted, de-duplicated: "topic:<topic>" per repository topic
+	// and "<property>:<value>" per custom property value.
+	Tags []string `json:"tags,omitempty"`
+	// CustomProperties are the repository's custom property values as
+	// GitHub gives them: one string, or a list for a multi-select property.
+	CustomProperties map[string]PropertyValue `json:"customProperties,omitempty"`
+	// Sources are the source names that reported findings on this
+	// repository (GitHub's and every import tool's), sorted.
+	Sources []string `json:"sources,omitempty"`
+}
+
+// Ownership names who owns an asset.
+type Ownership struct {
+	Owner          string `json:"owner,omitempty"`
+	BusinessEntity string `json:"businessEntity,omitempty"`
 }
 
 // RepositoryAssetClass holds the repository's own attributes.
@@ -106,6 +139,14 @@ type Finding struct {
 	Product                *Product      `json:"product,omitempty"`
 	Remediations           []Remediation `json:"remediations,omitempty"`
 	Mitigation             *Mitigation   `json:"mitigation,omitempty"`
+	// CorrelationKey joins the same weakness reported by several tools:
+	// see CorrelationKey. Empty without a path, a start line and a CWE.
+	CorrelationKey string `json:"correlationKey,omitempty"`
+	// Confidence is HIGH, MEDIUM or LOW where the source gives one.
+	Confidence string `json:"confidence,omitempty"`
+	// RemovedReason says why a finding is REMOVED: absent,
+	// repository-deleted, repository-removed or out-of-scope.
+	RemovedReason string `json:"removedReason,omitempty"`
 }
 
 // Location is where a code scanning finding (or a secret) was found.

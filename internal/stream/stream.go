@@ -64,6 +64,12 @@ const (
 	HeaderOriginalSubject    = "Ghas-Original-Subject"
 	HeaderOriginalStream     = "Ghas-Original-Stream"
 	HeaderOriginalSequence   = "Ghas-Original-Sequence"
+	// HeaderPreviousRevision on a finding message is the KV revision of
+	// the finding this revision replaced ("0" for a new finding).
+	HeaderPreviousRevision = "Ghas-Previous-Revision"
+	// HeaderPreviousStatus on a finding message is the findingStatus of
+	// the revision it replaced (absent for a new finding).
+	HeaderPreviousStatus = "Ghas-Previous-Status"
 )
 
 // Origins of an event, in header Ghas-Origin and the finding's origin field.
@@ -71,6 +77,7 @@ const (
 	OriginWebhook    = "webhook"
 	OriginReconcile  = "reconcile"
 	OriginRedelivery = "redelivery"
+	OriginImport     = "import"
 )
 
 // Layout limits. The duplicate window is where JetStream drops a second
