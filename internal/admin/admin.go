@@ -1,4 +1,4 @@
-// Package admin owns the admin HTTP surface every binary serves (SPEC §4):
+// Package admin owns the admin HTTP surface every binary serves:
 // GET /healthz (process alive), GET /readyz (dependencies ready, 503
 // otherwise) and GET /metrics (Prometheus text format).
 package admin

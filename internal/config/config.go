@@ -1,8 +1,9 @@
 // Package config owns the configuration surface shared by the binaries
-// (SPEC §3): every setting is a flag whose default comes from an environment
-// variable of the same meaning (the flag wins); secrets come from the
-// environment or a file, never from a flag value; invalid configuration is an
-// *Error naming the setting, which the binaries turn into exit code 2.
+// (docs/contract.md lists every setting): every setting is a flag whose
+// default comes from an environment variable of the same meaning (the flag
+// wins); secrets come from the environment or a file, never from a flag
+// value; invalid configuration is an *Error naming the setting, which the
+// binaries turn into exit code 2.
 package config
 
 import (

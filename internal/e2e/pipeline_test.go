@@ -25,7 +25,8 @@ import (
 var kindDataset = map[ghtest.Kind]string{ghtest.CodeScanning: finding.SAST, ghtest.Dependabot: finding.SCA, ghtest.SecretScanning: finding.Secret}
 var kindEvent = map[ghtest.Kind]string{ghtest.CodeScanning: "code_scanning_alert", ghtest.Dependabot: "dependabot_alert", ghtest.SecretScanning: "secret_scanning_alert"}
 
-// wantStatus is the finding status of an alert of the fake GitHub (SPEC §6).
+// wantStatus is the finding status of an alert of the fake GitHub, by the
+// status rules of docs/contract.md.
 func wantStatus(kind ghtest.Kind, a ghtest.Alert) string {
 	switch {
 	case kind == ghtest.SecretScanning && a.State == "open":

@@ -1,6 +1,7 @@
-// Package finding owns the finding document of SPEC §6 — one JSON document
-// per finding, an asset holding a findings array with this one finding — its
+// Package finding owns the finding document — one JSON document per
+// finding, an asset holding a findings array with this one finding — its
 // key, its status and severity vocabularies, and its content hash.
+// docs/contract.md describes the document field by field.
 package finding
 
 import (
@@ -241,7 +242,8 @@ func (d *Document) Finding() *Finding {
 
 // ContentHash is a hex SHA-256 of the document without observedAt and
 // origin: two documents with the same hash say the same about the finding,
-// so the second is not published again (SPEC §5).
+// so the second is not published again: a finding message is published
+// only when the content changed.
 func (d Document) ContentHash() string {
 	d.ObservedAt = ""
 	d.Origin = ""

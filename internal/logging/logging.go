@@ -1,5 +1,5 @@
 // Package logging builds the slog loggers of ghas-relay and owns the stable
-// attribute keys of SPEC §10. Logs never carry secrets, tokens or payloads.
+// attribute keys its logs use. Logs never carry secrets, tokens or payloads.
 package logging
 
 import (
@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// Stable attribute keys (SPEC §10).
+// Stable attribute keys: dashboards and alerts may rely on them.
 const (
 	KeyDeliveryID     = "delivery_id"
 	KeyEvent          = "event"

@@ -1,7 +1,8 @@
 // Package metrics owns the Prometheus metrics of ghas-relay: counters with
 // labels, gauges and histograms, written in the Prometheus text exposition
 // format (version 0.0.4). It is a small, dependency-free registry because the
-// dependency set is fixed (SPEC §2).
+// dependency set is fixed (docs/decisions.md). docs/contract.md lists the
+// metrics the binaries register.
 package metrics
 
 import (

@@ -18,7 +18,7 @@ var defaultMaps embed.FS
 // Datasets lists the datasets, each with one map.
 func Datasets() []string { return []string{finding.SAST, finding.SCA, finding.Secret} }
 
-// alertRoot is the key holding the alert in the seed's source document:
+// alertRoot is the key holding the alert in the source document:
 // the repository object with the dataset's alerts.
 func alertRoot(dataset string) string {
 	switch dataset {

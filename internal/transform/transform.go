@@ -1,11 +1,12 @@
 // Package transform owns the transformation of GitHub Advanced Security
-// alerts into finding documents (SPEC §6–§7): the maps as data (one per
-// dataset — sast, sca, secret — embedded as JSON defaults and seeded into
-// KV bucket ghas_maps), the small set of named functions they may call,
-// and the pure transform that applies them. The transform does no I/O,
-// reads no clock and logs nothing; store.go alone talks to JetStream.
+// alerts into finding documents (docs/contract.md, docs/mapping.md): the
+// maps as data (one per dataset — sast, sca, secret — embedded as JSON
+// defaults and seeded into KV bucket ghas_maps), the small set of named
+// functions they may call, and the pure transform that applies them. The
+// transform does no I/O, reads no clock and logs nothing; store.go alone
+// talks to JetStream.
 //
-// Source paths read the seed's source document: the repository object
+// Source paths read one source document: the repository object
 // (paths without a prefix) holding the alert under codeScanningAlerts,
 // dependabotAlerts or secretScanningAlerts, plus a few facts of the event
 // ($action, $eventTime, …). The same paths serve webhook payloads (old

@@ -25,7 +25,8 @@ type Publisher interface {
 	PublishMsg(ctx context.Context, m *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
 }
 
-// Metrics are the receiver metrics of SPEC §10.
+// Metrics are the receiver's Prometheus metrics (docs/contract.md lists
+// every metric of ghas-relay).
 type Metrics struct {
 	// Deliveries counts answered requests by event and result (accepted,
 	// duplicate, ignored, bad_request, unauthorized, method_not_allowed,

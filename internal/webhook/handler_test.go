@@ -104,7 +104,8 @@ func (blockingPublisher) PublishMsg(ctx context.Context, _ *nats.Msg, _ ...jetst
 	return nil, ctx.Err()
 }
 
-// TestStatuses is every row of the SPEC §4 table.
+// TestStatuses is every row of the receiver's status table in
+// docs/contract.md.
 func TestStatuses(t *testing.T) {
 	r := newReceiver(t, nil, 0)
 	obj := []byte(`{"action":"created","alert":{"number":7}}`)
@@ -240,7 +241,7 @@ func TestUnavailable(t *testing.T) {
 }
 
 // TestSamplesStored: every real payload is accepted and stored byte for
-// byte on its subject with the SPEC §5 headers; events that are not
+// byte on its subject with the event headers of docs/contract.md; events that are not
 // handled (secret_scanning_alert_location) are answered ignored.
 func TestSamplesStored(t *testing.T) {
 	r := newReceiver(t, nil, 0)

@@ -1,10 +1,11 @@
-// Package webhook owns the receiver's public HTTP surface (SPEC §4): GitHub
-// webhook signature verification (HMAC-SHA256 against every configured
-// secret), delivery parsing (JSON and form-encoded bodies), the POST /webhook
-// handler that publishes each accepted delivery to JetStream subject
-// ghas.webhook.<event> and answers only after the JetStream ack, and the
-// listener with its timeouts. Payloads stay []byte end to end: the handler
-// checks that the body is a JSON object and never decodes it.
+// Package webhook owns the receiver's public HTTP surface (its statuses are
+// listed in docs/contract.md): GitHub webhook signature verification
+// (HMAC-SHA256 against every configured secret), delivery parsing (JSON and
+// form-encoded bodies), the POST /webhook handler that publishes each
+// accepted delivery to JetStream subject ghas.webhook.<event> and answers
+// only after the JetStream ack, and the listener with its timeouts.
+// Payloads stay []byte end to end: the handler checks that the body is a
+// JSON object and never decodes it.
 package webhook
 
 import (
@@ -33,7 +34,7 @@ const (
 	StatusIgnored   = "ignored"
 )
 
-// handledEvents are the events the receiver publishes (SPEC §4). Every
+// handledEvents are the events the receiver publishes. Every
 // action of these events is accepted, including actions GitHub adds later.
 var handledEvents = map[string]bool{
 	"code_scanning_alert":       true,

@@ -1,5 +1,5 @@
-// Command e2elatency measures the end-to-end latency of ghas-relay (GitHub
-// issue #5): from a webhook POST to the receiver until the finding it
+// Command e2elatency measures the end-to-end latency of ghas-relay: from
+// a webhook POST to the receiver until the finding it
 // produces is on stream GHAS_FINDINGS. It builds nats-server, cmd/receiver
 // and cmd/processor, runs each as its own process on loopback (JetStream
 // with file storage, processor with ENRICH=never and no sink), and drives an

@@ -1,4 +1,4 @@
-// Command reconcileload measures the reconciler's full pull (SPEC §9) on
+// Command reconcileload measures the reconciler's full pull on
 // the fake GitHub: an organisation of -repos repositories holding -alerts
 // alerts across the three kinds (40 % code scanning, 40 % Dependabot,
 // 20 % secret scanning), every request delayed by -latency. For each
