@@ -74,6 +74,13 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 		}
 		c.App = app
 	}
+	if err := sink.CheckToken(c.SinkToken); err != nil {
+		setting := "SINK_TOKEN_FILE"
+		if getenv("SINK_TOKEN") != "" {
+			setting = "SINK_TOKEN"
+		}
+		return c, &config.Error{Setting: setting, Msg: err.Error()}
+	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		return c, &config.Error{Setting: "PROCESSOR_WORKERS", Msg: fmt.Sprintf("%d is not between 1 and 1024", c.Workers)}
 	}

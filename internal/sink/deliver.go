@@ -30,10 +30,11 @@ const (
 	classPermanent              // dead-letter: other 4xx
 )
 
-// classify maps an HTTP status to its handling (SPEC §8). Only 4xx other
-// than 408 and 429 are permanent; an unexpected 1xx or 3xx is retried
-// rather than dead-lettered, because losing a finding is worse than
-// delaying it.
+// classify maps an HTTP status to its handling. Only 4xx other than 408
+// and 429 are permanent; an unexpected 1xx or 3xx is retried rather than
+// dead-lettered, because losing a finding is worse than delaying it. A 3xx
+// reaches classify because the client never follows redirects (see
+// noRedirects): it is a failed attempt, never a delivery.
 func classify(status int) class {
 	switch {
 	case status >= 200 && status < 300:
@@ -242,6 +243,9 @@ func (f *Forwarder) post(ctx context.Context, msg jetstream.Msg, key string) res
 		retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), f.cfg.MaxRetryAfter),
 		detail:     "sink answered " + resp.Status,
 	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		res.detail += " (redirects are not followed)"
+	}
 	switch res.class {
 	case classDelivered:
 		f.requests.Inc(ResultDelivered)
@@ -343,6 +347,26 @@ func (f *Forwarder) requeue(msg jetstream.Msg, delay time.Duration) {
 		f.logger.Debug("sink: nak failed; AckWait redelivers", logging.Err(err))
 	}
 	f.messages.Inc(OutcomeRequeued)
+}
+
+// noRedirects returns a copy of client whose requests never follow a
+// redirect: a 3xx comes back as the response. Following one would send the
+// finding, and the bearer token, to a host other than SINK_URL's.
+func noRedirects(client *http.Client) *http.Client {
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// CheckToken refuses a bearer token that cannot be sent as an HTTP header
+// value: control characters (a newline would split the header) and DEL.
+func CheckToken(tok string) error {
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c < ' ' || c == 0x7f {
+			return fmt.Errorf("token has a control character at byte %d; it is not a valid HTTP header value", i)
+		}
+	}
+	return nil
 }
 
 // scrubError is a network error's text without the URL (which may carry

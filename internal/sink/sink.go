@@ -161,7 +161,9 @@ type Forwarder struct {
 
 // New returns a Forwarder. It registers ghas_sink_requests_total{result}
 // and ghas_sink_messages_total{outcome} on reg. client should have a
-// timeout; it is used for every POST.
+// timeout; a copy of it that never follows redirects is used for every POST
+// (client itself is not changed). A token that is not a valid HTTP header
+// value is an error.
 func New(logger *slog.Logger, js jetstream.JetStream, client *http.Client, reg *metrics.Registry, cfg Config) (*Forwarder, error) {
 	if logger == nil || js == nil || client == nil || reg == nil {
 		return nil, errors.New("new sink: logger, jetstream, client and registry are required")
@@ -169,6 +171,9 @@ func New(logger *slog.Logger, js jetstream.JetStream, client *http.Client, reg *
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("new sink: SINK_URL %q is not an http(s) URL", redactURL(cfg.URL))
+	}
+	if err := CheckToken(cfg.Token); err != nil {
+		return nil, fmt.Errorf("new sink: %w", err)
 	}
 	var id [6]byte
 	if _, err := rand.Read(id[:]); err != nil {
@@ -178,7 +183,7 @@ func New(logger *slog.Logger, js jetstream.JetStream, client *http.Client, reg *
 	return &Forwarder{
 		logger:   logger.With(slog.String(logging.KeyComponent, "sink")),
 		js:       js,
-		client:   client,
+		client:   noRedirects(client),
 		cfg:      cfg,
 		url:      u.String(),
 		holder:   hex.EncodeToString(id[:]),
