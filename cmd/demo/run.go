@@ -463,10 +463,12 @@ func summary(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// sinkLog is the local HTTP sink: it records the idempotency keys it got.
+// sinkLog is the local HTTP sink: it records each finding revision it got
+// (finding key and content hash) and the idempotency keys.
 type sinkLog struct {
 	mu   sync.Mutex
 	keys map[string]bool
+	revs map[string]bool
 }
 
 func (s *sinkLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -477,6 +479,12 @@ func (s *sinkLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.keys = map[string]bool{}
 	}
 	s.keys[r.Header.Get("Idempotency-Key")] = true
+	if d, err := finding.Decode(buf.Bytes()); err == nil {
+		if s.revs == nil {
+			s.revs = map[string]bool{}
+		}
+		s.revs[d.FindingKey+":"+d.ContentHash()] = true
+	}
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -487,10 +495,11 @@ func (s *sinkLog) count() int {
 	return len(s.keys)
 }
 
-func (s *sinkLog) has(key string) bool {
+// has reports whether the sink got this revision of d.
+func (s *sinkLog) has(d finding.Document) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.keys[key]
+	return s.revs[d.FindingKey+":"+d.ContentHash()]
 }
 
 // waitSink waits until the sink holds the current version of every finding.
@@ -499,7 +508,7 @@ func waitSink(ctx context.Context, s *sinkLog, docs []finding.Document) error {
 	for time.Now().Before(deadline) {
 		missing := 0
 		for _, d := range docs {
-			if !s.has(d.MsgID()) {
+			if !s.has(d) {
 				missing++
 			}
 		}

@@ -219,15 +219,15 @@ func TestPipelineEndToEnd(t *testing.T) {
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			last[m.Headers().Get(stream.HeaderFindingKey)] = m.Headers().Get(stream.HeaderMsgID)
+			last[m.Headers().Get(stream.HeaderFindingKey)] = m.Headers().Get(stream.HeaderContentHash)
 		}
 		if n == 0 {
 			break
 		}
 	}
 	for key, d := range docs {
-		if last[key] != d.MsgID() {
-			t.Errorf("finding %s: last message %q, KV state %q", key, last[key], d.MsgID())
+		if last[key] != d.ContentHash() {
+			t.Errorf("finding %s: last message %q, KV state %q", key, last[key], d.ContentHash())
 		}
 	}
 

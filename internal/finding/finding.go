@@ -257,9 +257,6 @@ func (d Document) ContentHash() string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// MsgID is the Nats-Msg-Id of the document's finding message.
-func (d Document) MsgID() string { return d.FindingKey + ":" + d.ContentHash() }
-
 // Decode decodes a stored document.
 func Decode(b []byte) (Document, error) {
 	var d Document

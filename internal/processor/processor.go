@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/finding"
 	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	"github.com/ghas-relay/ghas-relay/internal/state"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
 )
@@ -86,7 +88,7 @@ func NewMetrics(reg *metrics.Registry) *Metrics {
 type Processor struct {
 	logger   *slog.Logger
 	js       jetstream.JetStream
-	store    *store
+	store    *state.Store
 	maps     MapSource
 	enricher Enricher
 	metrics  *Metrics
@@ -102,7 +104,7 @@ func New(logger *slog.Logger, js, stateJS jetstream.JetStream, findings jetstrea
 	return &Processor{
 		logger:   logger,
 		js:       js,
-		store:    &store{js: stateJS, kv: findings, recent: newRecentWrites(16384)},
+		store:    state.New(stateJS, findings, 16384),
 		maps:     maps,
 		enricher: enricher,
 		metrics:  m,
@@ -306,7 +308,7 @@ func (p *Processor) process(ctx context.Context, msg jetstream.Msg, event string
 	ev := transform.Event{Name: event, Payload: msg.Data(), Origin: origin(msg), ReceivedAt: receivedAt(msg)}
 	switch event {
 	case "code_scanning_alert", "dependabot_alert", "secret_scanning_alert":
-		return p.alert(ctx, ev)
+		return p.alert(ctx, ev, snapshotRevision(msg))
 	case "repository":
 		return p.repository(ctx, ev)
 	case "installation", "installation_repositories":
@@ -315,7 +317,19 @@ func (p *Processor) process(ctx context.Context, msg jetstream.Msg, event string
 	return "ignored", nil
 }
 
-func (p *Processor) alert(ctx context.Context, ev transform.Event) (string, error) {
+// snapshotRevision is a reconciler event's Ghas-Snapshot-Revision: the
+// last revision of ghas_findings before GitHub's data in it was read (0:
+// none; the event is then ordered like any other).
+func snapshotRevision(msg jetstream.Msg) uint64 {
+	if origin(msg) != stream.OriginReconcile {
+		return 0
+	}
+	n, _ := strconv.ParseUint(msg.Headers().Get(stream.HeaderSnapshotRevision), 10, 64)
+	return n
+}
+
+// alert applies one alert event. snap is the event's snapshot revision.
+func (p *Processor) alert(ctx context.Context, ev transform.Event, snap uint64) (string, error) {
 	dataset := transform.DatasetOf(ev.Name)
 	// Routing facts are parsed apart only when needed: a removal can only
 	// come from the reconciler, enrichment only concerns code scanning. A
@@ -326,8 +340,8 @@ func (p *Processor) alert(ctx context.Context, ev transform.Event) (string, erro
 			return "", err
 		}
 		if meta.Action == transform.ActionReconcileRemoved {
-			o, err := p.markRemoved(ctx, meta.Key(), ev.ReceivedAt)
-			return resultOf(o), err
+			o, err := p.markRemoved(ctx, meta.Key(), ev.ReceivedAt, snap, finding.RemovedAbsent)
+			return o.String(), err
 		}
 		if meta.Dataset == finding.SAST && !meta.HasSecuritySeverity && p.enricher != nil {
 			level, err := p.enricher.SecuritySeverity(ctx, meta)
@@ -342,8 +356,8 @@ func (p *Processor) alert(ctx context.Context, ev transform.Event) (string, erro
 	if err != nil {
 		return "", err
 	}
-	o, err := p.store.apply(ctx, doc.FindingKey, func(stored *finding.Document) (*finding.Document, error) {
-		if stored != nil && !newer(&doc, stored) && !revives(ev, stored) {
+	o, err := p.store.Apply(ctx, doc.FindingKey, func(stored *finding.Document, rev uint64) (*finding.Document, error) {
+		if stored != nil && !state.Authoritative(rev, snap) && !state.Newer(&doc, stored) {
 			return nil, nil
 		}
 		return &doc, nil
@@ -351,50 +365,34 @@ func (p *Processor) alert(ctx context.Context, ev transform.Event) (string, erro
 	if err != nil {
 		return "", err
 	}
-	if o == outcomePublished {
+	if o == state.Written {
 		p.metrics.Published.Inc(dataset)
 	}
-	return resultOf(o), nil
+	return o.String(), nil
 }
 
-// revives reports whether a reconcile event brings back a finding marked
-// REMOVED before the event was published: GitHub listed the alert again
-// (a repository back in the installation, say), whatever its own
-// timestamps say.
-func revives(ev transform.Event, stored *finding.Document) bool {
-	f := stored.Finding()
-	return f != nil && f.FindingStatus == finding.StatusRemoved &&
-		ev.Origin == stream.OriginReconcile && ev.ReceivedAt.After(eventTime(stored))
-}
-
-func resultOf(o outcome) string {
-	switch o {
-	case outcomePublished:
-		return "processed"
-	case outcomeStale:
-		return "stale"
-	}
-	return "unchanged"
-}
-
-// markRemoved marks one stored finding REMOVED as of at. A finding that is
-// not stored is left alone: there is nothing to remove.
-func (p *Processor) markRemoved(ctx context.Context, key string, at time.Time) (outcome, error) {
+// markRemoved marks one stored finding REMOVED as of at, for reason. A
+// finding that is not stored is left alone: there is nothing to remove. A
+// stored revision up to snapshotRev (the reconciler's proof that GitHub no
+// longer has the alert) is removed whatever its date; a later one only if
+// it is not dated after at.
+func (p *Processor) markRemoved(ctx context.Context, key string, at time.Time, snapshotRev uint64, reason string) (state.Outcome, error) {
 	now := p.cfg.Now()
-	o, err := p.store.apply(ctx, key, func(stored *finding.Document) (*finding.Document, error) {
+	o, err := p.store.Apply(ctx, key, func(stored *finding.Document, rev uint64) (*finding.Document, error) {
 		if stored == nil || stored.Finding() == nil {
 			return nil, nil
 		}
-		if t := eventTime(stored); t.After(at) {
+		if !state.Authoritative(rev, snapshotRev) && state.EventTime(stored).After(at) {
 			return nil, nil // a newer event already spoke about it
 		}
 		d := *stored
 		d.Findings = append([]finding.Finding(nil), stored.Findings...)
 		f := &d.Findings[0]
-		if f.FindingStatus == finding.StatusRemoved {
+		if f.FindingStatus == finding.StatusRemoved && f.RemovedReason == reason {
 			return stored, nil
 		}
 		f.FindingStatus = finding.StatusRemoved
+		f.RemovedReason = reason
 		ts := at.UTC().Format(time.RFC3339)
 		f.LastFoundOn = &ts
 		d.ObservedAt = now.UTC().Format(time.RFC3339)
@@ -403,7 +401,7 @@ func (p *Processor) markRemoved(ctx context.Context, key string, at time.Time) (
 	if err != nil {
 		return 0, err
 	}
-	if o == outcomePublished {
+	if o == state.Written {
 		ds, _, _, _ := finding.ParseKey(key)
 		p.metrics.Published.Inc(ds)
 	}
@@ -411,18 +409,18 @@ func (p *Processor) markRemoved(ctx context.Context, key string, at time.Time) (
 }
 
 // removeRepository marks every stored finding of a repository REMOVED.
-func (p *Processor) removeRepository(ctx context.Context, repositoryID int64, at time.Time) (string, error) {
-	keys, err := p.store.keysOfRepository(ctx, repositoryID)
+func (p *Processor) removeRepository(ctx context.Context, repositoryID int64, at time.Time, reason string) (string, error) {
+	keys, err := p.store.KeysOfRepository(ctx, repositoryID)
 	if err != nil {
 		return "", err
 	}
 	result := "unchanged"
 	for _, k := range keys {
-		o, err := p.markRemoved(ctx, k, at)
+		o, err := p.markRemoved(ctx, k, at, 0, reason)
 		if err != nil {
 			return "", err
 		}
-		if o == outcomePublished {
+		if o == state.Written {
 			result = "processed"
 		}
 	}
@@ -449,7 +447,7 @@ func (p *Processor) repository(ctx context.Context, ev transform.Event) (string,
 		return "", fmt.Errorf("%w: repository event without repository.id", transform.ErrInvalid)
 	}
 	if re.Action == "deleted" {
-		return p.removeRepository(ctx, id.ID, ev.ReceivedAt)
+		return p.removeRepository(ctx, id.ID, ev.ReceivedAt, finding.RemovedRepositoryDeleted)
 	}
 	maps := p.maps.Current()
 	asset, err := maps.Asset(finding.SAST, re.Repository, p.cfg.Now())
@@ -459,7 +457,7 @@ func (p *Processor) repository(ctx context.Context, ev transform.Event) (string,
 	if err := p.publishAsset(ctx, id.ID, asset); err != nil {
 		return "", err
 	}
-	keys, err := p.store.keysOfRepository(ctx, id.ID)
+	keys, err := p.store.KeysOfRepository(ctx, id.ID)
 	if err != nil {
 		return "", err
 	}
@@ -470,7 +468,7 @@ func (p *Processor) repository(ctx context.Context, ev transform.Event) (string,
 		if err != nil {
 			return "", err
 		}
-		o, err := p.store.apply(ctx, k, func(stored *finding.Document) (*finding.Document, error) {
+		o, err := p.store.Apply(ctx, k, func(stored *finding.Document, _ uint64) (*finding.Document, error) {
 			if stored == nil {
 				return nil, nil
 			}
@@ -489,7 +487,7 @@ func (p *Processor) repository(ctx context.Context, ev transform.Event) (string,
 		if err != nil {
 			return "", err
 		}
-		if o == outcomePublished {
+		if o == state.Written {
 			result = "processed"
 			p.metrics.Published.Inc(ds)
 		}
@@ -540,7 +538,7 @@ func (p *Processor) installation(ctx context.Context, ev transform.Event) (strin
 		if r.ID == 0 {
 			continue
 		}
-		res, err := p.removeRepository(ctx, r.ID, ev.ReceivedAt)
+		res, err := p.removeRepository(ctx, r.ID, ev.ReceivedAt, finding.RemovedRepositoryRemoved)
 		if err != nil {
 			return "", err
 		}

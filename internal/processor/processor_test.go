@@ -499,8 +499,8 @@ func TestCoreSubscribersSeeFindings(t *testing.T) {
 	}
 	select {
 	case m := <-got:
-		if m.Subject != stream.FindingSubject(finding.SAST, 337911632) || m.Header.Get(stream.HeaderFindingKey) != key || m.Header.Get(stream.HeaderMsgID) != d.MsgID() {
-			t.Errorf("core message %s %v, want %s with %s", m.Subject, m.Header, key, d.MsgID())
+		if m.Subject != stream.FindingSubject(finding.SAST, 337911632) || m.Header.Get(stream.HeaderFindingKey) != key || m.Header.Get(stream.HeaderContentHash) != d.ContentHash() || !strings.HasPrefix(m.Header.Get(stream.HeaderMsgID), key+":") {
+			t.Errorf("core message %s %v, want %s with %s", m.Subject, m.Header, key, d.ContentHash())
 		}
 		if got, err := finding.Decode(m.Data); err != nil || got.ContentHash() != d.ContentHash() {
 			t.Errorf("core message body is not the KV document (%v)", err)

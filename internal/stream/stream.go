@@ -1,7 +1,7 @@
-// Package stream owns the NATS layout of ghas-relay (SPEC §5): the streams
-// GHAS_EVENTS, GHAS_FINDINGS and GHAS_DLQ, the KV buckets ghas_findings,
-// ghas_state and ghas_maps, their subjects and header names, and the
-// connection settings every binary shares.
+// Package stream owns the NATS layout of ghas-relay (docs/contract.md): the
+// streams GHAS_EVENTS, GHAS_FINDINGS and GHAS_DLQ, the KV buckets
+// ghas_findings, ghas_state and ghas_maps, their subjects and header names,
+// and the connection settings every binary shares.
 package stream
 
 import (
@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Stream and bucket names (SPEC §5, contract).
+// Stream and bucket names (contract: docs/contract.md).
 const (
 	EventsStream   = "GHAS_EVENTS"
 	FindingsStream = "GHAS_FINDINGS"
@@ -35,7 +35,7 @@ const (
 	FindingsKVPrefix = "$KV." + FindingsBucket + "."
 )
 
-// Subject prefixes (SPEC §5, contract). A full subject appends the event
+// Subject prefixes (contract: docs/contract.md). A full subject appends the event
 // name (events, DLQ) or type and repository id (findings).
 const (
 	WebhookPrefix    = "ghas.webhook."
@@ -49,7 +49,7 @@ const (
 	SinkReplayPrefix = "ghas.sink.replay."
 )
 
-// Header names (SPEC §5, contract).
+// Header names (contract: docs/contract.md).
 const (
 	HeaderMsgID              = jetstream.MsgIDHeader // "Nats-Msg-Id"
 	HeaderEvent              = "GitHub-Event"
@@ -70,6 +70,13 @@ const (
 	// HeaderPreviousStatus on a finding message is the findingStatus of
 	// the revision it replaced (absent for a new finding).
 	HeaderPreviousStatus = "Ghas-Previous-Status"
+	// HeaderContentHash on a finding message is the document's content
+	// hash (finding.Document.ContentHash).
+	HeaderContentHash = "Ghas-Content-Hash"
+	// HeaderSnapshotRevision on a reconciler event is the last revision of
+	// KV ghas_findings before the reconciler read GitHub's data for it:
+	// the event replaces any stored revision up to it.
+	HeaderSnapshotRevision = "Ghas-Snapshot-Revision"
 )
 
 // Origins of an event, in header Ghas-Origin and the finding's origin field.
@@ -81,7 +88,8 @@ const (
 )
 
 // Layout limits. The duplicate window is where JetStream drops a second
-// publish with the same Nats-Msg-Id; SPEC §5 asks for at least 10 minutes.
+// publish with the same Nats-Msg-Id; the contract asks for at least 10
+// minutes.
 const (
 	EventsDuplicateWindow   = time.Hour
 	EventsMaxAge            = 7 * 24 * time.Hour

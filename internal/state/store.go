@@ -1,4 +1,16 @@
-package processor
+// Package state owns the state of findings: KV bucket ghas_findings (one
+// key per finding, <type>.<repository_id>.<number>, the latest document as
+// value), the compare-and-set writes that change it, the listing of its
+// keys, and the rule that orders two versions of a finding (Newer,
+// Authoritative). The processor and the reconciler both go through it.
+//
+// GHAS_FINDINGS sources the bucket's stream, so one compare-and-set write
+// is both the new state and the finding message: the server copies every
+// stored revision, in revision order, to ghas.findings.<type>.<repository_id>
+// with the headers written here. Every revision has its own Nats-Msg-Id
+// (<findingKey>:<previous revision>-<content hash>), so a document that
+// returns to an earlier content is a new message too.
+package state
 
 import (
 	"context"
@@ -6,7 +18,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,40 +32,58 @@ import (
 // redelivered.
 const maxCASAttempts = 16
 
-// outcome is what applying one update to one finding did.
-type outcome int
+// Outcome is what applying one update to one finding did.
+type Outcome int
 
+// Outcomes of Apply.
 const (
-	outcomeUnchanged outcome = iota // same content as stored: nothing written
-	outcomeStale                    // stored state is newer: dropped
-	outcomePublished                // written, and so published
+	Unchanged Outcome = iota // same content as stored: nothing written
+	Stale                    // the update function left the finding alone
+	Written                  // written, and so published
 )
 
-// updateFunc computes the new document from the stored one (nil when the
-// key does not exist). It returns nil to leave the finding alone.
-type updateFunc func(stored *finding.Document) (*finding.Document, error)
+// String is the outcome as a metric label.
+func (o Outcome) String() string {
+	switch o {
+	case Written:
+		return "processed"
+	case Stale:
+		return "stale"
+	}
+	return "unchanged"
+}
 
-// store applies updates to KV ghas_findings. GHAS_FINDINGS sources the
-// bucket's stream (stream.Layout), so one compare-and-set write is both the
-// new state and the finding message: the server copies every stored
-// revision, in revision order, to ghas.findings.<type>.<repository_id> with
-// the headers written here (Nats-Msg-Id <findingKey>:<contentHash>,
-// Ghas-Finding-Key). There is no window between state and message, and no
-// way for two processors to publish one finding's changes out of order.
-type store struct {
+// UpdateFunc computes the new document from the stored one and its
+// revision (nil and the revision of a delete marker, or 0, when the key
+// holds no finding). It returns nil to leave the finding alone.
+type UpdateFunc func(stored *finding.Document, rev uint64) (*finding.Document, error)
+
+// Store reads and writes KV ghas_findings.
+type Store struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
 	recent *recentWrites
 }
 
-// apply runs fn against the stored document of key under compare-and-set
+// New returns a store writing through js (the connection whose publishes
+// carry the writes) to the findings bucket kv. cacheSize bounds the cache
+// of recently written documents (0: no cache).
+func New(js jetstream.JetStream, kv jetstream.KeyValue, cacheSize int) *Store {
+	s := &Store{js: js, kv: kv}
+	if cacheSize > 0 {
+		s.recent = newRecentWrites(cacheSize)
+	}
+	return s
+}
+
+// Apply runs fn against the stored document of key under compare-and-set
 // and writes the result when its content changed.
 //
 // The first attempt trusts this instance's cache of what it last wrote (or
 // assumes a key it never saw is new) and lets the compare-and-set tell it
 // otherwise, which saves a KV read on the common path; any decision not to
 // write is only taken on what KV itself says.
-func (s *store) apply(ctx context.Context, key string, fn updateFunc) (outcome, error) {
+func (s *Store) Apply(ctx context.Context, key string, fn UpdateFunc) (Outcome, error) {
 	for attempt := range maxCASAttempts {
 		var stored *finding.Document
 		var rev uint64
@@ -92,7 +121,7 @@ func (s *store) apply(ctx context.Context, key string, fn updateFunc) (outcome, 
 				s.recent.put(key, cached{rev: rev, doc: stored, hash: storedHash})
 			}
 		}
-		next, err := fn(stored)
+		next, err := fn(stored, rev)
 		if err != nil {
 			return 0, err
 		}
@@ -100,7 +129,7 @@ func (s *store) apply(ctx context.Context, key string, fn updateFunc) (outcome, 
 			if !fromKV {
 				continue
 			}
-			return outcomeStale, nil
+			return Stale, nil
 		}
 		data, nextHash, err := next.Encode()
 		if err != nil {
@@ -110,9 +139,9 @@ func (s *store) apply(ctx context.Context, key string, fn updateFunc) (outcome, 
 			if !fromKV {
 				continue
 			}
-			return outcomeUnchanged, nil
+			return Unchanged, nil
 		}
-		newRev, err := s.write(ctx, key, nextHash, data, rev)
+		newRev, err := s.write(ctx, key, nextHash, data, rev, stored)
 		if isConflict(err) {
 			s.recent.forget(key)
 			continue
@@ -122,31 +151,39 @@ func (s *store) apply(ctx context.Context, key string, fn updateFunc) (outcome, 
 			return 0, fmt.Errorf("store finding %s: %w", key, err)
 		}
 		s.recent.put(key, cached{rev: newRev, doc: next, hash: nextHash})
-		return outcomePublished, nil
+		return Written, nil
 	}
 	return 0, fmt.Errorf("store finding %s: %d compare-and-set conflicts", key, maxCASAttempts)
 }
 
+// MsgID is the Nats-Msg-Id of the revision that replaces revision prev
+// (0: none) with a document of content hash hash. It is unique per stored
+// revision, since prev grows with every write of the key, and the same for
+// a retried write of the same revision.
+func MsgID(key string, prev uint64, hash string) string {
+	return key + ":" + strconv.FormatUint(prev, 10) + "-" + hash
+}
+
 // write stores data as the revision after rev (0: the key must not exist)
-// and returns the new revision.
-func (s *store) write(ctx context.Context, key, hash string, data []byte, rev uint64) (uint64, error) {
+// and returns the new revision. prevDoc is the document it replaces (nil
+// for none).
+func (s *Store) write(ctx context.Context, key, hash string, data []byte, rev uint64, prevDoc *finding.Document) (uint64, error) {
 	msg := &nats.Msg{Subject: stream.FindingsKVPrefix + key, Header: nats.Header{}, Data: data}
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
-	msg.Header.Set(stream.HeaderMsgID, key+":"+hash)
+	msg.Header.Set(stream.HeaderMsgID, MsgID(key, rev, hash))
 	msg.Header.Set(stream.HeaderFindingKey, key)
+	msg.Header.Set(stream.HeaderContentHash, hash)
+	prevRev := "0"
+	if prevDoc != nil && prevDoc.FindingKey != "" {
+		prevRev = strconv.FormatUint(rev, 10)
+		if f := prevDoc.Finding(); f != nil && f.FindingStatus != "" {
+			msg.Header.Set(stream.HeaderPreviousStatus, f.FindingStatus)
+		}
+	}
+	msg.Header.Set(stream.HeaderPreviousRevision, prevRev)
+	// A duplicate ack means this very revision was stored by an earlier
+	// attempt whose ack was lost; its sequence is the revision.
 	ack, err := s.js.PublishMsg(ctx, msg)
-	if err != nil {
-		return 0, err
-	}
-	if !ack.Duplicate {
-		return ack.Sequence, nil
-	}
-	// The bucket's stream saw this very content within its duplicate
-	// window (two minutes) and dropped the write, though the finding may
-	// have changed since (A, B, then A again). Write it without the id;
-	// its message on GHAS_FINDINGS then carries none.
-	msg.Header.Del(stream.HeaderMsgID)
-	ack, err = s.js.PublishMsg(ctx, msg)
 	if err != nil {
 		return 0, err
 	}
@@ -219,8 +256,8 @@ func (r *recentWrites) forget(key string) {
 	delete(r.m, key)
 }
 
-// keysOfRepository lists the stored finding keys of a repository.
-func (s *store) keysOfRepository(ctx context.Context, repositoryID int64) ([]string, error) {
+// KeysOfRepository lists the stored finding keys of a repository.
+func (s *Store) KeysOfRepository(ctx context.Context, repositoryID int64) ([]string, error) {
 	// One filter: the server refuses several; every dataset matches *.
 	lister, err := s.kv.ListKeysFiltered(ctx, fmt.Sprintf("*.%d.*", repositoryID))
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
@@ -240,62 +277,4 @@ func (s *store) keysOfRepository(ctx context.Context, repositoryID int64) ([]str
 		return nil, fmt.Errorf("list findings of repository %d: %w", repositoryID, err)
 	}
 	return keys, nil
-}
-
-// eventTime parses a document's lastFoundOn, the time ordering of a finding's
-// events (SPEC §6, §8); zero when absent or unparsable.
-func eventTime(d *finding.Document) time.Time {
-	f := d.Finding()
-	if f == nil || f.LastFoundOn == nil {
-		return time.Time{}
-	}
-	t, err := time.Parse(time.RFC3339, *f.LastFoundOn)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
-}
-
-// newer reports whether incoming should replace stored: it is newer by event
-// time, or as new and wins a deterministic tie-break on content, so that any
-// arrival order of the same events ends in the same state.
-func newer(incoming, stored *finding.Document) bool {
-	if stored == nil || stored.FindingKey == "" {
-		return true
-	}
-	ti, ts := eventTime(incoming), eventTime(stored)
-	if !ti.Equal(ts) {
-		return ti.After(ts)
-	}
-	// At the same time, what the REST API says wins: it is the complete,
-	// current view (a webhook lacks the rule's security severity, say).
-	if oi, os := incoming.Origin == stream.OriginReconcile, stored.Origin == stream.OriginReconcile; oi != os {
-		return oi
-	}
-	ri, rs := statusRank(incoming), statusRank(stored)
-	if ri != rs {
-		return ri > rs
-	}
-	return incoming.ContentHash() >= stored.ContentHash()
-}
-
-// statusRank breaks ties between events with the same time: a closing
-// status beats an opening one, since GitHub stamps a close with the time it
-// happened and a reopen carries no time of its own.
-func statusRank(d *finding.Document) int {
-	f := d.Finding()
-	if f == nil {
-		return 0
-	}
-	switch f.FindingStatus {
-	case finding.StatusActive:
-		return 1
-	case finding.StatusDismissed:
-		return 2
-	case finding.StatusFixed:
-		return 3
-	case finding.StatusRemoved:
-		return 4
-	}
-	return 0
 }
