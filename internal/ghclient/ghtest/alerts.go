@@ -123,7 +123,7 @@ func (s *Server) getAlert(r *http.Request, who principal, seg []string) reply {
 	}
 	at := s.tpl.alerts[kind]
 	tpls := at.single
-	if kind == SecretScanning && r.URL.Query().Get("hide_secret") == "true" {
+	if kind == SecretScanning && s.hideSecret(r) {
 		tpls = at.singleNoSecret
 	}
 	return jsonReply(http.StatusOK, s.renderAlert(nil, kind, rs, a, tpls[a.Template%len(tpls)]))
@@ -200,7 +200,7 @@ func (s *Server) alertPage(r *http.Request, kind Kind, refs []alertRef, org bool
 	if org {
 		tpls = at.orgList
 	}
-	if kind == SecretScanning && r.URL.Query().Get("hide_secret") == "true" {
+	if kind == SecretScanning && s.hideSecret(r) {
 		tpls = at.repoListNoSecret
 		if org {
 			tpls = at.orgListNoSecret
@@ -228,3 +228,9 @@ func (s *Server) alertPage(r *http.Request, kind Kind, refs []alertRef, org bool
 }
 
 // perPage reads per_page (default 30, at most 100).
+
+// hideSecret reports whether a secret scanning answer leaves out the
+// secret value: the request asked so and the server honours it.
+func (s *Server) hideSecret(r *http.Request) bool {
+	return r.URL.Query().Get("hide_secret") == "true" && !s.opts.IgnoreHideSecret
+}

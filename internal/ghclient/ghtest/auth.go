@@ -30,9 +30,9 @@ type principal struct {
 }
 
 // verifyJWT checks an RS256 App JWT as GitHub does: signature with the App
-// key, issuer = App ID, not expired, issued at most a minute in the future,
+// key, issuer = App ID or client ID, not expired, issued at most a minute in the future,
 // lifetime at most ten minutes.
-func verifyJWT(token string, pub *rsa.PublicKey, appID int64, now time.Time) error {
+func verifyJWT(token string, pub *rsa.PublicKey, appID int64, clientID string, now time.Time) error {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		return errors.New("A JSON web token could not be decoded")
@@ -68,7 +68,7 @@ func verifyJWT(token string, pub *rsa.PublicKey, appID int64, now time.Time) err
 	case float64:
 		iss = strconv.FormatInt(int64(v), 10)
 	}
-	if iss != strconv.FormatInt(appID, 10) {
+	if iss != strconv.FormatInt(appID, 10) && iss != clientID {
 		return errors.New("Integration not found")
 	}
 	if claims.Exp <= now.Unix() {
@@ -99,7 +99,7 @@ func (s *Server) authenticate(r *http.Request, kind authKind) (principal, *reply
 			rep := errReply(http.StatusForbidden, "Resource not accessible by integration")
 			return principal{}, &rep
 		}
-		if err := verifyJWT(cred, &s.key.PublicKey, s.opts.AppID, time.Now()); err != nil {
+		if err := verifyJWT(cred, &s.key.PublicKey, s.opts.AppID, s.opts.ClientID, time.Now()); err != nil {
 			rep := errReply(http.StatusUnauthorized, err.Error())
 			return principal{}, &rep
 		}

@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// Webhook deliveries of the App: recorded attempts, their listing (cursor)
-// and each attempt with its request.
+// Webhook deliveries of the App: recorded attempts, their listing (cursor),
+// each attempt with its request, and redelivery requests.
 
 type Delivery struct {
 	ID             int64
@@ -117,4 +117,16 @@ func (s *Server) getDelivery(_ *http.Request, _ principal, seg []string) reply {
 		return errReply(http.StatusInternalServerError, err.Error())
 	}
 	return jsonReply(http.StatusOK, b)
+}
+
+// redeliver accepts a redelivery request of an existing attempt (202).
+func (s *Server) redeliver(_ *http.Request, _ principal, seg []string) reply {
+	id, _ := strconv.ParseInt(seg[3], 10, 64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := slices.BinarySearchFunc(s.deliveries, id, func(x *Delivery, id int64) int { return cmp.Compare(x.ID, id) }); !ok {
+		return errReply(http.StatusNotFound, "Not Found")
+	}
+	s.stats.Redeliveries++
+	return jsonReply(http.StatusAccepted, []byte("{}"))
 }

@@ -9,6 +9,7 @@
 //	GET  /app, /app/installations, /app/installations/{id}          (App JWT)
 //	POST /app/installations/{id}/access_tokens                      (App JWT)
 //	GET  /app/hook/deliveries (cursor), /app/hook/deliveries/{id}   (App JWT)
+//	POST /app/hook/deliveries/{id}/attempts                         (App JWT)
 //	GET  /installation/repositories                                 (installation token)
 //	GET  /orgs/{org}/{kind}/alerts                                  (installation token)
 //	GET  /repos/{owner}/{repo}/{kind}/alerts[/{number}]             (installation token)
@@ -65,6 +66,9 @@ func Kinds() []Kind { return []Kind{CodeScanning, Dependabot, SecretScanning} }
 type Options struct {
 	// AppID is the App's ID (JWT issuer); default 1.
 	AppID int64
+	// ClientID is the App's client ID, which GitHub also accepts as the JWT
+	// issuer; default "Iv23liFakeGhasRelay".
+	ClientID string
 	// PathPrefix is prepended to every route, "/api/v3" to look like GitHub
 	// Enterprise Server; default none.
 	PathPrefix string
@@ -80,6 +84,10 @@ type Options struct {
 	Latency time.Duration
 	// PrivateKey is the App key; default a fresh 2048-bit RSA key.
 	PrivateKey *rsa.PrivateKey
+	// IgnoreHideSecret makes secret scanning alerts carry their "secret"
+	// value even when the request asked hide_secret=true (a server that
+	// does not honour the parameter).
+	IgnoreHideSecret bool
 }
 
 // TB is the part of testing.TB that New uses.
@@ -201,6 +209,9 @@ func Start(opts Options) (*Server, error) {
 	if opts.AppID == 0 {
 		opts.AppID = 1
 	}
+	if opts.ClientID == "" {
+		opts.ClientID = "Iv23liFakeGhasRelay"
+	}
 	if opts.RateLimit <= 0 {
 		opts.RateLimit = 5000
 	}
@@ -276,6 +287,9 @@ func (s *Server) URL() string { return s.url }
 
 // AppID is the App's ID.
 func (s *Server) AppID() int64 { return s.opts.AppID }
+
+// ClientID is the App's client ID.
+func (s *Server) ClientID() string { return s.opts.ClientID }
 
 // PrivateKeyPEM is the App's private key in PKCS#1 PEM.
 func (s *Server) PrivateKeyPEM() []byte { return slices.Clone(s.keyPEM) }

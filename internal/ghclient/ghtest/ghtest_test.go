@@ -47,16 +47,21 @@ func TestVerifyJWT(t *testing.T) {
 	other, _ := rsa.GenerateKey(rand.Reader, 1024)
 	now := time.Now()
 	good := map[string]any{"iss": "12", "iat": now.Add(-30 * time.Second).Unix(), "exp": now.Add(90 * time.Second).Unix()}
-	if err := verifyJWT(jwt(t, key, good), &key.PublicKey, 12, now); err != nil {
+	if err := verifyJWT(jwt(t, key, good), &key.PublicKey, 12, "Iv23liTest", now); err != nil {
 		t.Fatalf("valid JWT refused: %v", err)
 	}
 	numericIss := map[string]any{"iss": 12, "iat": good["iat"], "exp": good["exp"]}
-	if err := verifyJWT(jwt(t, key, numericIss), &key.PublicKey, 12, now); err != nil {
+	if err := verifyJWT(jwt(t, key, numericIss), &key.PublicKey, 12, "Iv23liTest", now); err != nil {
 		t.Fatalf("numeric iss refused: %v", err)
+	}
+	clientIss := map[string]any{"iss": "Iv23liTest", "iat": good["iat"], "exp": good["exp"]}
+	if err := verifyJWT(jwt(t, key, clientIss), &key.PublicKey, 12, "Iv23liTest", now); err != nil {
+		t.Fatalf("client ID as issuer refused: %v", err)
 	}
 	bad := map[string]string{
 		"other key":    jwt(t, other, good),
 		"wrong issuer": jwt(t, key, map[string]any{"iss": "13", "iat": good["iat"], "exp": good["exp"]}),
+		"other client": jwt(t, key, map[string]any{"iss": "Iv23liOther", "iat": good["iat"], "exp": good["exp"]}),
 		"expired":      jwt(t, key, map[string]any{"iss": "12", "iat": now.Add(-5 * time.Minute).Unix(), "exp": now.Add(-time.Minute).Unix()}),
 		"too long":     jwt(t, key, map[string]any{"iss": "12", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}),
 		"garbage":      "a.b.c",
@@ -64,7 +69,7 @@ func TestVerifyJWT(t *testing.T) {
 	tampered := jwt(t, key, good)
 	bad["tampered"] = tampered[:len(tampered)-4] + "AAAA"
 	for name, tok := range bad {
-		if err := verifyJWT(tok, &key.PublicKey, 12, now); err == nil {
+		if err := verifyJWT(tok, &key.PublicKey, 12, "Iv23liTest", now); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

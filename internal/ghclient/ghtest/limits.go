@@ -3,6 +3,7 @@ package ghtest
 import (
 	"maps"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +72,9 @@ type Stats struct {
 	Faults int
 	// TokensIssued is the installation tokens created.
 	TokensIssued int
+	// Redeliveries is the redelivery requests accepted
+	// (POST /app/hook/deliveries/{id}/attempts).
+	Redeliveries int
 	// ByEndpoint counts requests by "METHOD /path/{template}".
 	ByEndpoint map[string]int
 	// MaxInFlight is the most requests handled at once; by installation
@@ -117,16 +121,24 @@ func (s *Server) leave(id int64) {
 // Fault is an injected failure: requests whose path (without prefix)
 // contains Path (and whose method is Method, if set) are answered with
 // Status and Message after Delay, except the first Skip of them; Times
-// limits how often (0: always). A fault with Status 0 only adds Delay.
+// limits how often (0: always). A fault with Status 0 only adds Delay (and
+// RewriteLink); Drop closes the connection without an answer.
 type Fault struct {
-	Method     string
-	Path       string
-	Skip       int
-	Times      int
-	Status     int
-	Message    string
-	RetryAfter time.Duration
-	Delay      time.Duration
+	Method           string
+	Path             string
+	Skip             int
+	Times            int
+	Status           int
+	Message          string
+	DocumentationURL string
+	RetryAfter       time.Duration
+	Delay            time.Duration
+	// Drop closes the connection instead of answering (a network error).
+	Drop bool
+	// RewriteLink, with Status 0, replaces the Link header of the real
+	// answer: it gets the absolute request URL and the header GitHub would
+	// have sent.
+	RewriteLink func(requestURL, link string) string
 }
 
 type faultState struct {
@@ -138,13 +150,59 @@ type faultState struct {
 func SecondaryLimit(path string, retryAfter time.Duration, times int) Fault {
 	return Fault{
 		Path: path, Times: times, Status: http.StatusForbidden, RetryAfter: retryAfter,
-		Message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID FAKE.",
+		DocumentationURL: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+		Message:          "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID FAKE.",
 	}
 }
 
 // ServerError is a 500 fault.
 func ServerError(path string, skip, times int) Fault {
 	return Fault{Path: path, Skip: skip, Times: times, Status: http.StatusInternalServerError, Message: "Server Error"}
+}
+
+// DropConnection closes the connection of matching requests without an
+// answer (skip and times as in ServerError; times 0: forever).
+func DropConnection(path string, skip, times int) Fault {
+	return Fault{Path: path, Skip: skip, Times: times, Drop: true}
+}
+
+// RepeatingNext makes the rel="next" link of matching listing pages point
+// at the page itself, after the first skip of them: a client that follows
+// it blindly never ends.
+func RepeatingNext(path string, skip int) Fault {
+	return Fault{Path: path, Skip: skip, RewriteLink: func(requestURL, link string) string {
+		return replaceNext(link, requestURL)
+	}}
+}
+
+// ForeignNext makes the rel="next" link of matching listing pages point
+// at another host (e.g. "evil.example"), same path and query.
+func ForeignNext(path, host string) Fault {
+	return Fault{Path: path, RewriteLink: func(_, link string) string {
+		parts := strings.Split(link, ", ")
+		for i, p := range parts {
+			target, rel, ok := strings.Cut(p, ">; ")
+			if !ok || rel != `rel="next"` {
+				continue
+			}
+			if u, err := url.Parse(strings.TrimPrefix(target, "<")); err == nil {
+				u.Host = host
+				parts[i] = "<" + u.String() + ">; " + rel
+			}
+		}
+		return strings.Join(parts, ", ")
+	}}
+}
+
+// replaceNext sets the target of the rel="next" link of a Link header.
+func replaceNext(link, target string) string {
+	parts := strings.Split(link, ", ")
+	for i, p := range parts {
+		if strings.HasSuffix(p, `; rel="next"`) {
+			parts[i] = "<" + target + `>; rel="next"`
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Inject adds a fault.
@@ -175,7 +233,7 @@ func (s *Server) matchFault(method, path string) *Fault {
 			continue
 		}
 		f.fired++
-		if f.Status != 0 {
+		if f.Status != 0 || f.Drop {
 			s.stats.Faults++
 		}
 		out := f.Fault

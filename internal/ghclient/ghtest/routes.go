@@ -31,12 +31,31 @@ func jsonReply(status int, body []byte) reply { return reply{status: status, bod
 
 // errReply is GitHub's basic-error answer.
 func errReply(status int, msg string) reply {
+	return errReplyDoc(status, msg, "https://docs.github.com/rest")
+}
+
+// errReplyDoc is GitHub's basic-error answer with a documentation URL.
+func errReplyDoc(status int, msg, doc string) reply {
 	b, _ := json.Marshal(map[string]string{
 		"message":           msg,
-		"documentation_url": "https://docs.github.com/rest",
+		"documentation_url": doc,
 		"status":            strconv.Itoa(status),
 	})
 	return reply{status: status, body: b}
+}
+
+// dropConnection closes the connection without an answer: the client sees
+// a network error.
+func dropConnection(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	conn.Close()
 }
 
 // route is one endpoint: the credential it wants and its handler.
@@ -63,6 +82,8 @@ func (s *Server) match(method, path string) *route {
 		return &route{authJWT, s.listDeliveries}
 	case get && n == 4 && seg[0] == "app" && seg[1] == "hook" && seg[2] == "deliveries":
 		return &route{authJWT, s.getDelivery}
+	case method == http.MethodPost && n == 5 && seg[0] == "app" && seg[1] == "hook" && seg[2] == "deliveries" && seg[4] == "attempts":
+		return &route{authJWT, s.redeliver}
 	case get && n == 2 && seg[0] == "installation" && seg[1] == "repositories":
 		return &route{authToken, s.listRepositories}
 	case get && n == 4 && seg[0] == "orgs" && isKind(seg[2]) && seg[3] == "alerts":
@@ -112,8 +133,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if delay > 0 && sleepCtx(r.Context(), delay) != nil {
 		return
 	}
+	if f != nil && f.Drop {
+		dropConnection(w)
+		return
+	}
 	if f != nil && f.Status != 0 {
 		rep := errReply(f.Status, f.Message)
+		if f.DocumentationURL != "" {
+			rep = errReplyDoc(f.Status, f.Message, f.DocumentationURL)
+		}
 		if f.RetryAfter > 0 {
 			rep.header = http.Header{"Retry-After": {strconv.Itoa(int(math.Ceil(f.RetryAfter.Seconds())))}}
 		}
@@ -133,6 +161,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep := rt.h(r, who, strings.Split(strings.Trim(path, "/"), "/"))
+	if link := rep.header.Get("Link"); f != nil && f.RewriteLink != nil && link != "" {
+		rep.header.Set("Link", f.RewriteLink(s.hs.URL+r.URL.RequestURI(), link))
+	}
 	if rep.status == http.StatusOK && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		sum := sha256.Sum256(rep.body)
 		etag := `W/"` + hex.EncodeToString(sum[:16]) + `"`
