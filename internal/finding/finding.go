@@ -65,30 +65,63 @@ const (
 
 // Document is one finding on one repository asset.
 type Document struct {
-	SchemaVersion     int         `json:"schemaVersion"`
-	FindingKey        string      `json:"findingKey"`
-	FindingTypeName   string      `json:"findingTypeName"`
-	VendorName        string      `json:"vendorName"`
-	VendorProductName string      `json:"vendorProductName"`
-	Source            string      `json:"source"`
-	Origin            string      `json:"origin"`
-	ObservedAt        string      `json:"observedAt"`
-	ExternalAssetID   string      `json:"externalAssetId"`
-	VendorAssetID     string      `json:"vendorAssetId"`
-	AssetDetail       AssetDetail `json:"assetDetail"`
-	Findings          []Finding   `json:"findings"`
+	// SchemaVersion is the document version, SchemaVersion (1). Fields
+	// added later are optional and do not change it.
+	SchemaVersion int `json:"schemaVersion"`
+	// FindingKey is <dataset>.<repository_id>.<alert number> (see Key),
+	// stable for the life of the alert whatever route brought it.
+	FindingKey string `json:"findingKey"`
+	// FindingTypeName is TypeSAST, TypeSCA or TypeSecret, from the dataset.
+	FindingTypeName string `json:"findingTypeName"`
+	// VendorName is who made the detecting product: "GitHub" for
+	// GitHub's alerts (a map constant); for an import, the tool's vendor.
+	VendorName string `json:"vendorName"`
+	// VendorProductName is "GitHub Code Security" (sast, sca) or "GitHub
+	// Secret Protection" (secret), a map constant; for an import, the
+	// tool's product.
+	VendorProductName string `json:"vendorProductName"`
+	// Source is the platform's source name: "GitHub Advanced Security -
+	// Code Security" or "GitHub Advanced Security - Secret Protection".
+	Source string `json:"source"`
+	// Origin is the route of the event that produced this revision:
+	// webhook, reconcile, redelivery or import. It is not part of the
+	// content (ContentHash leaves it out).
+	Origin string `json:"origin"`
+	// ObservedAt is when the processor built this revision (RFC 3339,
+	// UTC). It is not part of the content.
+	ObservedAt string `json:"observedAt"`
+	// ExternalAssetID is the repository URL (repository html_url).
+	ExternalAssetID string `json:"externalAssetId"`
+	// VendorAssetID is the repository id in decimal (repository id).
+	VendorAssetID string `json:"vendorAssetId"`
+	// AssetDetail describes the repository asset.
+	AssetDetail AssetDetail `json:"assetDetail"`
+	// Findings holds exactly one finding (see Finding).
+	Findings []Finding `json:"findings"`
 }
 
 // AssetDetail describes the repository asset.
 type AssetDetail struct {
-	Name                 string               `json:"name,omitempty"`
-	FullName             string               `json:"fullName,omitempty"`
-	AssetClass           string               `json:"assetClass,omitempty"`
-	AssetSubClass        string               `json:"assetSubClass,omitempty"`
-	SourceCreatedAt      string               `json:"sourceCreatedAt,omitempty"`
-	SourceUpdatedAt      string               `json:"sourceUpdatedAt,omitempty"`
+	// Name is the repository name (name).
+	Name string `json:"name,omitempty"`
+	// FullName is owner/name (full_name).
+	FullName string `json:"fullName,omitempty"`
+	// AssetClass is "Application" (a map constant).
+	AssetClass string `json:"assetClass,omitempty"`
+	// AssetSubClass is "Code Repository" (a map constant).
+	AssetSubClass string `json:"assetSubClass,omitempty"`
+	// SourceCreatedAt is when the repository was created (created_at,
+	// RFC 3339; Unix times of older payloads are converted).
+	SourceCreatedAt string `json:"sourceCreatedAt,omitempty"`
+	// SourceUpdatedAt is the repository's last update (updated_at, RFC
+	// 3339).
+	SourceUpdatedAt string `json:"sourceUpdatedAt,omitempty"`
+	// RepositoryAssetClass holds the repository's own attributes; always
+	// present.
 	RepositoryAssetClass RepositoryAssetClass `json:"repositoryAssetClass"`
-	TypedAttributes      map[string]string    `json:"typedAttributes,omitempty"`
+	// TypedAttributes are githubSecretGitUrl (git_url) and
+	// githubSecretSshUrl (ssh_url).
+	TypedAttributes map[string]string `json:"typedAttributes,omitempty"`
 	// Ownership is the asset's owner and business entity, from the custom
 	// properties named by OWNER_PROPERTY and BUSINESS_ENTITY_PROPERTY.
 	Ownership *Ownership `json:"ownership,omitempty"`
@@ -105,41 +138,89 @@ type AssetDetail struct {
 
 // Ownership names who owns an asset.
 type Ownership struct {
-	Owner          string `json:"owner,omitempty"`
+	// Owner is the value of the custom property named by OWNER_PROPERTY.
+	Owner string `json:"owner,omitempty"`
+	// BusinessEntity is the value of the custom property named by
+	// BUSINESS_ENTITY_PROPERTY.
 	BusinessEntity string `json:"businessEntity,omitempty"`
 }
 
 // RepositoryAssetClass holds the repository's own attributes.
 type RepositoryAssetClass struct {
-	RepoURL       string `json:"repoUrl,omitempty"`
-	Visibility    string `json:"visibility,omitempty"`
-	Owner         string `json:"owner,omitempty"`
+	// RepoURL is the repository URL (html_url).
+	RepoURL string `json:"repoUrl,omitempty"`
+	// Visibility is public, private or internal (visibility, else from
+	// the private flag of older payloads).
+	Visibility string `json:"visibility,omitempty"`
+	// Owner is the login of the user or organisation owning the
+	// repository (owner.login).
+	Owner string `json:"owner,omitempty"`
+	// DefaultBranch is the repository's default branch (default_branch).
 	DefaultBranch string `json:"defaultBranch,omitempty"`
-	Archived      bool   `json:"archived"`
+	// Archived reports whether the repository is archived (archived);
+	// always present.
+	Archived bool `json:"archived"`
 }
 
 // Finding is the one finding of a document.
 type Finding struct {
-	ExternalFindingID      string        `json:"externalFindingId"`
-	Name                   string        `json:"name,omitempty"`
-	Description            string        `json:"description,omitempty"`
-	FindingURL             string        `json:"findingURL,omitempty"`
-	FindingDetectionURL    string        `json:"findingDetectionURL,omitempty"`
-	FindingStatus          string        `json:"findingStatus"`
-	SourceState            string        `json:"sourceState,omitempty"`
-	Severity               string        `json:"severity"`
-	FirstFoundOn           *string       `json:"firstFoundOn"`
-	LastFoundOn            *string       `json:"lastFoundOn"`
-	LastFixedOn            *string       `json:"lastFixedOn"`
-	DetectionMethod        string        `json:"detectionMethod,omitempty"`
-	RuleID                 string        `json:"ruleId,omitempty"`
-	Location               *Location     `json:"location,omitempty"`
-	SolutionRecommendation string        `json:"solutionRecommendation,omitempty"`
-	References             []string      `json:"references,omitempty"`
-	FindingType            *FindingType  `json:"findingType,omitempty"`
-	Product                *Product      `json:"product,omitempty"`
-	Remediations           []Remediation `json:"remediations,omitempty"`
-	Mitigation             *Mitigation   `json:"mitigation,omitempty"`
+	// ExternalFindingID is the alert number as a string (number).
+	ExternalFindingID string `json:"externalFindingId"`
+	// Name is the short title: the rule's description (sast), the
+	// advisory summary (sca), the secret type's display name (secret).
+	Name string `json:"name,omitempty"`
+	// Description is the long text: the rule's full description (sast),
+	// the advisory description (sca).
+	Description string `json:"description,omitempty"`
+	// FindingURL is the alert on GitHub (the alert's html_url).
+	FindingURL string `json:"findingURL,omitempty"`
+	// FindingDetectionURL is the code (or manifest) on the default
+	// branch: <repository url>/blob/<default branch>/<path>#L<start>-L<end>.
+	FindingDetectionURL string `json:"findingDetectionURL,omitempty"`
+	// FindingStatus is StatusActive, StatusFixed, StatusDismissed or
+	// StatusRemoved, from GitHub's state or resolution (else the webhook
+	// action); REMOVED is set by the processor, never by a map.
+	FindingStatus string `json:"findingStatus"`
+	// SourceState is GitHub's own state: open, fixed, dismissed or
+	// auto_dismissed; secret scanning open or resolved.
+	SourceState string `json:"sourceState,omitempty"`
+	// Severity is SeverityCritical, SeverityHigh, SeverityMedium,
+	// SeverityLow or SeverityInfo: sast from the rule's security severity
+	// (else its level), sca from the vulnerability's (else the advisory's)
+	// severity, secret CRITICAL when the secret is active, else HIGH.
+	Severity string `json:"severity"`
+	// FirstFoundOn is when GitHub created the alert (created_at); null
+	// when unknown, never omitted.
+	FirstFoundOn *string `json:"firstFoundOn"`
+	// LastFoundOn is the time of the latest change (updated_at, else the
+	// event's own time); it orders the events of one finding. Null when
+	// unknown, never omitted.
+	LastFoundOn *string `json:"lastFoundOn"`
+	// LastFixedOn is when the alert was fixed (fixed_at; secret scanning
+	// resolved_at); null when not fixed, never omitted.
+	LastFixedOn *string `json:"lastFixedOn"`
+	// DetectionMethod is the tool: tool.name (sast, e.g. "CodeQL"),
+	// "Dependabot" (sca), "Secret scanning" (secret).
+	DetectionMethod string `json:"detectionMethod,omitempty"`
+	// RuleID is the rule: rule.id (sast), the GHSA id (sca), the secret
+	// type (secret).
+	RuleID string `json:"ruleId,omitempty"`
+	// Location is where the finding is in the repository.
+	Location *Location `json:"location,omitempty"`
+	// SolutionRecommendation is how to fix it: the rule's help (sast),
+	// "Upgrade <package> to <first patched version>" (sca).
+	SolutionRecommendation string `json:"solutionRecommendation,omitempty"`
+	// References are links: the rule's help URI (sast), the advisory's
+	// reference URLs (sca).
+	References []string `json:"references,omitempty"`
+	// FindingType holds the weakness and advisory (sast, sca).
+	FindingType *FindingType `json:"findingType,omitempty"`
+	// Product is the vulnerable package (sca).
+	Product *Product `json:"product,omitempty"`
+	// Remediations name who dismissed or resolved the alert.
+	Remediations []Remediation `json:"remediations,omitempty"`
+	// Mitigation is GitHub's dismissal or resolution reason and comment.
+	Mitigation *Mitigation `json:"mitigation,omitempty"`
 	// CorrelationKey joins the same weakness reported by several tools:
 	// see CorrelationKey. Empty without a path, a start line and a CWE.
 	CorrelationKey string `json:"correlationKey,omitempty"`
@@ -152,51 +233,78 @@ type Finding struct {
 
 // Location is where a code scanning finding (or a secret) was found.
 type Location struct {
-	Path      string `json:"path,omitempty"`
-	StartLine int    `json:"startLine,omitempty"`
-	EndLine   int    `json:"endLine,omitempty"`
-	Ref       string `json:"ref,omitempty"`
+	// Path is the file, relative to the repository root.
+	Path string `json:"path,omitempty"`
+	// StartLine is the first line of the finding (1-based).
+	StartLine int `json:"startLine,omitempty"`
+	// EndLine is the last line of the finding.
+	EndLine int `json:"endLine,omitempty"`
+	// Ref is the Git ref the finding was seen on (refs/heads/main).
+	Ref string `json:"ref,omitempty"`
+	// CommitSHA is the commit the finding was seen in.
 	CommitSHA string `json:"commitSha,omitempty"`
 }
 
 // FindingType classifies the finding.
 type FindingType struct {
+	// Vulnerability is set for sast and sca findings.
 	Vulnerability *Vulnerability `json:"vulnerability,omitempty"`
 }
 
 // Vulnerability holds the weakness and advisory identifiers and scores.
 type Vulnerability struct {
-	CWEIDs              []string `json:"cweIds"`
-	OWASPTop10IDs       []string `json:"owaspTop10Ids"`
-	CVEID               string   `json:"cveId,omitempty"`
-	GHSAID              string   `json:"ghsaId,omitempty"`
-	CVSS                *CVSS    `json:"cvss,omitempty"`
+	// CWEIDs are CWE-<n>: sast from the rule's external/cwe/cwe-NNN tags
+	// (all of them, in tag order), sca from the advisory's CWEs. Always a
+	// list, possibly empty.
+	CWEIDs []string `json:"cweIds"`
+	// OWASPTop10IDs are OWASP Top 10 ids; GitHub's alerts carry none, so
+	// it is an empty list.
+	OWASPTop10IDs []string `json:"owaspTop10Ids"`
+	// CVEID is the advisory's CVE id (sca).
+	CVEID string `json:"cveId,omitempty"`
+	// GHSAID is the advisory's GitHub Security Advisory id (sca).
+	GHSAID string `json:"ghsaId,omitempty"`
+	// CVSS is the advisory's CVSS v3 vector and score (sca).
+	CVSS *CVSS `json:"cvss,omitempty"`
+	// ExploitCodeMaturity is the EPSS probability, 0 to 1 (sca, the
+	// advisory's epss.percentage).
 	ExploitCodeMaturity *float64 `json:"exploitCodeMaturity,omitempty"`
 }
 
 // CVSS is a CVSS v3 vector and base score.
 type CVSS struct {
-	Vector    string   `json:"vector,omitempty"`
+	// Vector is the CVSS v3 vector string.
+	Vector string `json:"vector,omitempty"`
+	// CVSS3Base is the CVSS v3 base score, 0.1 to 10; left out when GitHub
+	// has no score (it sends 0).
 	CVSS3Base *float64 `json:"cvss3Base,omitempty"`
 }
 
 // Product is the vulnerable package of a Dependabot finding.
 type Product struct {
-	Vendor       string `json:"vendor,omitempty"`
-	Name         string `json:"name,omitempty"`
-	Version      string `json:"version,omitempty"`
+	// Vendor is the package ecosystem (npm, pip, maven, …).
+	Vendor string `json:"vendor,omitempty"`
+	// Name is the package name.
+	Name string `json:"name,omitempty"`
+	// Version is the vulnerable version range ("< 4.17.21").
+	Version string `json:"version,omitempty"`
+	// ManifestPath is the manifest that declares the dependency.
 	ManifestPath string `json:"manifestPath,omitempty"`
 }
 
 // Remediation names who remediated (or dismissed) the finding.
 type Remediation struct {
+	// RemediationBy is the GitHub login (dismissed_by, resolved_by).
 	RemediationBy string `json:"remediationBy,omitempty"`
 }
 
 // Mitigation is why a finding was dismissed.
 type Mitigation struct {
+	// MitigationStrategy is GitHub's reason (dismissed_reason, or the
+	// secret's resolution: false_positive, revoked, …).
 	MitigationStrategy string `json:"mitigationStrategy,omitempty"`
-	Comment            string `json:"comment,omitempty"`
+	// Comment is the dismissal or resolution comment.
+	Comment string `json:"comment,omitempty"`
 }
 
 // Key is the finding key <dataset>.<repository_id>.<alert number>.

@@ -13,8 +13,11 @@ import (
 // string, or a list of strings for a multi-select property. It encodes as
 // GitHub gives it: a JSON string or a JSON array of strings.
 type PropertyValue struct {
+	// Values are the property's values: one for a single-value property,
+	// any number for a multi-select one.
 	Values []string
-	Multi  bool
+	// Multi is true for a multi-select property (encoded as an array).
+	Multi bool
 }
 
 // MarshalJSON encodes a single value as a string and a multi-select value
