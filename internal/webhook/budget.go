@@ -5,17 +5,37 @@ import (
 	"sync"
 )
 
-// memBudget bounds the bytes of large bodies held at once, so that many
-// concurrent 25 MB deliveries cannot exhaust memory: a large body reserves
-// its size before its buffer is allocated, and releases it once answered.
+// memBudget bounds the bytes of body buffers held at once, so that many
+// concurrent deliveries cannot exhaust memory: a body reserves every
+// growth of its buffer before allocating it, and releases the whole
+// reservation once answered.
 type memBudget struct {
 	mu      sync.Mutex
+	size    int64
 	free    int64
 	changed chan struct{} // closed and replaced on every release
 }
 
 func newMemBudget(n int64) *memBudget {
-	return &memBudget{free: n, changed: make(chan struct{})}
+	return &memBudget{size: n, free: n, changed: make(chan struct{})}
+}
+
+// held is the number of bytes reserved now.
+func (b *memBudget) held() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.size - b.free
+}
+
+// tryAcquire reserves n bytes if they are free now.
+func (b *memBudget) tryAcquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.free >= n {
+		b.free -= n
+		return true
+	}
+	return false
 }
 
 // acquire reserves n bytes, waiting until they are free or ctx ends.

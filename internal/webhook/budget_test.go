@@ -75,7 +75,7 @@ func TestLargeBodyBudget(t *testing.T) {
 	if h.budget.free != 2*size+size/2 {
 		t.Fatalf("budget free %d after all answered, want %d", h.budget.free, 2*size+size/2)
 	}
-	// A chunked large body reserves the whole limit and is still accepted.
+	// A chunked large body grows its buffer as it arrives and is accepted.
 	req := webhooktest.NewRequest(url, "ping", "chunked", body, "s")
 	req.ContentLength = -1
 	if status, resp := do(t, req); status != 202 {

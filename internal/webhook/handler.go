@@ -3,12 +3,11 @@ package webhook
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -56,25 +55,32 @@ type Options struct {
 	PublishTimeout time.Duration
 	// Now is the clock for Ghas-Received-At; nil means time.Now.
 	Now func() time.Time
-	// MaxBodyMemory bounds the bytes of large bodies (over 1 MiB) held at
-	// once; zero means four times MaxBodyBytes. A large delivery that cannot
-	// reserve its size within BudgetWait is answered 503.
+	// MaxBodyMemory bounds the bytes of body buffers held at once by all
+	// requests; zero means four times MaxBodyBytes. A body's buffer grows as
+	// its bytes arrive and each growth is reserved first, so the budget is
+	// spent on bytes received, not on a Content-Length a client announced.
+	// A delivery that cannot reserve its next growth within BudgetWait is
+	// answered 503.
 	MaxBodyMemory int64
-	// BudgetWait is how long a large delivery waits for memory; zero means 10 s.
+	// BudgetWait is how long a delivery waits for memory; zero means 10 s.
 	BudgetWait time.Duration
+	// MaxInFlight caps the requests being handled at once; a request over
+	// the cap is answered 503 at once, before its body is read. Zero means
+	// DefaultMaxInFlight.
+	MaxInFlight int
 }
 
-// largeBody is the body size above which a delivery reserves memory from
-// the budget and gets one buffer of its exact size.
-const largeBody = 1 << 20
+// DefaultMaxInFlight is the default cap on requests handled at once.
+const DefaultMaxInFlight = 2048
 
 // Handler is the POST /webhook handler.
 type Handler struct {
-	logger  *slog.Logger
-	pub     Publisher
-	metrics *Metrics
-	opts    Options
-	budget  *memBudget
+	logger   *slog.Logger
+	pub      Publisher
+	metrics  *Metrics
+	opts     Options
+	budget   *memBudget
+	inFlight atomic.Int64
 }
 
 // NewHandler returns the webhook handler publishing through pub.
@@ -92,6 +98,9 @@ func NewHandler(logger *slog.Logger, pub Publisher, m *Metrics, opts Options) *H
 	opts.MaxBodyMemory = max(opts.MaxBodyMemory, opts.MaxBodyBytes+1)
 	if opts.BudgetWait <= 0 {
 		opts.BudgetWait = 10 * time.Second
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
 	}
 	return &Handler{logger: logger, pub: pub, metrics: m, opts: opts, budget: newMemBudget(opts.MaxBodyMemory)}
 }
@@ -134,6 +143,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 	}
 
+	if n := h.inFlight.Add(1); n > int64(h.opts.MaxInFlight) {
+		h.inFlight.Add(-1)
+		// Closing the connection frees its goroutine and buffers too.
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		fail(errOverloaded, "unavailable", nil)
+		return
+	}
+	defer h.inFlight.Add(-1)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		fail(&statusError{http.StatusMethodNotAllowed, "method not allowed"}, "method_not_allowed", nil)
@@ -211,80 +229,6 @@ func (h *Handler) publish(ctx context.Context, d Delivery) (duplicate bool, err 
 		return false, err
 	}
 	return ack.Duplicate, nil
-}
-
-// readBody reads the whole body, at most MaxBodyBytes (errTooLarge above).
-// A body over largeBody with a Content-Length first reserves its size from
-// the memory budget (errBusy if it cannot in time) and is read into one
-// buffer of exactly that size, so it is held once. Smaller bodies, and bodies
-// without a Content-Length, grow their buffer eightfold; a chunked body
-// reserves the whole limit before growing past largeBody. reserved is what
-// the caller releases once the delivery is answered.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, reserved int64, err error) {
-	limit := h.opts.MaxBodyBytes
-	cl := r.ContentLength
-	if cl > limit {
-		return nil, 0, errTooLarge
-	}
-	if cl == 0 {
-		return nil, 0, nil
-	}
-	reserve := func(n int64) error {
-		ctx, cancel := context.WithTimeout(r.Context(), h.opts.BudgetWait)
-		defer cancel()
-		if err := h.budget.acquire(ctx, n); err != nil {
-			return errBusy
-		}
-		reserved = n
-		return nil
-	}
-	rd := http.MaxBytesReader(w, r.Body, limit)
-	var buf []byte
-	if cl > largeBody {
-		if err := reserve(cl); err != nil {
-			return nil, 0, err
-		}
-		buf = make([]byte, 0, cl)
-	} else {
-		buf = make([]byte, 0, min(64<<10, limitCap(cl, limit)))
-	}
-	for {
-		if cl >= 0 && int64(len(buf)) == cl {
-			return buf, reserved, nil
-		}
-		if len(buf) == cap(buf) {
-			next := min(int64(cap(buf))*8, limitCap(cl, limit))
-			if next > largeBody && reserved == 0 {
-				if err := reserve(limit + 1); err != nil {
-					return nil, 0, err
-				}
-			}
-			nb := make([]byte, len(buf), next)
-			copy(nb, buf)
-			buf = nb
-		}
-		n, err := rd.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
-			return buf, reserved, nil
-		}
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, reserved, errTooLarge
-		}
-		if err != nil {
-			return nil, reserved, errBodyRead
-		}
-	}
-}
-
-// limitCap is the largest buffer readBody needs: the Content-Length when
-// known, else one byte more than the limit so that an oversized body shows.
-func limitCap(cl, limit int64) int64 {
-	if cl >= 0 {
-		return cl
-	}
-	return limit + 1
 }
 
 func resultOf(err error) string {

@@ -84,7 +84,8 @@ var (
 	errTooLarge        = &statusError{http.StatusRequestEntityTooLarge, "body too large"}
 	errBodyRead        = &statusError{http.StatusBadRequest, "cannot read body"}
 	errUnavailable     = &statusError{http.StatusServiceUnavailable, "jetstream unavailable, retry later"}
-	errBusy            = &statusError{http.StatusServiceUnavailable, "too many large deliveries in flight, retry later"}
+	errBusy            = &statusError{http.StatusServiceUnavailable, "too many bodies in memory, retry later"}
+	errOverloaded      = &statusError{http.StatusServiceUnavailable, "too many requests in flight, retry later"}
 )
 
 // statusOf is the HTTP status of err: the status of a statusError, else 500.
