@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -312,9 +313,20 @@ func Key(dataset string, repositoryID int64, number int64) string {
 	return dataset + "." + strconv.FormatInt(repositoryID, 10) + "." + strconv.FormatInt(number, 10)
 }
 
-// ParseKey splits a finding key.
+// ErrImportKey is ParseKey's error for the key of an imported finding,
+// <type>.<repository_id>.<tool>.<id>: it has no alert number.
+var ErrImportKey = errors.New("finding key of an imported finding")
+
+// ParseKey splits a finding key. The key of an imported finding gives its
+// dataset and repository id with ErrImportKey; ParseImportKey splits it.
 func ParseKey(key string) (dataset string, repositoryID, number int64, err error) {
 	parts := strings.Split(key, ".")
+	if len(parts) == 4 {
+		if repositoryID, err = strconv.ParseInt(parts[1], 10, 64); err != nil {
+			return "", 0, 0, fmt.Errorf("finding key %q: repository id: %w", key, err)
+		}
+		return parts[0], repositoryID, 0, fmt.Errorf("finding key %q: %w", key, ErrImportKey)
+	}
 	if len(parts) != 3 {
 		return "", 0, 0, fmt.Errorf("finding key %q: want <type>.<repository_id>.<number>", key)
 	}

@@ -258,8 +258,9 @@ func (r *recentWrites) forget(key string) {
 
 // KeysOfRepository lists the stored finding keys of a repository.
 func (s *Store) KeysOfRepository(ctx context.Context, repositoryID int64) ([]string, error) {
-	// One filter: the server refuses several; every dataset matches *.
-	lister, err := s.kv.ListKeysFiltered(ctx, fmt.Sprintf("*.%d.*", repositoryID))
+	// One filter: the server refuses several; every dataset matches *, and
+	// > matches both GitHub's keys (<number>) and imported ones (<tool>.<id>).
+	lister, err := s.kv.ListKeysFiltered(ctx, fmt.Sprintf("*.%d.>", repositoryID))
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
 		return nil, nil
 	}

@@ -26,6 +26,9 @@ const (
 	FindingsBucket = "ghas_findings"
 	StateBucket    = "ghas_state"
 	MapsBucket     = "ghas_maps"
+	// ImportsBucket holds the status of every import (import.<id>) for
+	// ImportsMaxAge.
+	ImportsBucket = "ghas_imports"
 )
 
 // FindingsKVStream is the stream behind KV ghas_findings, and
@@ -41,6 +44,7 @@ const (
 	WebhookPrefix    = "ghas.webhook."
 	ReconcilePrefix  = "ghas.reconcile."
 	RedeliveryPrefix = "ghas.redelivery."
+	ImportPrefix     = "ghas.import."
 	FindingsPrefix   = "ghas.findings."
 	AssetsPrefix     = "ghas.assets.repository."
 	DLQPrefix        = "ghas.dlq."
@@ -96,6 +100,9 @@ const (
 	FindingsDuplicateWindow = time.Hour
 	FindingsMaxAge          = 30 * 24 * time.Hour
 	DLQMaxAge               = 30 * 24 * time.Hour
+	// ImportsMaxAge keeps an import's status for a day past the week the
+	// contract promises.
+	ImportsMaxAge = 8 * 24 * time.Hour
 )
 
 // Token returns s made safe for use as one subject token: characters NATS
@@ -122,6 +129,10 @@ func ReconcileSubject(event string) string { return ReconcilePrefix + Token(even
 
 // RedeliverySubject is the subject of a missed delivery the reconciler recovered.
 func RedeliverySubject(event string) string { return RedeliveryPrefix + Token(event) }
+
+// ImportSubject is the subject of an imported file of format (sarif,
+// codex-csv, csv).
+func ImportSubject(format string) string { return ImportPrefix + Token(format) }
 
 // DLQSubject is the dead-letter subject of a poison event of event.
 func DLQSubject(event string) string { return DLQPrefix + Token(event) }
@@ -151,7 +162,7 @@ func (l Layout) StreamConfigs() []jetstream.StreamConfig {
 		{
 			Name:        EventsStream,
 			Description: "raw GitHub deliveries and reconciler corrections",
-			Subjects:    []string{WebhookPrefix + ">", ReconcilePrefix + ">", RedeliveryPrefix + ">"},
+			Subjects:    []string{WebhookPrefix + ">", ReconcilePrefix + ">", RedeliveryPrefix + ">", ImportPrefix + ">"},
 			Retention:   jetstream.LimitsPolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    r,
@@ -171,8 +182,14 @@ func (l Layout) StreamConfigs() []jetstream.StreamConfig {
 			RePublish: &jetstream.RePublish{Source: FindingsPrefix + ">", Destination: FindingsPrefix + ">"},
 			Sources: []*jetstream.StreamSource{{
 				Name: FindingsKVStream,
+				// GitHub's findings have keys <type>.<repository_id>.<number>,
+				// imported ones <type>.<repository_id>.<tool>.<id>: both go
+				// to ghas.findings.<type>.<repository_id>.
 				SubjectTransforms: []jetstream.SubjectTransformConfig{{
 					Source:      FindingsKVPrefix + "*.*.*",
+					Destination: FindingsPrefix + "{{wildcard(1)}}.{{wildcard(2)}}",
+				}, {
+					Source:      FindingsKVPrefix + "*.*.*.*",
 					Destination: FindingsPrefix + "{{wildcard(1)}}.{{wildcard(2)}}",
 				}},
 			}},
@@ -206,6 +223,7 @@ func (l Layout) BucketConfigs() []jetstream.KeyValueConfig {
 		{Bucket: FindingsBucket, Description: "current state of every finding", History: 8, Storage: jetstream.FileStorage, Replicas: r},
 		{Bucket: StateBucket, Description: "reconciler watermarks, ETags, run reports, rule cache", History: 1, Storage: jetstream.FileStorage, Replicas: r},
 		{Bucket: MapsBucket, Description: "transformation maps", History: 5, Storage: jetstream.FileStorage, Replicas: r},
+		{Bucket: ImportsBucket, Description: "status of every import", History: 1, TTL: ImportsMaxAge, Storage: jetstream.FileStorage, Replicas: r},
 	}
 }
 
