@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fetcher = app
 	}
 
-	nc, err := stream.Connect(logger, stream.ConnConfig{URL: cfg.NATSURL, CredsFile: cfg.NATSCreds, Name: "ghas-relay-processor"})
+	nc, err := stream.Connect(logger, cfg.NATS("processor"))
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// The finding state gets a connection of its own: the server reads each
 	// connection in one goroutine, and one connection carrying every round
 	// trip of the processor caps it at about one core.
-	stateConn, err := stream.Connect(logger, stream.ConnConfig{URL: cfg.NATSURL, CredsFile: cfg.NATSCreds, Name: "ghas-relay-processor-state"})
+	stateCfg := cfg.NATS("processor")
+	stateCfg.Name += "-state"
+	stateConn, err := stream.Connect(logger, stateCfg)
 	if err != nil {
 		return err
 	}
@@ -173,7 +175,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	work := func(ctx context.Context) error {
-		if err := stream.WaitEnsure(ctx, logger, js, stream.Layout{Replicas: int(cfg.StreamReplicas)}); err != nil {
+		if err := stream.WaitEnsure(ctx, logger, js, cfg.Layout()); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

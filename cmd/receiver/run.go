@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	nc, err := stream.Connect(logger, stream.ConnConfig{URL: cfg.NATSURL, CredsFile: cfg.NATSCreds, Name: "ghas-relay-receiver"})
+	nc, err := stream.Connect(logger, cfg.NATS("receiver"))
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}()
 	}
 	goRun("ensure layout", func(ctx context.Context) error {
-		err := stream.WaitEnsure(ctx, logger, js, stream.Layout{Replicas: int(cfg.StreamReplicas)})
+		layout := cfg.Layout()
+		layout.CreateOnly = true // the processor owns the layout: it alone may change it
+		err := stream.WaitEnsure(ctx, logger, js, layout)
 		if err == nil {
 			logger.Info("nats layout ready")
 			if mp := nc.MaxPayload(); mp < cfg.MaxBodyBytes {

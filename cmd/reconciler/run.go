@@ -129,7 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return &config.Error{Setting: "GITHUB_API_URL", Msg: err.Error()}
 	}
 
-	nc, err := stream.Connect(logger, stream.ConnConfig{URL: cfg.NATSURL, CredsFile: cfg.NATSCreds, Name: "ghas-relay-reconciler"})
+	nc, err := stream.Connect(logger, cfg.NATS("reconciler"))
 	if err != nil {
 		return err
 	}
@@ -153,7 +153,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	work := func(ctx context.Context) error {
-		if err := stream.WaitEnsure(ctx, logger, js, stream.Layout{Replicas: int(cfg.StreamReplicas)}); err != nil {
+		layout := cfg.Layout()
+		layout.CreateOnly = true // the processor owns the layout: it alone may change it
+		if err := stream.WaitEnsure(ctx, logger, js, layout); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

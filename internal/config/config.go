@@ -175,22 +175,24 @@ func OneOf(env, v string, allowed ...string) error {
 // Common is the configuration every binary shares.
 type Common struct {
 	NATSURL        string
-	NATSCreds      string
 	AdminAddr      string
 	LogLevel       string
 	LogFormat      string
 	StreamReplicas int64
+	NATSAuth
+	StreamLimits
 }
 
 // RegisterCommon defines the shared settings on s; adminDefault is the
 // binary's own admin address.
 func (c *Common) RegisterCommon(s *Set, adminDefault string) {
 	s.String(&c.NATSURL, "NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
-	s.String(&c.NATSCreds, "NATS_CREDS", "", "optional NATS credentials file")
+	c.registerNATS(s)
 	s.String(&c.AdminAddr, "ADMIN_ADDR", adminDefault, "admin listener for /healthz, /readyz, /metrics")
 	s.String(&c.LogLevel, "LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	s.String(&c.LogFormat, "LOG_FORMAT", "json", "log format: json or text")
 	s.Int(&c.StreamReplicas, "STREAM_REPLICAS", 1, "replicas of the streams and buckets this binary creates (3 in a production cluster)")
+	c.registerLimits(s)
 }
 
 // Validate checks the shared settings.
@@ -203,6 +205,12 @@ func (c *Common) Validate() error {
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		return &Error{"STREAM_REPLICAS", fmt.Sprintf("%d is not between 1 and 5", c.StreamReplicas)}
+	}
+	if err := c.StreamLimits.validate(); err != nil {
+		return err
+	}
+	if err := c.NATSAuth.validate(); err != nil {
+		return err
 	}
 	if err := OneOf("LOG_LEVEL", strings.ToLower(c.LogLevel), "debug", "info", "warn", "error"); err != nil {
 		return err

@@ -153,6 +153,25 @@ type Layout struct {
 	// Replicas of every stream and bucket: 1 for a single server, 3 in a
 	// production cluster.
 	Replicas int
+	// EventsMaxBytes, FindingsMaxBytes and DLQMaxBytes limit the size of
+	// GHAS_EVENTS, GHAS_FINDINGS and GHAS_DLQ; when a stream is full its
+	// oldest messages go. 0 is no limit but the server's store.
+	EventsMaxBytes   int64
+	FindingsMaxBytes int64
+	DLQMaxBytes      int64
+	// CreateOnly makes Ensure create what is missing and leave what exists
+	// as it is: for a binary whose NATS user may create the layout but not
+	// change it (the shipped permissions give that right to the processor
+	// alone).
+	CreateOnly bool
+}
+
+// maxBytes is n as a stream's MaxBytes: 0 (no limit) is -1 there.
+func maxBytes(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 // StreamConfigs returns the stream configurations of the layout.
@@ -169,6 +188,7 @@ func (l Layout) StreamConfigs() []jetstream.StreamConfig {
 			MaxAge:      EventsMaxAge,
 			Duplicates:  EventsDuplicateWindow,
 			Discard:     jetstream.DiscardOld,
+			MaxBytes:    maxBytes(l.EventsMaxBytes),
 		},
 		{
 			Name:        FindingsStream,
@@ -199,6 +219,7 @@ func (l Layout) StreamConfigs() []jetstream.StreamConfig {
 			MaxAge:     FindingsMaxAge,
 			Duplicates: FindingsDuplicateWindow,
 			Discard:    jetstream.DiscardOld,
+			MaxBytes:   maxBytes(l.FindingsMaxBytes),
 		},
 		{
 			Name:        DLQStream,
@@ -209,6 +230,7 @@ func (l Layout) StreamConfigs() []jetstream.StreamConfig {
 			Replicas:    r,
 			MaxAge:      DLQMaxAge,
 			Duplicates:  EventsDuplicateWindow,
+			MaxBytes:    maxBytes(l.DLQMaxBytes),
 		},
 	}
 }
@@ -229,15 +251,33 @@ func (l Layout) BucketConfigs() []jetstream.KeyValueConfig {
 
 // Ensure creates or updates every stream and bucket of the layout. It is
 // idempotent, so every binary calls it at start and any start order works.
+// It creates first and updates only what exists with another
+// configuration (never, with CreateOnly): creating a stream that exists
+// with the same configuration changes nothing, so a NATS user that may
+// create but not update the layout can run it.
 func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) error {
 	// Buckets first: GHAS_FINDINGS sources the stream of ghas_findings.
 	for _, cfg := range l.BucketConfigs() {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+		_, err := js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			if l.CreateOnly {
+				continue
+			}
+			_, err = js.UpdateKeyValue(ctx, cfg)
+		}
+		if err != nil {
 			return fmt.Errorf("ensure bucket %s: %w", cfg.Bucket, err)
 		}
 	}
 	for _, cfg := range l.StreamConfigs() {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		_, err := js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			if l.CreateOnly {
+				continue
+			}
+			_, err = js.UpdateStream(ctx, cfg)
+		}
+		if err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
 	}
@@ -263,48 +303,6 @@ func Check(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
 	return nil
 }
 
-// ConnConfig is how a binary connects to NATS.
-type ConnConfig struct {
-	URL       string // comma-separated server URLs
-	CredsFile string // optional credentials file
-	Name      string // client name, shown by the server
-}
-
-// Connect dials NATS. The connection retries forever on failure, including
-// the first attempt, so a binary started before its server becomes ready
-// when the server comes up; readiness (/readyz) tells the difference.
-func Connect(logger *slog.Logger, cfg ConnConfig) (*nats.Conn, error) {
-	opts := []nats.Option{
-		nats.Name(cfg.Name),
-		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.ReconnectJitter(100*time.Millisecond, time.Second),
-		nats.ReconnectBufSize(-1), // never buffer publishes while down: fail fast, answer 503
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			logger.Warn("nats disconnected", slog.Any("error", err))
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			logger.Info("nats reconnected", slog.String("server", nc.ConnectedUrlRedacted()))
-		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			subj := ""
-			if sub != nil {
-				subj = sub.Subject
-			}
-			logger.Warn("nats async error", slog.String("subject", subj), slog.Any("error", err))
-		}),
-	}
-	if cfg.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
-	}
-	nc, err := nats.Connect(cfg.URL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect nats %s: %w", cfg.URL, err)
-	}
-	return nc, nil
-}
-
 // WaitEnsure retries Ensure until it succeeds or ctx ends, so a binary
 // started before NATS sets up the layout once the server is reachable.
 func WaitEnsure(ctx context.Context, logger *slog.Logger, js jetstream.JetStream, l Layout) error {
@@ -315,6 +313,10 @@ func WaitEnsure(ctx context.Context, logger *slog.Logger, js jetstream.JetStream
 		cancel()
 		if err == nil {
 			return nil
+		}
+		if nc := js.Conn(); nc != nil && nc.IsClosed() {
+			// Closed for good (the server refused the credentials).
+			return fmt.Errorf("ensure nats layout: connection closed: %w", errors.Join(nc.LastError(), err))
 		}
 		logger.Warn("nats layout not ready, retrying", slog.Any("error", err), slog.Duration("retry_in", delay))
 		select {

@@ -1,0 +1,141 @@
+package natsconf_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ghas-relay/ghas-relay/internal/stream"
+)
+
+func reconcilerRules(t *testing.T, ns *natsServer, admin *client) {
+	ctx := ctxT(t)
+	c := ns.connect(t, "reconciler")
+	// Allowed: corrections and recovered deliveries, its state, reading
+	// findings (keys and values) and maps.
+	for _, subj := range []string{stream.ReconcileSubject("code_scanning_alert"), stream.RedeliverySubject("code_scanning_alert")} {
+		if ack, err := c.js.Publish(ctx, subj, []byte(`{}`)); err != nil || ack.Stream != stream.EventsStream {
+			t.Fatalf("publish %s: %v", subj, err)
+		}
+	}
+	state := kvOf(t, c, stream.StateBucket)
+	if _, err := state.Put(ctx, "watermark.1.code_scanning", []byte("2024-01-01T00:00:00Z")); err != nil {
+		t.Fatalf("write state: %v", err)
+	}
+	if _, err := state.Get(ctx, "watermark.1.code_scanning"); err != nil {
+		t.Fatalf("read state: %v", err)
+	}
+	if _, err := kvOf(t, admin, stream.FindingsBucket).Put(ctx, "sast.1.1", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	findings := kvOf(t, c, stream.FindingsBucket)
+	if _, err := findings.Get(ctx, "sast.1.1"); err != nil {
+		t.Fatalf("read a finding: %v", err)
+	}
+	keys, err := findings.ListKeys(ctx)
+	if err != nil {
+		t.Fatalf("list finding keys: %v", err)
+	}
+	n := 0
+	for range keys.Keys() {
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("listed %d finding keys, want 1", n)
+	}
+	w, err := kvOf(t, c, stream.MapsBucket).WatchAll(ctx)
+	if err != nil {
+		t.Fatalf("watch maps: %v", err)
+	}
+	select {
+	case <-w.Updates(): // nil marks the end of the initial values
+	case <-time.After(10 * time.Second):
+		t.Fatal("maps watch got nothing")
+	}
+	_ = w.Stop()
+	if err := stream.Check(ctx, c.nc, c.js); err != nil {
+		t.Fatalf("readiness: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	c.noViolations(t)
+
+	// Denied: webhooks, imports, findings, maps, dead letters, layout changes.
+	for _, subj := range []string{stream.WebhookSubject("code_scanning_alert"), "ghas.import.sarif", stream.FindingSubject("sast", 1),
+		stream.AssetSubject(1), stream.DLQSubject("ping")} {
+		c.denied(t, "publish "+subj, subj, publish(c, subj))
+	}
+	c.denied(t, "write a finding", "$KV.ghas_findings.", kvPut(c, stream.FindingsBucket, "sast.1.1"))
+	c.denied(t, "write a map", "$KV.ghas_maps.", kvPut(c, stream.MapsBucket, "sast"))
+	c.denied(t, "write an import status", "$KV.ghas_imports.", kvPut(c, importsBucket, "imp-1"))
+	c.denied(t, "update GHAS_EVENTS", "$JS.API.STREAM.UPDATE.GHAS_EVENTS", func(ctx context.Context) error {
+		_, err := c.js.UpdateStream(ctx, stream.Layout{Replicas: 1}.StreamConfigs()[0])
+		return err
+	})
+	for _, name := range []string{stream.EventsStream, "KV_" + stream.StateBucket} {
+		destroy(t, c, name)
+	}
+	subscribeDenied(t, c, "_INBOX.receiver.>")
+	mustStore(t, admin, stream.EventsStream, stream.WebhookPrefix+">", 1) // the receiver's only
+	if e, err := kvOf(t, admin, stream.FindingsBucket).Get(ctx, "sast.1.1"); err != nil || string(e.Value()) != `{}` {
+		t.Errorf("the reconciler's finding write landed: %v", err)
+	}
+}
+
+func processorRules(t *testing.T, ns *natsServer, admin *client) {
+	ctx := ctxT(t)
+	c := ns.connect(t, "processor")
+	// Allowed: consume events (durable, fetch, ack), write findings, maps,
+	// import status and its state keys, assets and dead letters, update
+	// the layout.
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, stream.EventsStream, jetstream.ConsumerConfig{Durable: "ghas-processor", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatalf("create consumer: %v", err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatalf("ack: %v", err)
+		}
+		got++
+	}
+	if got != 1 {
+		t.Fatalf("fetched %d events, want 1", got)
+	}
+	for bucket, key := range map[string]string{stream.FindingsBucket: "sast.1.2", stream.MapsBucket: "sca", importsBucket: "imp-2", stream.StateBucket: "rule.abc"} {
+		kv := kvOf(t, c, bucket)
+		if _, err := kv.Put(ctx, key, []byte(`{}`)); err != nil {
+			t.Fatalf("write %s %s: %v", bucket, key, err)
+		}
+		if _, err := kv.Get(ctx, key); err != nil {
+			t.Fatalf("read %s %s: %v", bucket, key, err)
+		}
+	}
+	for _, subj := range []string{stream.AssetSubject(1), stream.DLQSubject("ping")} {
+		if _, err := c.js.Publish(ctx, subj, []byte(`{}`)); err != nil {
+			t.Fatalf("publish %s: %v", subj, err)
+		}
+	}
+	if err := stream.Ensure(ctx, c.js, stream.Layout{Replicas: 1, DLQMaxBytes: 1 << 30}); err != nil {
+		t.Fatalf("update the layout: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	c.noViolations(t)
+
+	// Denied: raw events of any origin, finding messages that bypass KV,
+	// the reconciler's state, destroying streams.
+	for _, subj := range []string{stream.WebhookSubject("ping"), stream.ReconcileSubject("ping"), stream.RedeliverySubject("ping"),
+		"ghas.import.sarif", stream.FindingSubject("sast", 1)} {
+		c.denied(t, "publish "+subj, subj, publish(c, subj))
+	}
+	c.denied(t, "write the reconciler's state", "$KV.ghas_state.watermark.", kvPut(c, stream.StateBucket, "watermark.1.code_scanning"))
+	for _, name := range []string{stream.EventsStream, stream.FindingsStream, "KV_" + stream.FindingsBucket} {
+		destroy(t, c, name)
+	}
+	subscribeDenied(t, c, "_INBOX.reconciler.>")
+}
