@@ -1,6 +1,7 @@
 package ocsf
 
 import (
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,7 +61,7 @@ func vulnerability(doc *finding.Document, f *finding.Finding) (Vulnerability, er
 		}
 	} else if l := f.Location; l != nil {
 		if fl := file(l.Path); fl != nil {
-			ac := AffectedCode{File: *fl, StartLine: max(l.StartLine, 0), EndLine: max(l.EndLine, 0)}
+			ac := AffectedCode{File: *fl, StartLine: line(l.StartLine), EndLine: line(l.EndLine)}
 			if f.RuleID != "" {
 				ac.Rule = &Rule{UID: f.RuleID, Name: f.RuleID}
 			}
@@ -87,6 +88,15 @@ func vulnerability(doc *finding.Document, f *finding.Finding) (Vulnerability, er
 	}
 	v.Advisory = &Advisory{UID: uid, Title: f.Name}
 	return v, nil
+}
+
+// line is a line number as OCSF types it (a 32-bit integer), 0 (omitted)
+// when it is not a line number.
+func line(n int) int {
+	if n <= 0 || n > math.MaxInt32 {
+		return 0
+	}
+	return n
 }
 
 func nonEmpty(s string) []string {
