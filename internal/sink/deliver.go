@@ -146,6 +146,12 @@ func (f *Forwarder) handle(ctx context.Context, cl *claims, msg jetstream.Msg) {
 		f.requeue(msg, f.cfg.BusyDelay)
 		return
 	}
+	body, err := f.body(msg, meta)
+	if err != nil {
+		// The same message never converts: a poison message.
+		f.deadLetter(ctx, log, cl, msg, meta, &c, err.Error())
+		return
+	}
 
 	// In-process retry, bounded by RetryFor: the POST is idempotent
 	// (Idempotency-Key), and retrying here keeps the message at the head of
@@ -169,7 +175,7 @@ func (f *Forwarder) handle(ctx context.Context, cl *claims, msg jetstream.Msg) {
 				return
 			}
 		}
-		res := f.post(ctx, msg, key)
+		res := f.post(ctx, msg, key, body)
 		switch res.class {
 		case classDelivered:
 			f.finish(cl, c, log)
@@ -209,11 +215,12 @@ func (f *Forwarder) handle(ctx context.Context, cl *claims, msg jetstream.Msg) {
 	}
 }
 
-// post sends one POST of the message body to the sink.
-func (f *Forwarder) post(ctx context.Context, msg jetstream.Msg, key string) result {
+// post sends one POST of body (the message's, in the configured format)
+// to the sink.
+func (f *Forwarder) post(ctx context.Context, msg jetstream.Msg, key string, body []byte) result {
 	rctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, f.url, bytes.NewReader(msg.Data()))
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, f.url, bytes.NewReader(body))
 	if err != nil {
 		// The URL was validated in New; nothing a retry would fix, but
 		// never drop a finding for our own bug either.

@@ -112,6 +112,9 @@ type Config struct {
 	Lease time.Duration
 	// FetchWait is the longest a fetch waits for messages; default 5s.
 	FetchWait time.Duration
+	// Format is what the POST carries: FormatDocument (default) or
+	// FormatOCSF (see format.go).
+	Format string
 }
 
 func (c Config) withDefaults() Config {
@@ -173,6 +176,9 @@ func New(logger *slog.Logger, js jetstream.JetStream, client *http.Client, reg *
 		return nil, fmt.Errorf("new sink: SINK_URL %q is not an http(s) URL", redactURL(cfg.URL))
 	}
 	if err := CheckToken(cfg.Token); err != nil {
+		return nil, fmt.Errorf("new sink: %w", err)
+	}
+	if err := CheckFormat(cfg.Format); err != nil {
 		return nil, fmt.Errorf("new sink: %w", err)
 	}
 	var id [6]byte
