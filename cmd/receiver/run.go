@@ -17,6 +17,7 @@ import (
 
 	"github.com/ghas-relay/ghas-relay/internal/admin"
 	"github.com/ghas-relay/ghas-relay/internal/config"
+	"github.com/ghas-relay/ghas-relay/internal/imports"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/webhook"
@@ -29,6 +30,7 @@ type receiverConfig struct {
 	config.Common
 	ListenAddr   string
 	Secret       string
+	ImportTokens string
 	MaxBodyBytes int64
 }
 
@@ -38,6 +40,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (rece
 	c.RegisterCommon(s, ":9090")
 	s.String(&c.ListenAddr, "LISTEN_ADDR", ":8080", "public webhook listener (POST /webhook)")
 	s.Secret(&c.Secret, "GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_FILE", "the webhook secret(s), comma-separated during a rotation")
+	s.Secret(&c.ImportTokens, "IMPORT_TOKENS", "IMPORT_TOKENS_FILE", "bearer tokens of POST /imports and GET /imports/{id}, comma-separated during a rotation; none: /imports answers 404")
 	s.Int(&c.MaxBodyBytes, "MAX_BODY_BYTES", 26214400, "largest accepted delivery body in bytes")
 	if len(args) > 0 {
 		args = args[1:]
@@ -94,7 +97,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Secrets:      webhook.ParseSecrets(cfg.Secret),
 		MaxBodyBytes: cfg.MaxBodyBytes,
 	})
-	public, err := webhook.Listen(logger, cfg.ListenAddr, webhook.Routes(handler))
+	public, err := webhook.Listen(logger, cfg.ListenAddr, imports.Routes(webhook.Routes(handler),
+		imports.NewHandler(logger, js, imports.Options{Tokens: imports.ParseTokens(cfg.ImportTokens), MaxBodyBytes: cfg.MaxBodyBytes})))
 	if err != nil {
 		return err
 	}

@@ -313,6 +313,8 @@ func (p *Processor) process(ctx context.Context, msg jetstream.Msg, event string
 		return p.repository(ctx, ev)
 	case "installation", "installation_repositories":
 		return p.installation(ctx, ev)
+	case "sarif", "codex-csv", "csv": // ghas.import.<format> (imports.go)
+		return p.importFile(ctx, msg)
 	}
 	return "ignored", nil
 }

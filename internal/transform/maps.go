@@ -100,6 +100,7 @@ func (m *Map) Rows() []Row { return append([]Row(nil), m.rows...) }
 // Maps holds the three maps in use. It is immutable: With returns a copy.
 type Maps struct {
 	sast, sca, secret *Map
+	imports           *ImportMap
 }
 
 // Map returns the map of a dataset, or nil.
@@ -156,7 +157,11 @@ func Defaults() *Maps {
 		}
 		m = m.With(ds, mp)
 	}
-	return m
+	im, err := ParseImportMap(DefaultImportJSON())
+	if err != nil {
+		panic(fmt.Sprintf("transform: embedded import map: %v", err))
+	}
+	return m.WithImports(im)
 }
 
 // requiredTargets must be mapped by every map: without them a finding

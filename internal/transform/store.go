@@ -21,6 +21,9 @@ func Seed(ctx context.Context, kv jetstream.KeyValue) error {
 			return fmt.Errorf("seed map %s: %w", ds, err)
 		}
 	}
+	if _, err := kv.Create(ctx, ImportsKey, DefaultImportJSON()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("seed map %s: %w", ImportsKey, err)
+	}
 	return nil
 }
 
@@ -84,6 +87,8 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	ds := e.Key()
 	log := w.logger.With(slog.String("map", ds), slog.Uint64("revision", e.Revision()))
 	switch {
+	case ds == ImportsKey:
+		w.applyImports(e, log)
 	case alertRoot(ds) == "":
 		log.Warn("ignoring unknown key in maps bucket")
 	case e.Operation() != jetstream.KeyValuePut:

@@ -277,6 +277,11 @@ func (m *Maps) Alert(ev Event, now time.Time) (finding.Document, error) {
 		if v.OWASPTop10IDs == nil {
 			v.OWASPTop10IDs = []string{}
 		}
+		// The same weakness at the same place reported by another tool
+		// (an import) gets the same key.
+		if ds == finding.SAST && f.Location != nil {
+			f.CorrelationKey = finding.CorrelationKey(d.VendorAssetID, f.Location.Path, f.Location.StartLine, v.CWEIDs)
+		}
 	}
 	return d, nil
 }

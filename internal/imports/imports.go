@@ -1,0 +1,202 @@
+// Package imports owns findings imported from other code-security tools:
+// the POST /imports and GET /imports/{id} handlers of the receiver, the
+// parsers of the accepted formats (SARIF 2.1.0, the Codex Security CSV
+// export, any tool's CSV by column names), the import's parameters as
+// message headers on ghas.import.<format>, the status records in KV
+// ghas_imports, and the pure mapping of one parsed result to a finding
+// document (the tables it uses are data: transform.ImportMap).
+package imports
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ghas-relay/ghas-relay/internal/finding"
+)
+
+// Formats of an import (query parameter format, the last subject token).
+const (
+	FormatSARIF    = "sarif"
+	FormatCodexCSV = "codex-csv"
+	FormatCSV      = "csv"
+)
+
+// Formats lists the accepted formats.
+func Formats() []string { return []string{FormatSARIF, FormatCodexCSV, FormatCSV} }
+
+// Result is one finding of an imported file as the file states it, before
+// the mapping tables turn words into the document's vocabulary.
+type Result struct {
+	// ID is the finding's stable id ([A-Za-z0-9_-], at most 64).
+	ID          string
+	RuleID      string
+	Name        string
+	Description string
+	// Level is SARIF's level (the result's, else the rule's default).
+	Level string
+	// SecuritySeverity is SARIF's security-severity score, "" when absent.
+	SecuritySeverity string
+	// Severity is a CSV severity word.
+	Severity   string
+	Confidence string
+	// Status is a CSV status word (with CloseReason for the Codex export).
+	Status      string
+	CloseReason string
+	Note        string
+	// Suppressed: SARIF has an accepted suppression. Absent: SARIF's
+	// baselineState is absent.
+	Suppressed bool
+	Absent     bool
+	Path       string
+	StartLine  int
+	EndLine    int
+	CWEs       []string
+	// Recommendation is the fix advice.
+	Recommendation string
+	URL            string
+	References     []string
+	// Line is where the result starts in the file (CSV row line; SARIF 0).
+	Line int
+}
+
+// Summary is what a file says about the scan as a whole.
+type Summary struct {
+	// Tool is the tool's name (SARIF tool.driver.name; CSV: none).
+	Tool string
+	// Organization is SARIF's tool.driver.organization.
+	Organization string
+	// Category is SARIF's runs[0].automationDetails.id.
+	Category string
+	// ScannedAt is SARIF's latest invocations[].endTimeUtc.
+	ScannedAt string
+	// Commit and Ref come from SARIF versionControlProvenance.
+	Commit, Ref string
+	// Results is the number of results.
+	Results int
+}
+
+// ParseError is a file that cannot be imported: Line is the CSV row or
+// the line of the JSON problem (0 when unknown).
+type ParseError struct {
+	Msg  string
+	Line int
+}
+
+func (e *ParseError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	}
+	return e.Msg
+}
+
+func parseErr(line int, format string, args ...any) error {
+	return &ParseError{Msg: fmt.Sprintf(format, args...), Line: line}
+}
+
+// Parse reads a file of format and calls visit for each result, in file
+// order. A visit error stops the parse and is returned as is.
+func Parse(format string, data []byte, visit func(Result) error) (Summary, error) {
+	switch format {
+	case FormatSARIF:
+		return ParseSARIF(data, visit)
+	case FormatCodexCSV:
+		return ParseCodexCSV(data, visit)
+	case FormatCSV:
+		return ParseCSV(data, visit)
+	}
+	return Summary{}, parseErr(0, "unknown format %q (want sarif, codex-csv or csv)", format)
+}
+
+// lineAt is the 1-based line of byte offset off of data.
+func lineAt(data []byte, off int64) int {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	if off < 0 {
+		off = 0
+	}
+	return 1 + bytes.Count(data[:off], []byte{'\n'})
+}
+
+var (
+	cweRe     = regexp.MustCompile(`(?i)^(?:external/cwe/)?cwe[-_ :]?0*(\d+)`)
+	cweTextRe = regexp.MustCompile(`\bCWE-0*(\d{1,5})\b`)
+)
+
+// cweOf is "CWE-<n>" for a tag or cell like external/cwe/cwe-089, CWE-89,
+// "CWE-89: SQL Injection" or 89; "" otherwise.
+func cweOf(s string) string {
+	s = strings.TrimSpace(s)
+	if m := cweRe.FindStringSubmatch(s); m != nil {
+		return "CWE-" + m[1]
+	}
+	if n, err := strconv.Atoi(s); err == nil && n > 0 {
+		return "CWE-" + strconv.Itoa(n)
+	}
+	return ""
+}
+
+// addCWE appends c to list unless empty or present.
+func addCWE(list []string, c string) []string {
+	if c == "" {
+		return list
+	}
+	for _, x := range list {
+		if x == c {
+			return list
+		}
+	}
+	return append(list, c)
+}
+
+// cwesInText finds explicit CWE-<n> mentions in free text.
+func cwesInText(list []string, texts ...string) []string {
+	for _, t := range texts {
+		for _, m := range cweTextRe.FindAllStringSubmatch(t, 8) {
+			n, _ := strconv.Atoi(m[1])
+			if n > 0 {
+				list = addCWE(list, "CWE-"+strconv.Itoa(n))
+			}
+		}
+	}
+	return list
+}
+
+// unguard removes the leading ' a spreadsheet export puts before a cell
+// that starts like a formula (=, +, -, @, tab, carriage return).
+func unguard(s string) string {
+	if len(s) >= 2 && s[0] == '\'' && strings.IndexByte("=+-@\t\r", s[1]) >= 0 {
+		return s[1:]
+	}
+	return s
+}
+
+// importID is the id made of parts (see finding.ImportID).
+func importID(parts ...string) string { return finding.ImportID(parts...) }
+
+// hashID is the id of a result without an id of its own: a hash of what
+// places it, so the same finding in a later file gets the same id.
+func hashID(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:16])
+}
+
+// sortedPairs lists a fingerprint map as k=v in key order.
+func sortedPairs(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, len(m))
+	for _, k := range keys {
+		out = append(out, k+"="+m[k])
+	}
+	return out
+}
