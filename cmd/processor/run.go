@@ -35,6 +35,7 @@ type processorConfig struct {
 	Enrich     string
 	SinkURL    string
 	SinkToken  string
+	SinkFormat string
 	Workers    int64
 	MaxDeliver int64
 }
@@ -47,6 +48,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 	s.String(&c.Enrich, "ENRICH", "", "re-fetch code scanning alerts from REST: auto, always or never (default auto with App credentials, else never)")
 	s.String(&c.SinkURL, "SINK_URL", "", "optional HTTP sink that receives every finding change; empty disables forwarding")
 	s.Secret(&c.SinkToken, "SINK_TOKEN", "SINK_TOKEN_FILE", "the sink's bearer token")
+	s.String(&c.SinkFormat, "SINK_FORMAT", sink.FormatDocument, "what the sink receives: document (the finding document) or ocsf (an OCSF 1.6.0 event per finding revision)")
 	s.Int(&c.Workers, "PROCESSOR_WORKERS", 32, "events processed at once by this instance")
 	s.Int(&c.MaxDeliver, "PROCESSOR_MAX_DELIVER", 10, "attempts before an event that keeps failing goes to GHAS_DLQ")
 	if len(args) > 0 {
@@ -80,6 +82,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 			setting = "SINK_TOKEN"
 		}
 		return c, &config.Error{Setting: setting, Msg: err.Error()}
+	}
+	if err := sink.CheckFormat(c.SinkFormat); err != nil {
+		return c, &config.Error{Setting: "SINK_FORMAT", Msg: err.Error()}
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		return c, &config.Error{Setting: "PROCESSOR_WORKERS", Msg: fmt.Sprintf("%d is not between 1 and 1024", c.Workers)}
@@ -168,7 +173,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	pm := processor.NewMetrics(reg)
 	var forwarder *sink.Forwarder
 	if cfg.SinkURL != "" {
-		forwarder, err = sink.New(logger, js, &http.Client{Timeout: 30 * time.Second}, reg, sink.Config{URL: cfg.SinkURL, Token: cfg.SinkToken})
+		forwarder, err = sink.New(logger, js, &http.Client{Timeout: 30 * time.Second}, reg, sink.Config{URL: cfg.SinkURL, Token: cfg.SinkToken, Format: cfg.SinkFormat})
 		if err != nil {
 			return &config.Error{Setting: "SINK_URL", Msg: err.Error()}
 		}
