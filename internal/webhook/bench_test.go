@@ -8,13 +8,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
 	"github.com/ghas-relay/ghas-relay/internal/webhook/webhooktest"
 )
@@ -138,3 +141,52 @@ func BenchmarkHandler8K(b *testing.B) {
 }
 
 var _ io.Closer = reusableBody{}
+
+// BenchmarkServe8K is one 8 KB delivery through the whole receiver path in
+// one process: the HTTP listener with its timeouts, the handler and a real
+// JetStream publish, from 32 concurrent clients. Profile it with
+// -cpuprofile and look at net/http.(*conn).serve for the receiver's share
+// (the process also runs the client and the NATS server).
+func BenchmarkServe8K(b *testing.B) {
+	payload := paddedObject(8 << 10)
+	_, js := streamtest.Run(b).Connect()
+	ctx := context.Background()
+	if err := stream.Ensure(ctx, js, stream.Layout{Replicas: 1}); err != nil {
+		b.Fatal(err)
+	}
+	h := NewHandler(slog.New(slog.DiscardHandler), js, NewMetrics(metrics.NewRegistry()), Options{Secrets: ParseSecrets("s"), MaxBodyBytes: 26214400})
+	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = srv.Serve(sctx) }()
+	url := "http://" + srv.Addr().String() + Path
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	sig := webhooktest.Sign("s", payload)
+	var seq atomic.Int64
+	b.SetBytes(int64(len(payload)))
+	b.SetParallelism(16) // 32 clients on 2 CPUs
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(payload))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(HeaderGitHubEvent, "code_scanning_alert")
+			req.Header.Set(HeaderGitHubDelivery, "d-"+strconv.FormatInt(seq.Add(1), 10))
+			req.Header.Set(HeaderSignature256, sig)
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+}

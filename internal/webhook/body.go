@@ -7,30 +7,31 @@ import (
 	"net/http"
 )
 
-// firstBuffer is the largest buffer a body gets when its first byte
-// arrives; later buffers at most double, so a client that announces a large
-// Content-Length and sends little holds little.
+// firstBuffer is the size of the buffer a body gets when its first byte
+// arrives (from a pool: most deliveries fit); later buffers at most double,
+// so a client that announces a large Content-Length and sends little holds
+// little.
 const firstBuffer = 16 << 10
 
 // readBody reads the whole body, at most MaxBodyBytes (errTooLarge above).
 // Nothing is allocated before the body's first byte arrives. The buffer then
-// grows as bytes arrive: it starts at firstBuffer (or the Content-Length if
-// smaller) and doubles each time it is full, except that once doubling
-// would reach half the Content-Length it grows to exactly the
-// Content-Length. So a buffer never exceeds four times the bytes received
-// (plus firstBuffer), a body is copied at most once in total, and a known
-// length ends in one buffer of exactly its size. Every growth first
-// reserves its bytes from the memory budget (errBusy if it cannot within
-// BudgetWait). reserved is what the caller releases once the delivery is
-// answered.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, reserved int64, err error) {
+// grows as bytes arrive: it starts as a pooled buffer of firstBuffer bytes
+// and doubles each time it is full, except that once doubling would reach
+// half the Content-Length it grows to exactly the Content-Length. So a
+// buffer never exceeds four times the bytes received (plus firstBuffer), a
+// body is copied at most once in total, and a known length ends in one
+// buffer of exactly its size. Every growth first reserves its bytes from
+// the memory budget (errBusy if it cannot within BudgetWait). The caller
+// passes reserved and pooled (the pooled buffer still holding the body, or
+// nil) to done once the delivery is answered.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, reserved int64, pooled *[firstBuffer]byte, err error) {
 	limit := h.opts.MaxBodyBytes
 	cl := r.ContentLength
 	if cl > limit {
-		return nil, 0, errTooLarge
+		return nil, 0, nil, errTooLarge
 	}
 	if cl == 0 {
-		return nil, 0, nil
+		return nil, 0, nil, nil
 	}
 	var rd io.Reader = r.Body // a known length is already enforced by net/http
 	if cl < 0 {
@@ -47,15 +48,13 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) && cl < 0 {
-				return nil, 0, nil // an empty chunked body
+				return nil, 0, nil, nil // an empty chunked body
 			}
-			return nil, 0, readErr(err)
+			return nil, 0, nil, readErr(err)
 		}
 	}
 
-	var buf []byte
-	grow := func(to int64) error {
-		n := to - int64(cap(buf))
+	reserve := func(n int64) error {
 		if !h.budget.tryAcquire(n) {
 			ctx, cancel := context.WithTimeout(r.Context(), h.opts.BudgetWait)
 			err := h.budget.acquire(ctx, n)
@@ -65,38 +64,48 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 			}
 		}
 		reserved += n
-		nb := make([]byte, len(buf), to)
-		copy(nb, buf)
-		buf = nb
 		return nil
 	}
-	if err := grow(min(bound, firstBuffer)); err != nil {
-		return nil, reserved, err
+	if err := reserve(firstBuffer); err != nil {
+		return nil, reserved, nil, err
 	}
-	buf = append(buf, first[0])
+	pooled, _ = h.bufs.Get().(*[firstBuffer]byte)
+	if pooled == nil {
+		pooled = new([firstBuffer]byte)
+	}
+	buf := pooled[:1:min(bound, firstBuffer)]
+	buf[0] = first[0]
 	for {
 		if int64(len(buf)) == cl {
-			return buf, reserved, nil
+			return buf, reserved, pooled, nil
 		}
 		if len(buf) == cap(buf) {
 			next := min(2*int64(cap(buf)), bound)
 			if cl > 0 && 2*next >= cl {
 				next = cl
 			}
-			if err := grow(next); err != nil {
-				return nil, reserved, err
+			// The pooled buffer is charged firstBuffer whatever its cap.
+			if err := reserve(next - max(int64(cap(buf)), firstBuffer)); err != nil {
+				return nil, reserved, pooled, err
+			}
+			nb := make([]byte, len(buf), next)
+			copy(nb, buf)
+			buf = nb
+			if pooled != nil {
+				h.bufs.Put(pooled)
+				pooled = nil
 			}
 		}
 		n, err := rd.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
 			if cl > 0 && int64(len(buf)) != cl {
-				return nil, reserved, errBodyRead
+				return nil, reserved, pooled, errBodyRead
 			}
-			return buf, reserved, nil
+			return buf, reserved, pooled, nil
 		}
 		if err != nil {
-			return nil, reserved, readErr(err)
+			return nil, reserved, pooled, readErr(err)
 		}
 	}
 }

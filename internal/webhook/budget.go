@@ -13,7 +13,8 @@ type memBudget struct {
 	mu      sync.Mutex
 	size    int64
 	free    int64
-	changed chan struct{} // closed and replaced on every release
+	waiting int           // acquires waiting for a release
+	changed chan struct{} // closed and replaced by a release while some wait
 }
 
 func newMemBudget(n int64) *memBudget {
@@ -48,11 +49,19 @@ func (b *memBudget) acquire(ctx context.Context, n int64) error {
 			return nil
 		}
 		ch := b.changed
+		b.waiting++
 		b.mu.Unlock()
+		var err error
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return ctx.Err()
+			err = ctx.Err()
+		}
+		b.mu.Lock()
+		b.waiting--
+		b.mu.Unlock()
+		if err != nil {
+			return err
 		}
 	}
 }
@@ -63,7 +72,9 @@ func (b *memBudget) release(n int64) {
 	}
 	b.mu.Lock()
 	b.free += n
-	close(b.changed)
-	b.changed = make(chan struct{})
+	if b.waiting > 0 {
+		close(b.changed)
+		b.changed = make(chan struct{})
+	}
 	b.mu.Unlock()
 }

@@ -6,9 +6,33 @@ import (
 	"net/http"
 )
 
+// Canonical forms of the request headers, for map lookups that do not
+// canonicalize (and allocate) on every request: net/http stores incoming
+// header names canonicalized. TestCanonicalKeys checks them.
+const (
+	keyContentType = "Content-Type"
+	keyEvent       = "X-Github-Event"
+	keyDelivery    = "X-Github-Delivery"
+	keyHookID      = "X-Github-Hook-Id"
+	keyTargetID    = "X-Github-Hook-Installation-Target-Id"
+	keySignature   = "X-Hub-Signature-256"
+)
+
+// header is h.Get(key) for a key already in canonical form.
+func header(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // mediaType returns the media type of a Content-Type header value when it
 // is one the receiver accepts, else errContentType.
 func mediaType(contentType string) (string, error) {
+	switch contentType {
+	case contentTypeJSON, contentTypeForm: // what GitHub sends: no parameters to parse
+		return contentType, nil
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return "", errContentType
@@ -23,17 +47,15 @@ func mediaType(contentType string) (string, error) {
 // checkHeaders validates the GitHub headers that need no body: event and
 // delivery GUID present and short, printable values.
 func checkHeaders(h http.Header) error {
-	event, id := h.Get(HeaderGitHubEvent), h.Get(HeaderGitHubDelivery)
+	event, id := header(h, keyEvent), header(h, keyDelivery)
 	if event == "" {
 		return errMissingEvent
 	}
 	if id == "" {
 		return errMissingDelivery
 	}
-	for _, v := range []string{event, id, h.Get(HeaderGitHubHookID), h.Get(HeaderGitHubTargetID)} {
-		if !printable(v) {
-			return errBadHeader
-		}
+	if !printable(event) || !printable(id) || !printable(header(h, keyHookID)) || !printable(header(h, keyTargetID)) {
+		return errBadHeader
 	}
 	return nil
 }
@@ -60,18 +82,25 @@ func printable(s string) bool {
 // signature was verified: body is overwritten and Payload aliases it, so a
 // delivery is held in memory once.
 func Parse(h http.Header, body []byte, secrets [][]byte) (Delivery, error) {
-	mt, err := mediaType(h.Get("Content-Type"))
+	mt, err := mediaType(header(h, keyContentType))
 	if err != nil {
 		return Delivery{}, err
 	}
 	if err := checkHeaders(h); err != nil {
 		return Delivery{}, err
 	}
-	if err := VerifySignature(secrets, h.Get(HeaderSignature256), body); err != nil {
+	return parseChecked(h, mt, body, newVerifier(secrets))
+}
+
+// parseChecked is Parse after the content type (mt) and the GitHub headers
+// were checked: it verifies the signature with v, then the payload.
+func parseChecked(h http.Header, mt string, body []byte, v *verifier) (Delivery, error) {
+	if err := v.verify(header(h, keySignature), body); err != nil {
 		return Delivery{}, err
 	}
 	payload := body
 	if mt == contentTypeForm {
+		var err error
 		if payload, err = formPayload(body); err != nil {
 			return Delivery{}, err
 		}
@@ -80,10 +109,10 @@ func Parse(h http.Header, body []byte, secrets [][]byte) (Delivery, error) {
 		return Delivery{}, errNotObject
 	}
 	return Delivery{
-		Event:                h.Get(HeaderGitHubEvent),
-		ID:                   h.Get(HeaderGitHubDelivery),
-		HookID:               h.Get(HeaderGitHubHookID),
-		InstallationTargetID: h.Get(HeaderGitHubTargetID),
+		Event:                header(h, keyEvent),
+		ID:                   header(h, keyDelivery),
+		HookID:               header(h, keyHookID),
+		InstallationTargetID: header(h, keyTargetID),
 		Payload:              payload,
 	}, nil
 }

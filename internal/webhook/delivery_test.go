@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"testing"
 
@@ -148,4 +149,21 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("modified body: error %v, want 401", err)
 		}
 	})
+}
+
+// The canonical header keys the handler looks up are what net/http stores
+// for GitHub's header names.
+func TestCanonicalKeys(t *testing.T) {
+	for key, name := range map[string]string{
+		keyContentType: "Content-Type",
+		keyEvent:       HeaderGitHubEvent,
+		keyDelivery:    HeaderGitHubDelivery,
+		keyHookID:      HeaderGitHubHookID,
+		keyTargetID:    HeaderGitHubTargetID,
+		keySignature:   HeaderSignature256,
+	} {
+		if c := textproto.CanonicalMIMEHeaderKey(name); c != key {
+			t.Errorf("canonical %s is %q, the handler looks up %q", name, c, key)
+		}
+	}
 }

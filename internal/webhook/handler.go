@@ -2,11 +2,11 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,6 +81,10 @@ type Handler struct {
 	opts     Options
 	budget   *memBudget
 	inFlight atomic.Int64
+	verifier *verifier
+	bufs     sync.Pool              // of *[firstBuffer]byte: first buffers of bodies
+	subjects map[string]string      // handled event → subject, built once
+	pubOpts  []jetstream.PublishOpt // the same for every publish
 }
 
 // NewHandler returns the webhook handler publishing through pub.
@@ -102,18 +106,22 @@ func NewHandler(logger *slog.Logger, pub Publisher, m *Metrics, opts Options) *H
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = DefaultMaxInFlight
 	}
-	return &Handler{logger: logger, pub: pub, metrics: m, opts: opts, budget: newMemBudget(opts.MaxBodyMemory)}
-}
-
-type answer struct {
-	Delivery string `json:"delivery"`
-	Status   string `json:"status"`
+	subjects := make(map[string]string, len(handledEvents))
+	for e := range handledEvents {
+		subjects[e] = stream.WebhookSubject(e)
+	}
+	return &Handler{
+		logger: logger, pub: pub, metrics: m, opts: opts, budget: newMemBudget(opts.MaxBodyMemory),
+		verifier: newVerifier(opts.Secrets),
+		subjects: subjects,
+		pubOpts:  []jetstream.PublishOpt{jetstream.WithExpectStream(stream.EventsStream)},
+	}
 }
 
 // ServeHTTP answers one delivery: 202 only once JetStream acknowledged it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	event, id := r.Header.Get(HeaderGitHubEvent), r.Header.Get(HeaderGitHubDelivery)
+	event, id := header(r.Header, keyEvent), header(r.Header, keyDelivery)
 	verified := false
 	result := "accepted"
 	defer func() {
@@ -158,7 +166,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Cheap checks first, so a bad request costs no body read.
-	if _, err := mediaType(r.Header.Get("Content-Type")); err != nil {
+	mt, err := mediaType(header(r.Header, keyContentType))
+	if err != nil {
 		fail(err, "unsupported_media_type", nil)
 		return
 	}
@@ -166,13 +175,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(err, "bad_request", nil)
 		return
 	}
-	body, reserved, err := h.readBody(w, r)
-	defer h.budget.release(reserved)
+	body, reserved, pooled, err := h.readBody(w, r)
+	defer h.done(reserved, pooled)
 	if err != nil {
 		fail(err, resultOf(err), nil)
 		return
 	}
-	d, err := Parse(r.Header, body, h.opts.Secrets)
+	d, err := parseChecked(r.Header, mt, body, h.verifier)
 	if err != nil {
 		fail(err, resultOf(err), nil)
 		return
@@ -195,12 +204,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) answer(w http.ResponseWriter, r *http.Request, d Delivery, status string) {
-	b, _ := json.Marshal(answer{Delivery: d.ID, Status: status}) // cannot fail
+	// {"delivery":"<id>","status":"<status>"}: the id is printable ASCII
+	// (checkHeaders), which strconv quotes as valid JSON.
+	b := make([]byte, 0, 48+len(d.ID))
+	b = append(b, `{"delivery":`...)
+	b = strconv.AppendQuote(b, d.ID)
+	b = append(b, `,"status":"`...)
+	b = append(b, status...)
+	b = append(b, "\"}\n"...)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	_, _ = w.Write(append(b, '\n'))
-	h.logger.LogAttrs(r.Context(), slog.LevelDebug, "webhook "+status,
-		slog.String(logging.KeyDeliveryID, d.ID), slog.String(logging.KeyEvent, d.Event))
+	_, _ = w.Write(b)
+	if h.logger.Enabled(r.Context(), slog.LevelDebug) {
+		h.logger.LogAttrs(r.Context(), slog.LevelDebug, "webhook "+status,
+			slog.String(logging.KeyDeliveryID, d.ID), slog.String(logging.KeyEvent, d.Event))
+	}
+}
+
+// done releases what a request held once it is answered: its body budget
+// and its pooled first buffer (the payload was copied by the publish).
+func (h *Handler) done(reserved int64, pooled *[firstBuffer]byte) {
+	h.budget.release(reserved)
+	if pooled != nil {
+		h.bufs.Put(pooled)
+	}
 }
 
 // publish stores d in GHAS_EVENTS and reports whether JetStream already had
@@ -208,23 +235,26 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, d Delivery, sta
 func (h *Handler) publish(ctx context.Context, d Delivery) (duplicate bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, h.opts.PublishTimeout)
 	defer cancel()
-	m := &nats.Msg{
-		Subject: stream.WebhookSubject(d.Event),
-		Data:    d.Payload,
-		Header:  nats.Header{},
+	subject, ok := h.subjects[d.Event]
+	if !ok {
+		subject = stream.WebhookSubject(d.Event)
 	}
-	m.Header.Set(stream.HeaderMsgID, d.ID)
-	m.Header.Set(stream.HeaderEvent, d.Event)
-	m.Header.Set(stream.HeaderDelivery, d.ID)
+	// The header map is built directly (nats headers are case-sensitive and
+	// stored as given), with every value in one backing array.
+	vals := [...]string{d.ID, d.Event, d.ID, h.opts.Now().UTC().Format(time.RFC3339Nano), stream.OriginWebhook, d.HookID, d.InstallationTargetID}
+	hdr := make(nats.Header, len(vals))
+	hdr[stream.HeaderMsgID] = vals[0:1:1]
+	hdr[stream.HeaderEvent] = vals[1:2:2]
+	hdr[stream.HeaderDelivery] = vals[2:3:3]
+	hdr[stream.HeaderReceivedAt] = vals[3:4:4]
+	hdr[stream.HeaderOrigin] = vals[4:5:5]
 	if d.HookID != "" {
-		m.Header.Set(stream.HeaderHookID, d.HookID)
+		hdr[stream.HeaderHookID] = vals[5:6:6]
 	}
 	if d.InstallationTargetID != "" {
-		m.Header.Set(stream.HeaderInstallationTarget, d.InstallationTargetID)
+		hdr[stream.HeaderInstallationTarget] = vals[6:7:7]
 	}
-	m.Header.Set(stream.HeaderReceivedAt, h.opts.Now().UTC().Format(time.RFC3339Nano))
-	m.Header.Set(stream.HeaderOrigin, stream.OriginWebhook)
-	ack, err := h.pub.PublishMsg(ctx, m, jetstream.WithExpectStream(stream.EventsStream))
+	ack, err := h.pub.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: d.Payload, Header: hdr}, h.pubOpts...)
 	if err != nil {
 		return false, err
 	}

@@ -41,6 +41,12 @@ type receiver struct {
 
 // newReceiver serves the handler over real HTTP, publishing through pub
 // (real JetStream when nil).
+// answer is the JSON body of a 202.
+type answer struct {
+	Delivery string `json:"delivery"`
+	Status   string `json:"status"`
+}
+
 func newReceiver(t *testing.T, pub Publisher, timeout time.Duration) *receiver {
 	t.Helper()
 	r := &receiver{}
@@ -425,4 +431,18 @@ func TestOutageUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d accepted, %d answered 503, %d stored", len(accepted), seen503.Load(), len(msgs))
+}
+
+// The 202 body is valid JSON for any delivery id the header check lets
+// through, quotes and backslashes included.
+func TestAnswerIsJSONForAnyID(t *testing.T) {
+	h := NewHandler(slog.New(slog.DiscardHandler), &countingPublisher{}, NewMetrics(metrics.NewRegistry()), Options{Secrets: ParseSecrets("s"), MaxBodyBytes: 1 << 20})
+	for _, id := range []string{"72d3162e-cc78-11e3-81ab-4c9367dc0958", `a"b\c`, `<&>'{}`, "~!@#$%^*()_+`|"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, webhooktest.NewRequest("http://receiver"+Path, "ping", id, []byte(`{"zen":"x"}`), "s"))
+		var a answer
+		if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil || w.Code != http.StatusAccepted || a.Delivery != id || a.Status != StatusAccepted {
+			t.Errorf("id %q: %d %q (%v)", id, w.Code, w.Body.String(), err)
+		}
+	}
 }

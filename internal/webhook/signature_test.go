@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/ghas-relay/ghas-relay/internal/webhook/webhooktest"
@@ -101,5 +102,47 @@ func FuzzVerifySignature(f *testing.F) {
 		if err := VerifySignature(secrets, sig, mod); err == nil {
 			t.Fatalf("modified body verifies")
 		}
+		// A verifier reused across requests (its HMAC states reset, not
+		// rebuilt) gives the same answers in any order.
+		v := newVerifier(secrets)
+		for range 2 {
+			if err := v.verify(sig, mod); err == nil {
+				t.Fatalf("reused verifier: modified body verifies")
+			}
+			if err := v.verify(sig, body); err != nil {
+				t.Fatalf("reused verifier: own signature does not verify: %v", err)
+			}
+		}
 	})
+}
+
+// One verifier shared by concurrent requests: each answer is right.
+func TestVerifierConcurrentReuse(t *testing.T) {
+	v := newVerifier(ParseSecrets("old," + vectorSecret))
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 500 {
+				body := []byte(fmt.Sprintf("%s %d %d", vectorBody, g, i))
+				sig := webhooktest.Sign(vectorSecret, body)
+				if err := v.verify(sig, body); err != nil {
+					errs <- fmt.Errorf("goroutine %d, body %d: %w", g, i, err)
+					return
+				}
+				if err := v.verify(webhooktest.Sign("wrong", body), body); err == nil {
+					errs <- fmt.Errorf("goroutine %d, body %d: a wrong signature verifies", g, i)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v.verify(vectorSignature, []byte(vectorBody)); err != nil {
+		t.Fatalf("GitHub's vector after reuse: %v", err)
+	}
 }
