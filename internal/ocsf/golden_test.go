@@ -64,13 +64,18 @@ func loadSchema(t testing.TB) *ocsftest.Schema {
 	return s
 }
 
-func readDoc(t testing.TB, path string) finding.Document {
+func readFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := finding.Decode(b)
+	return b
+}
+
+func readDoc(t testing.TB, path string) finding.Document {
+	t.Helper()
+	doc, err := finding.Decode(readFile(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}
