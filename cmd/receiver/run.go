@@ -32,6 +32,7 @@ type receiverConfig struct {
 	Secret       string
 	ImportTokens string
 	MaxBodyBytes int64
+	MaxInFlight  int64
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (receiverConfig, error) {
@@ -42,6 +43,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (rece
 	s.Secret(&c.Secret, "GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_FILE", "the webhook secret(s), comma-separated during a rotation")
 	s.Secret(&c.ImportTokens, "IMPORT_TOKENS", "IMPORT_TOKENS_FILE", "bearer tokens of POST /imports and GET /imports/{id}, comma-separated during a rotation; none: /imports answers 404")
 	s.Int(&c.MaxBodyBytes, "MAX_BODY_BYTES", 26214400, "largest accepted delivery body in bytes")
+	s.Int(&c.MaxInFlight, "MAX_IN_FLIGHT", webhook.DefaultMaxInFlight, "requests handled at once; more are answered 503 at once")
 	if len(args) > 0 {
 		args = args[1:]
 	}
@@ -60,12 +62,20 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (rece
 	if c.MaxBodyBytes <= 0 {
 		return c, &config.Error{Setting: "MAX_BODY_BYTES", Msg: fmt.Sprintf("%d is not positive", c.MaxBodyBytes)}
 	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 1<<20 {
+		return c, &config.Error{Setting: "MAX_IN_FLIGHT", Msg: fmt.Sprintf("%d is not between 1 and 1048576", c.MaxInFlight)}
+	}
 	return c, nil
 }
 
 // run is the receiver: args[0] is the program name. It returns when ctx
 // ends or SIGINT/SIGTERM arrives, after every component stopped.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	defer func() {
+		if err != nil {
+			printError(stderr, "receiver", err)
+		}
+	}()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -74,7 +84,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "receiver:", err)
 		return err
 	}
 	logger, err := cfg.Logger(stderr, "receiver")
@@ -96,6 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	handler := webhook.NewHandler(logger, js, webhook.NewMetrics(reg), webhook.Options{
 		Secrets:      webhook.ParseSecrets(cfg.Secret),
 		MaxBodyBytes: cfg.MaxBodyBytes,
+		MaxInFlight:  int(cfg.MaxInFlight),
 	})
 	public, err := webhook.Listen(logger, cfg.ListenAddr, imports.Routes(webhook.Routes(handler),
 		imports.NewHandler(logger, js, imports.Options{Tokens: imports.ParseTokens(cfg.ImportTokens), MaxBodyBytes: cfg.MaxBodyBytes})))

@@ -173,6 +173,8 @@ func TestRunConfigErrors(t *testing.T) {
 		{"secret file missing", nil, map[string]string{"GITHUB_WEBHOOK_SECRET_FILE": "/nonexistent/secret"}, "GITHUB_WEBHOOK_SECRET_FILE"},
 		{"MAX_BODY_BYTES not a number", nil, map[string]string{"GITHUB_WEBHOOK_SECRET": "s", "MAX_BODY_BYTES": "abc"}, "MAX_BODY_BYTES"},
 		{"MAX_BODY_BYTES zero", nil, map[string]string{"GITHUB_WEBHOOK_SECRET": "s", "MAX_BODY_BYTES": "0"}, "MAX_BODY_BYTES"},
+		{"MAX_IN_FLIGHT zero", nil, map[string]string{"GITHUB_WEBHOOK_SECRET": "s", "MAX_IN_FLIGHT": "0"}, "MAX_IN_FLIGHT"},
+		{"MAX_IN_FLIGHT not a number", nil, map[string]string{"GITHUB_WEBHOOK_SECRET": "s", "MAX_IN_FLIGHT": "many"}, "MAX_IN_FLIGHT"},
 		{"bad log level", nil, map[string]string{"GITHUB_WEBHOOK_SECRET": "s", "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"empty listen flag", []string{"-listen-addr", ""}, map[string]string{"GITHUB_WEBHOOK_SECRET": "s"}, "LISTEN_ADDR"},
 		{"unknown flag", []string{"-secret", "x"}, map[string]string{"GITHUB_WEBHOOK_SECRET": "s"}, "flags"},
