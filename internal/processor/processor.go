@@ -308,7 +308,7 @@ func (p *Processor) process(ctx context.Context, msg jetstream.Msg, event string
 	ev := transform.Event{Name: event, Payload: msg.Data(), Origin: origin(msg), ReceivedAt: receivedAt(msg)}
 	switch event {
 	case "code_scanning_alert", "dependabot_alert", "secret_scanning_alert":
-		return p.alert(ctx, ev, snapshotRevision(msg))
+		return p.alert(ctx, ev, snapshotRevision(msg), removedReason(msg))
 	case "repository":
 		return p.repository(ctx, ev)
 	case "installation", "installation_repositories":
@@ -330,8 +330,17 @@ func snapshotRevision(msg jetstream.Msg) uint64 {
 	return n
 }
 
-// alert applies one alert event. snap is the event's snapshot revision.
-func (p *Processor) alert(ctx context.Context, ev transform.Event, snap uint64) (string, error) {
+// removedReason is the removedReason of a reconciler removal event.
+func removedReason(msg jetstream.Msg) string {
+	if r := msg.Headers().Get(stream.HeaderRemovedReason); r != "" {
+		return r
+	}
+	return finding.RemovedAbsent
+}
+
+// alert applies one alert event. snap is the event's snapshot revision,
+// reason the removedReason of a removal.
+func (p *Processor) alert(ctx context.Context, ev transform.Event, snap uint64, reason string) (string, error) {
 	dataset := transform.DatasetOf(ev.Name)
 	// Routing facts are parsed apart only when needed: a removal can only
 	// come from the reconciler, enrichment only concerns code scanning. A
@@ -342,7 +351,7 @@ func (p *Processor) alert(ctx context.Context, ev transform.Event, snap uint64) 
 			return "", err
 		}
 		if meta.Action == transform.ActionReconcileRemoved {
-			o, err := p.markRemoved(ctx, meta.Key(), ev.ReceivedAt, snap, finding.RemovedAbsent)
+			o, err := p.markRemoved(ctx, meta.Key(), ev.ReceivedAt, snap, reason)
 			return o.String(), err
 		}
 		if meta.Dataset == finding.SAST && !meta.HasSecuritySeverity && p.enricher != nil {

@@ -30,12 +30,27 @@ type alertRef struct {
 // fingerprint of the transformation maps the page was compared with: after
 // a map change the page is fetched in full, so every alert is compared
 // with documents built by the new maps.
+//
+// A 304 proves only that GitHub's page did not change, not that
+// ghas_findings still holds what the page gives (a key deleted by hand, a
+// document the processor did not take, an asset changed since). So the
+// record also holds, for each alert, the short content hash of the
+// document the page gives (Hashes, parallel to Alerts), and for each
+// repository the short hash of its asset (Assets): the validator is used
+// only when the findings snapshot of this run and the current assets match
+// them; otherwise the page is fetched again and compared in full.
 type pageRecord struct {
 	ghclient.Validator
-	Maps       string     `json:"maps,omitempty"`
-	Alerts     [][2]int64 `json:"alerts,omitempty"`
-	MaxUpdated string     `json:"maxUpdated,omitempty"`
+	Maps       string            `json:"maps,omitempty"`
+	Alerts     [][2]int64        `json:"alerts,omitempty"`
+	Hashes     []uint64          `json:"hashes,omitempty"`
+	Assets     map[string]uint64 `json:"assets,omitempty"`
+	MaxUpdated string            `json:"maxUpdated,omitempty"`
 }
+
+// pageProof checks a page record against what this run sees: the findings
+// snapshot and the current assets.
+type pageProof func(rec *pageRecord) bool
 
 // pageStore is the ghclient.ETagStore of one full-pull listing. ghclient
 // calls Get before each page's request and Put after the page was visited;
@@ -43,20 +58,21 @@ type pageRecord struct {
 // of a fetched page to Put with stash. One listing walks its pages one at a
 // time, but the lock keeps it safe anyway.
 type pageStore struct {
-	kv jetstream.KeyValue
-	fp string
+	kv    jetstream.KeyValue
+	fp    string
+	proof pageProof
 
 	mu      sync.Mutex
 	loaded  map[string]pageRecord
 	pending map[string]pageRecord
 }
 
-func newPageStore(kv jetstream.KeyValue, mapsFingerprint string) *pageStore {
-	return &pageStore{kv: kv, fp: mapsFingerprint, loaded: map[string]pageRecord{}, pending: map[string]pageRecord{}}
+func newPageStore(kv jetstream.KeyValue, mapsFingerprint string, proof pageProof) *pageStore {
+	return &pageStore{kv: kv, fp: mapsFingerprint, proof: proof, loaded: map[string]pageRecord{}, pending: map[string]pageRecord{}}
 }
 
-// Get returns the validator of a page whose record is complete and was
-// made with the current maps.
+// Get returns the validator of a page whose record is complete, was made
+// with the current maps, and matches what ghas_findings holds.
 func (s *pageStore) Get(ctx context.Context, key string) (ghclient.Validator, bool, error) {
 	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -66,7 +82,8 @@ func (s *pageStore) Get(ctx context.Context, key string) (ghclient.Validator, bo
 		return ghclient.Validator{}, false, fmt.Errorf("get %s: %w", key, err)
 	}
 	var rec pageRecord
-	if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.ETag == "" || rec.Maps != s.fp || len(rec.Alerts) != rec.Items {
+	if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.ETag == "" || rec.Maps != s.fp || len(rec.Alerts) != rec.Items ||
+		len(rec.Hashes) != len(rec.Alerts) || (s.proof != nil && !s.proof(&rec)) {
 		return ghclient.Validator{}, false, nil // fetch in full; the record is rewritten
 	}
 	s.mu.Lock()

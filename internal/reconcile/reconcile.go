@@ -39,6 +39,7 @@ import (
 
 	"github.com/ghas-relay/ghas-relay/internal/ghclient"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	findingsState "github.com/ghas-relay/ghas-relay/internal/state"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
 )
 
@@ -163,15 +164,15 @@ func NewMetrics(reg *metrics.Registry) *Metrics {
 // Reconciler runs full pulls, delta pulls and missed-delivery sweeps. Runs
 // are serialised: a run waits for the one in progress.
 type Reconciler struct {
-	logger   *slog.Logger
-	gh       GitHub
-	js       jetstream.JetStream
-	findings jetstream.KeyValue
-	state    jetstream.KeyValue
-	maps     MapSource
-	counter  *RequestCounter
-	metrics  *Metrics
-	cfg      Config
+	logger  *slog.Logger
+	gh      GitHub
+	js      jetstream.JetStream
+	store   *findingsState.Store
+	state   jetstream.KeyValue
+	maps    MapSource
+	counter *RequestCounter
+	metrics *Metrics
+	cfg     Config
 
 	runMu sync.Mutex
 }
@@ -181,15 +182,15 @@ type Reconciler struct {
 // (ghas_state). counter may be nil (the report then shows no request counts).
 func New(logger *slog.Logger, gh GitHub, js jetstream.JetStream, findings, state jetstream.KeyValue, maps MapSource, counter *RequestCounter, m *Metrics, cfg Config) *Reconciler {
 	return &Reconciler{
-		logger:   logger,
-		gh:       gh,
-		js:       js,
-		findings: findings,
-		state:    state,
-		maps:     maps,
-		counter:  counter,
-		metrics:  m,
-		cfg:      cfg.withDefaults(),
+		logger:  logger,
+		gh:      gh,
+		js:      js,
+		store:   findingsState.New(js, findings, 0),
+		state:   state,
+		maps:    maps,
+		counter: counter,
+		metrics: m,
+		cfg:     cfg.withDefaults(),
 	}
 }
 

@@ -63,6 +63,8 @@ type env struct {
 	metrics  *Metrics
 	rec      *Reconciler
 	withProc bool
+	// procMaps are the processor's maps (with a processor).
+	procMaps *switchMaps
 }
 
 func newEnv(t *testing.T, opts ghtest.Options, withProcessor bool, tune ...func(*ghclient.Config)) *env {
@@ -96,9 +98,10 @@ func newEnv(t *testing.T, opts ghtest.Options, withProcessor bool, tune ...func(
 	}
 	e.rec = e.reconciler(e.app, Config{})
 	e.withProc = withProcessor
+	e.procMaps = &switchMaps{}
+	e.procMaps.set(transform.Defaults())
 	if withProcessor {
-		maps := staticMaps{transform.Defaults()}
-		p := processor.New(quiet(), e.js, e.js, e.findings, maps, nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{RetryDelay: 20 * time.Millisecond})
+		p := processor.New(quiet(), e.js, e.js, e.findings, e.procMaps, nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{RetryDelay: 20 * time.Millisecond})
 		pctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
@@ -510,35 +513,6 @@ func (e *env) redeliveries() []jetstream.Msg {
 		if n == 0 {
 			return out
 		}
-	}
-}
-
-// After an operator changes a map, 304s must not hide the alerts whose
-// documents change: the pages are fetched in full once, then 304 again.
-func TestMapChangeRefetchesPages(t *testing.T) {
-	e := newEnv(t, ghtest.Options{}, false)
-	org := e.gh.AddInstallation("octo-org", "Organization")
-	r := e.gh.AddRepository(org.ID, "repo", true)
-	e.gh.AddAlerts(r.ID, ghtest.CodeScanning, 150)
-	first := e.mustRun(ModeFull)
-	if first.Pages != 4 || first.PagesNotModified != 0 { // 2 code scanning pages, 2 empty listings
-		t.Fatalf("first run: %d pages, %d not modified", first.Pages, first.PagesNotModified)
-	}
-	if rep := e.mustRun(ModeFull); rep.PagesNotModified != 4 {
-		t.Fatalf("unchanged run: %d pages not modified, want 4", rep.PagesNotModified)
-	}
-	sast := strings.Replace(string(transform.DefaultJSON(finding.SAST)), `"value": "GitHub Code Security"`, `"value": "GitHub Code Scanning"`, 1)
-	mp, err := transform.ParseMap(finding.SAST, []byte(sast))
-	if err != nil {
-		t.Fatal(err)
-	}
-	changed := staticMaps{transform.Defaults().With(finding.SAST, mp)}
-	e.rec = New(quiet(), e.app, e.js, e.findings, e.state, changed, e.counter, e.metrics, Config{})
-	if rep := e.mustRun(ModeFull); rep.PagesNotModified != 0 {
-		t.Errorf("run with changed maps: %d pages not modified, want all fetched", rep.PagesNotModified)
-	}
-	if rep := e.mustRun(ModeFull); rep.PagesNotModified != 4 {
-		t.Errorf("second run with changed maps: %d pages not modified, want 4", rep.PagesNotModified)
 	}
 }
 

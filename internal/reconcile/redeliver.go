@@ -42,6 +42,9 @@ type guidState struct {
 	event     string
 	delivered bool
 	latest    ghclient.HookDelivery // newest attempt
+	// sentAt is when GitHub first tried the delivery (the oldest attempt
+	// seen): the event's time where its payload carries none.
+	sentAt time.Time
 }
 
 // redeliver sweeps the App's webhook deliveries back to the checkpoint (and
@@ -79,9 +82,12 @@ func (rs *runState) redeliver(ctx context.Context) {
 			}
 			g := byGUID[d.GUID]
 			if g == nil {
-				g = &guidState{guid: d.GUID, event: d.Event, latest: d}
+				g = &guidState{guid: d.GUID, event: d.Event, latest: d, sentAt: d.DeliveredAt}
 				byGUID[d.GUID] = g
 				order = append(order, g)
+			}
+			if !d.DeliveredAt.IsZero() && (g.sentAt.IsZero() || d.DeliveredAt.Before(g.sentAt)) {
+				g.sentAt = d.DeliveredAt
 			}
 			if d.Succeeded() {
 				g.delivered = true
@@ -159,6 +165,16 @@ func (rs *runState) redeliverOne(ctx context.Context, g *guidState) error {
 	}
 	extra := nats.Header{}
 	extra.Set(stream.HeaderDelivery, guid)
+	// Dated by GitHub's first attempt, never by this sweep's clock: an
+	// action without a timestamp of its own (a reopen) is then ordered
+	// where it happened, not after every later change.
+	sent := g.sentAt
+	if sent.IsZero() {
+		sent = d.DeliveredAt
+	}
+	if !sent.IsZero() {
+		extra.Set(stream.HeaderReceivedAt, sent.UTC().Format(time.RFC3339Nano))
+	}
 	if v := header("X-GitHub-Hook-ID"); v != "" {
 		extra.Set(stream.HeaderHookID, v)
 	}

@@ -174,7 +174,10 @@ type runState struct {
 	start time.Time
 	// receivedAt dates every event of the run (header Ghas-Received-At).
 	receivedAt time.Time
-	req0, nm0  int64
+	// startRev is the last revision of ghas_findings when a full pull
+	// began, before any repository was listed.
+	startRev  uint64
+	req0, nm0 int64
 
 	alertsSeen, pages, pagesNM, published, dups atomic.Int64
 	newN, changedN, removedN, staleN            atomic.Int64

@@ -13,12 +13,14 @@ import (
 )
 
 // Get reads a finding and its revision. A missing key, a delete marker and
-// a document that does not decode all give a nil document (the revision of
-// a delete marker is still returned: a write must follow it).
+// a document that does not decode all give a nil document; the revision of
+// a delete marker is still returned (a write follows it, and what was
+// decided about the key before the delete is not what is decided now).
 func (s *Store) Get(ctx context.Context, key string) (*finding.Document, uint64, error) {
 	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, 0, nil
+		rev, err := s.markerRevision(ctx, key)
+		return nil, rev, err
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("get finding %s: %w", key, err)
@@ -30,6 +32,23 @@ func (s *Store) Get(ctx context.Context, key string) (*finding.Document, uint64,
 	return &d, e.Revision(), nil
 }
 
+// markerRevision is the revision of a key's delete or purge marker; 0
+// when the key was never written.
+func (s *Store) markerRevision(ctx context.Context, key string) (uint64, error) {
+	st, err := s.js.Stream(ctx, stream.FindingsKVStream)
+	if err != nil {
+		return 0, fmt.Errorf("get finding %s: %w", key, err)
+	}
+	m, err := st.GetLastMsgForSubject(ctx, stream.FindingsKVPrefix+key)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("get finding %s: %w", key, err)
+	}
+	return m.Sequence, nil
+}
+
 // LastRevision is the last revision written to the findings bucket (any
 // key). A finding stored at or below it was written before the call.
 func (s *Store) LastRevision(ctx context.Context) (uint64, error) {
@@ -37,11 +56,7 @@ func (s *Store) LastRevision(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("stream %s: %w", stream.FindingsKVStream, err)
 	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("stream %s info: %w", stream.FindingsKVStream, err)
-	}
-	return info.State.LastSeq, nil
+	return st.CachedInfo().State.LastSeq, nil
 }
 
 // Entry is what Scan reports of one key: its latest revision, and the

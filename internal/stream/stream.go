@@ -81,6 +81,9 @@ const (
 	// KV ghas_findings before the reconciler read GitHub's data for it:
 	// the event replaces any stored revision up to it.
 	HeaderSnapshotRevision = "Ghas-Snapshot-Revision"
+	// HeaderRemovedReason on a reconciler removal event is the finding's
+	// removedReason.
+	HeaderRemovedReason = "Ghas-Removed-Reason"
 )
 
 // Origins of an event, in header Ghas-Origin and the finding's origin field.
