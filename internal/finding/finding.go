@@ -70,7 +70,9 @@ type Document struct {
 	// added later are optional and do not change it.
 	SchemaVersion int `json:"schemaVersion"`
 	// FindingKey is <dataset>.<repository_id>.<alert number> (see Key),
-	// stable for the life of the alert whatever route brought it.
+	// stable for the life of the alert whatever route brought it; an
+	// imported finding's is <dataset>.<repository_id>.<tool slug>.<id>
+	// (see ImportKey).
 	FindingKey string `json:"findingKey"`
 	// FindingTypeName is TypeSAST, TypeSCA or TypeSecret, from the dataset.
 	FindingTypeName string `json:"findingTypeName"`
@@ -165,7 +167,8 @@ type RepositoryAssetClass struct {
 
 // Finding is the one finding of a document.
 type Finding struct {
-	// ExternalFindingID is the alert number as a string (number).
+	// ExternalFindingID is the alert number as a string (number); for an
+	// imported finding, its id (see ImportID).
 	ExternalFindingID string `json:"externalFindingId"`
 	// Name is the short title: the rule's description (sast), the
 	// advisory summary (sca), the secret type's display name (secret).
@@ -201,7 +204,8 @@ type Finding struct {
 	// resolved_at); null when not fixed, never omitted.
 	LastFixedOn *string `json:"lastFixedOn"`
 	// DetectionMethod is the tool: tool.name (sast, e.g. "CodeQL"),
-	// "Dependabot" (sca), "Secret scanning" (secret).
+	// "Dependabot" (sca), "Secret scanning" (secret), the tool's name
+	// (imports).
 	DetectionMethod string `json:"detectionMethod,omitempty"`
 	// RuleID is the rule: rule.id (sast), the GHSA id (sca), the secret
 	// type (secret).
