@@ -10,6 +10,10 @@
 // Per-key order holds across instances: claims in KV bucket ghas_state
 // (keys "sink.<durable>.<finding key>") make sure an older version of a
 // finding never reaches the sink after a newer one (see claims).
+//
+// Config.Format ocsf (SINK_FORMAT) POSTs each revision's OCSF 1.6.0 event
+// instead of the document, with the same guarantees; a document that
+// cannot be converted is dead-lettered (see format.go).
 package sink
 
 import (
