@@ -1,6 +1,7 @@
 package ocsf_test
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -24,6 +25,16 @@ func FuzzConvert(f *testing.F) {
 		}
 		f.Add(b, false, finding.StatusActive)
 		f.Add(b, true, "")
+	}
+	imported, _ := filepath.Glob(filepath.Join(importsGolden, "*.json"))
+	for _, p := range imported {
+		var docs []json.RawMessage
+		if err := json.Unmarshal(readFile(f, p), &docs); err != nil {
+			f.Fatal(err)
+		}
+		for _, d := range docs {
+			f.Add([]byte(d), true, "")
+		}
 	}
 	s := loadSchema(f)
 	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)

@@ -141,6 +141,45 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// importsGolden holds the documents the imports package's golden tests
+// produce from sample SARIF and CSV files (JSON arrays of documents).
+const importsGolden = "../imports/testdata/golden"
+
+// TestEveryImportGoldenValidates converts every imported document of the
+// imports package's golden files, in each kind of revision.
+func TestEveryImportGoldenValidates(t *testing.T) {
+	s := loadSchema(t)
+	files, _ := filepath.Glob(filepath.Join(importsGolden, "*.json"))
+	n := 0
+	for _, p := range files {
+		var docs []json.RawMessage
+		if err := json.Unmarshal(readFile(t, p), &docs); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		for i, raw := range docs {
+			doc, err := finding.Decode(raw)
+			if err != nil {
+				t.Fatalf("%s[%d]: %v", p, i, err)
+			}
+			n++
+			for _, rev := range []ocsf.Revision{{First: true}, {PreviousStatus: finding.StatusActive}} {
+				rev.Time = revisionTime(t, doc)
+				b, err := ocsf.Encode(doc, rev)
+				if err != nil {
+					t.Errorf("%s[%d]: %v", p, i, err)
+					continue
+				}
+				if err := s.Validate(b); err != nil {
+					t.Errorf("%s[%d]: %v", p, i, err)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Skip("no import golden documents")
+	}
+}
+
 // TestEveryTransformGoldenValidates converts every document the transform
 // produces from the sample payloads, in each kind of revision.
 func TestEveryTransformGoldenValidates(t *testing.T) {
