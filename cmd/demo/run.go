@@ -148,15 +148,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	host, port, _ := net.SplitHostPort(natsAddr)
-	conf := filepath.Join(*dataDir, "nats.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("host: %s\nport: %s\nmax_payload: 32MB\njetstream { store_dir: %q }\n", host, port, natsDir)), 0o644); err != nil {
+	// The shipped configuration (deploy/nats): one user per binary with
+	// its least-privilege permissions, fresh passwords each run.
+	natsCfg, err := writeNATSConfig(filepath.Join(*dataDir, "nats-conf"), natsDir, host, port)
+	if err != nil {
 		return err
 	}
-	if _, err := ps.start(binDir, logDir, "nats-server", nil, "nats-server", "-c", conf); err != nil {
+	if _, err := ps.start(binDir, logDir, "nats-server", natsCfg.serverEnv, "nats-server", "-c", natsCfg.conf); err != nil {
 		return err
 	}
 	natsURL := "nats://" + natsAddr
-	nc, err := connectWait(ctx, natsURL)
+	nc, err := connectWait(ctx, natsURL, "ghas-admin", natsCfg.passwords["admin"])
 	if err != nil {
 		return err
 	}
@@ -165,7 +167,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	say("JetStream at %s (data in %s)", natsURL, natsDir)
+	say("JetStream at %s (data in %s), users and permissions of deploy/nats, one user per binary", natsURL, natsDir)
 
 	// Fake GitHub with a small organisation and a user, plus one webhook
 	// delivery GitHub failed to deliver.
@@ -207,10 +209,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"GITHUB_APP_PRIVATE_KEY_FILE=" + keyFile,
 		"GITHUB_API_URL=" + gh.URL(),
 	}
-	if _, err := ps.start(binDir, logDir, "receiver", append(common, "LISTEN_ADDR="+listen, "ADMIN_ADDR="+recvAdmin, "GITHUB_WEBHOOK_SECRET="+secret), "receiver"); err != nil {
+	if _, err := ps.start(binDir, logDir, "receiver", append(append(common, natsCfg.env("receiver")...), "LISTEN_ADDR="+listen, "ADMIN_ADDR="+recvAdmin, "GITHUB_WEBHOOK_SECRET="+secret), "receiver"); err != nil {
 		return err
 	}
-	if _, err := ps.start(binDir, logDir, "processor", append(append(common, app...),
+	if _, err := ps.start(binDir, logDir, "processor", append(append(append(common, natsCfg.env("processor")...), app...),
 		"ADMIN_ADDR="+procAdmin, "SINK_URL=http://"+sinkLn.Addr().String()+"/findings", "SINK_TOKEN=demo-sink-token"), "processor"); err != nil {
 		return err
 	}
@@ -243,7 +245,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// One reconcile: missed-delivery sweep, delta pull and full pull.
 	say("reconciling against the fake GitHub (reconciler -once, all modes)")
-	rec, err := ps.start(binDir, logDir, "reconciler", append(append(common, app...), "ADMIN_ADDR="+recAdmin, "RECONCILE_MODE=daemon"), "reconciler", "-once")
+	rec, err := ps.start(binDir, logDir, "reconciler", append(append(append(common, natsCfg.env("reconciler")...), app...), "ADMIN_ADDR="+recAdmin, "RECONCILE_MODE=daemon"), "reconciler", "-once")
 	if err != nil {
 		return err
 	}
@@ -328,10 +330,10 @@ func missedDelivery(ctx context.Context, gh *ghtest.Server, world ghtest.Demo) (
 	return fmt.Sprintf("%s (%s alert %d dismissed)", guid, repo.FullName, a.Number), nil
 }
 
-func connectWait(ctx context.Context, url string) (*nats.Conn, error) {
+func connectWait(ctx context.Context, url, user, password string) (*nats.Conn, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+		nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.UserInfo(user, password))
 		if err == nil {
 			return nc, nil
 		}

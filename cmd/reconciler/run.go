@@ -169,10 +169,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 			buckets[name] = kv
 		}
-		if err := transform.Seed(ctx, buckets[stream.MapsBucket]); err != nil {
-			return err
-		}
-		// Drift is decided with the maps the processors use.
+		// Drift is decided with the maps the processors use. The processor
+		// owns and seeds them (the reconciler's NATS user may not write
+		// ghas_maps); until it has, the watcher holds the embedded defaults,
+		// which are what it seeds.
 		watcher := transform.NewWatcher(logger, buckets[stream.MapsBucket])
 		rec := reconcile.New(logger, app, js, buckets[stream.FindingsBucket], buckets[stream.StateBucket], watcher, counter, rm, reconcile.Config{Strategy: cfg.Strategy})
 		return group.Run(ctx, watcher.Run, func(ctx context.Context) error {

@@ -170,7 +170,7 @@ func (ns *natsServer) connect(t *testing.T, role string) *client {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := stream.Connect(slog.New(slog.DiscardHandler), c.NATS(role))
+	nc, err := stream.Connect(discard(), c.NATS(role))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,3 +246,5 @@ func (c *client) denied(t *testing.T, what, prefix string, call func(ctx context
 		t.Errorf("%s: %s succeeded", c.role, what)
 	}
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
