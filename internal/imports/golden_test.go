@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,10 @@ func TestGolden(t *testing.T) {
 	asset.AssetDetail.Sources = []string{"GitHub Advanced Security - Code Security"}
 	im := transform.Defaults().Imports()
 	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	repoID, err := strconv.ParseInt(asset.VendorAssetID, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range samples() {
 		t.Run(s.file, func(t *testing.T) {
 			data := readSample(t, s.file)
@@ -79,7 +84,7 @@ func TestGolden(t *testing.T) {
 			sc := Scope{Tool: tool, Organization: sum.Organization, Category: sum.Category, Ref: sum.Ref, Commit: sum.Commit, ScannedAt: "2026-11-21T08:30:00Z"}
 			var docs []finding.Document
 			if _, err := Parse(s.format, data, func(r Result) error {
-				docs = append(docs, Document(im, &asset, 1296269, sc, r, now))
+				docs = append(docs, Document(im, &asset, repoID, sc, r, now))
 				return nil
 			}); err != nil {
 				t.Fatal(err)

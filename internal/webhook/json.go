@@ -1,5 +1,7 @@
 package webhook
 
+import "encoding/binary"
+
 // maxDepth is encoding/json's nesting limit, kept so that validJSONObject
 // accepts exactly what json.Valid accepts.
 const maxDepth = 10000
@@ -125,6 +127,14 @@ func literal(b []byte, i int, lit string) (int, bool) {
 func str(b []byte, i int) (int, bool) {
 	i++
 	for i < len(b) {
+		// Skip eight plain bytes at a time; a word that may hold a quote, a
+		// backslash or a control character goes through the byte loop.
+		for i+8 <= len(b) && !special(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
 			i++
@@ -158,6 +168,21 @@ func str(b []byte, i int) (int, bool) {
 		}
 	}
 	return i, false
+}
+
+// Word constants of special: every byte 0x01, 0x80, 0x20, '"' and '\\'.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special reports whether one of the eight bytes of w may be '"', '\\' or
+// below 0x20. It never misses one; it may report a byte that is not (a
+// borrow across bytes), which only sends the word through the byte loop.
+func special(w uint64) bool {
+	q := w ^ (ones * '"')
+	bs := w ^ (ones * '\\')
+	return ((w-ones*0x20)&^w|(q-ones)&^q|(bs-ones)&^bs)&highs != 0
 }
 
 // number validates -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?

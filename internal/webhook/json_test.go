@@ -41,6 +41,18 @@ func TestValidJSONObject(t *testing.T) {
 			t.Errorf("array depth %d: validJSONObject = %v, json.Valid says %v", depth, got, want)
 		}
 	}
+	// Every special byte at every offset of a word, next to plain ASCII and
+	// to bytes over 0x7f (which the word check must not take for special).
+	for _, fill := range []string{"x", "\xe9", "\x7f", "!"} {
+		for _, special := range []string{`"`, `\\`, `\n`, `\"`, "\x00", "\x01", "\x1f", "\t", `\u00e9`, `\q`, " ", "\x21", "\x5b", "\x5d"} {
+			for off := range 20 {
+				c := []byte(`{"k":"` + strings.Repeat(fill, off) + special + strings.Repeat(fill, 19-off) + `"}`)
+				if got, want := validJSONObject(c), reference(c); got != want {
+					t.Errorf("validJSONObject(%q) = %v, json.Valid says %v", c, got, want)
+				}
+			}
+		}
+	}
 	for _, s := range webhooktest.Load(t) {
 		if !validJSONObject(s.Body) {
 			t.Errorf("%s/%s rejected", s.Event, s.Name)

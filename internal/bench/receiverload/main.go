@@ -52,6 +52,7 @@ type options struct {
 	rate     int
 	open     time.Duration
 	bigBytes int
+	slow     int
 }
 
 func main() {
@@ -70,10 +71,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	rate := fs.Int("rate", 1000, "open-loop rate, deliveries per second")
 	open := fs.Duration("open", 60*time.Second, "open-loop duration (RSS sampled during it); 0 skips")
 	big := fs.Int("big", 25_000_000, "size of the single large delivery; 0 skips")
+	slow := fs.Int("slow", 1000, "stalled clients that announce a 25 MB body while an honest 2 MiB delivery is sent; 0 skips")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	o := options{reps: *reps, dur: *dur, size: *size, rate: *rate, open: *open, bigBytes: *big}
+	o := options{reps: *reps, dur: *dur, size: *size, rate: *rate, open: *open, bigBytes: *big, slow: *slow}
 	for _, c := range strings.Split(*concs, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 {
@@ -451,6 +453,7 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 	fmt.Fprintf(stdout, "### Closed loop: %d-byte deliveries, %s per measurement, median of %d\n\n", len(body), o.dur, o.reps)
 	fmt.Fprintln(stdout, "| concurrency | receiver deliveries/s | receiver p50 ms | receiver p99 ms | baseline publishes/s | baseline p50 ms | baseline p99 ms | ratio | errors | CPU µs/delivery: receiver / nats-server / load generator | CPU µs/publish: nats-server / load generator |")
 	fmt.Fprintln(stdout, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+	var cpuRows []string
 	for _, c := range o.concs {
 		var rr, rp50, rp99, br, bp50, bp99 []float64
 		var rcpu, bcpu [3][]float64
@@ -489,6 +492,16 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "| %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f | %d | %.0f / %.0f / %.0f | %.0f / %.0f |\n",
 			c, median(rr), median(rp50), median(rp99), median(br), median(bp50), median(bp99), median(rr)/median(br), errs,
 			median(rcpu[0]), median(rcpu[1]), median(rcpu[2]), median(bcpu[1]), median(bcpu[2]))
+		cpuRows = append(cpuRows, fmt.Sprintf("| %d | %.1f | %.1f | %.2f |", c, median(rcpu[0]), median(bcpu[2]), median(rcpu[0])/median(bcpu[2])))
+	}
+	// The receiver's own CPU per delivery against the CPU of a client that
+	// publishes the same payload to JetStream directly (the load generator
+	// during the baseline does nothing else).
+	fmt.Fprintf(stdout, "\n### CPU per 8 KB delivery: receiver vs direct JetStream publisher (medians of %d)\n\n", o.reps)
+	fmt.Fprintln(stdout, "| concurrency | receiver CPU µs/delivery | publisher CPU µs/publish | ratio |")
+	fmt.Fprintln(stdout, "|---:|---:|---:|---:|")
+	for _, row := range cpuRows {
+		fmt.Fprintln(stdout, row)
 	}
 
 	pid := e.recvCmd.Process.Pid
@@ -514,6 +527,13 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 			fmt.Fprintf(stdout, "\nReceiver RSS (MiB) every 5 s: %s. First sample after warm-up (%s) vs last: %+.1f MiB.\n",
 				strings.Join(samples, ", "), samples[min(1, len(samples)-1)], float64(rss[len(rss)-1]-rss[min(1, len(rss)-1)])/(1<<20))
 		}
+	}
+
+	if o.slow > 0 {
+		if err := slowClients(ctx, client, url, pid, o.slow, stdout); err != nil {
+			return err
+		}
+		_ = purge(ctx, e.js)
 	}
 
 	if o.bigBytes > 0 {
