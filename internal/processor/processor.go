@@ -23,6 +23,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/finding"
 	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	"github.com/ghas-relay/ghas-relay/internal/scope"
 	"github.com/ghas-relay/ghas-relay/internal/state"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
@@ -49,6 +50,9 @@ type Config struct {
 	AckWait    time.Duration // redelivery after a processor died holding a message
 	RetryDelay time.Duration // delay of a redelivery after a transient failure
 	Now        func() time.Time
+	// Scope decides which findings are kept and gives assets their
+	// ownership and tags (assets.go); nil keeps everything.
+	Scope *scope.Filter
 }
 
 func (c Config) withDefaults() Config {
@@ -310,7 +314,9 @@ func (p *Processor) process(ctx context.Context, msg jetstream.Msg, event string
 	case "code_scanning_alert", "dependabot_alert", "secret_scanning_alert":
 		return p.alert(ctx, ev, snapshotRevision(msg), removedReason(msg))
 	case "repository":
-		return p.repository(ctx, ev)
+		return p.repositoryEvent(ctx, ev) // assets.go
+	case "custom_property_values":
+		return p.customPropertyValues(ctx, ev) // assets.go
 	case "installation", "installation_repositories":
 		return p.installation(ctx, ev)
 	case "sarif", "codex-csv", "csv": // ghas.import.<format> (imports.go)
@@ -367,19 +373,23 @@ func (p *Processor) alert(ctx context.Context, ev transform.Event, snap uint64, 
 	if err != nil {
 		return "", err
 	}
-	o, err := p.store.Apply(ctx, doc.FindingKey, func(stored *finding.Document, rev uint64) (*finding.Document, error) {
+	sc, err := p.scopeOf(ev, &doc)
+	if err != nil {
+		return "", err
+	}
+	o, err := p.store.Apply(ctx, doc.FindingKey, sc.wrap(func(stored *finding.Document, rev uint64) (*finding.Document, error) {
 		if stored != nil && !state.Authoritative(rev, snap) && !state.Newer(&doc, stored) {
 			return nil, nil
 		}
 		return &doc, nil
-	})
+	}))
 	if err != nil {
 		return "", err
 	}
 	if o == state.Written {
 		p.metrics.Published.Inc(dataset)
 	}
-	return o.String(), nil
+	return sc.result(o), nil
 }
 
 // markRemoved marks one stored finding REMOVED as of at, for reason. A

@@ -30,7 +30,7 @@ type checkpoint struct {
 // handledEvent reports whether the receiver handles event (SPEC §4), ping aside.
 func handledEvent(event string) bool {
 	switch event {
-	case "code_scanning_alert", "dependabot_alert", "secret_scanning_alert", "repository", "installation", "installation_repositories":
+	case "code_scanning_alert", "dependabot_alert", "secret_scanning_alert", "repository", "installation", "installation_repositories", "custom_property_values":
 		return true
 	}
 	return false

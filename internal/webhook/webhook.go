@@ -43,6 +43,7 @@ var handledEvents = map[string]bool{
 	"repository":                true,
 	"installation":              true,
 	"installation_repositories": true,
+	"custom_property_values":    true,
 	"ping":                      true,
 }
 
