@@ -86,6 +86,8 @@ func (s *Server) match(method, path string) *route {
 		return &route{authJWT, s.redeliver}
 	case get && n == 2 && seg[0] == "installation" && seg[1] == "repositories":
 		return &route{authToken, s.listRepositories}
+	case get && n == 4 && seg[0] == "orgs" && seg[2] == "properties" && seg[3] == "values":
+		return &route{authToken, s.listPropertyValues} // properties.go
 	case get && n == 4 && seg[0] == "orgs" && isKind(seg[2]) && seg[3] == "alerts":
 		return &route{authToken, s.listOrgAlerts}
 	case get && n == 5 && seg[0] == "repos" && isKind(seg[3]) && seg[4] == "alerts":
