@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		appCfg.Requests = reg.NewCounterVec("ghas_processor_github_requests_total", "GitHub REST requests made for enrichment, by endpoint and status.", "endpoint", "status")
 		app, err := ghclient.New(logger, appCfg)
 		if err != nil {
-			return &config.Error{Setting: "GITHUB_APP_PRIVATE_KEY_FILE", Msg: err.Error()}
+			return err // a *config.Error naming the setting that is wrong
 		}
 		fetcher = app
 	}

@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	appCfg.Requests = rm.Requests
 	app, err := ghclient.New(logger, appCfg)
 	if err != nil {
-		return &config.Error{Setting: "GITHUB_API_URL", Msg: err.Error()}
+		return err // a *config.Error naming the setting that is wrong
 	}
 
 	nc, err := stream.Connect(logger, cfg.NATS("reconciler"))

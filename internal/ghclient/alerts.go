@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net/http"
 	"net/url"
 	"strconv"
 )
@@ -50,8 +52,8 @@ type ListRequest struct {
 
 // Page is one page of an alert listing.
 type Page struct {
-	// Items are the alerts of the page, raw JSON as GitHub sent them (secret
-	// values hidden). Empty when NotModified.
+	// Items are the alerts of the page, raw JSON as GitHub sent them (but
+	// without secret values). Empty when NotModified.
 	Items []json.RawMessage
 	// NotModified: the page is unchanged since its stored ETag (304).
 	NotModified bool
@@ -88,16 +90,25 @@ func (r ListRequest) target() string {
 }
 
 // ListAlerts walks one alert listing page by page as installation
-// installationID: per_page=100, every state unless r.State, following Link
-// rel="next" (page numbers for code and secret scanning, the `after` cursor
-// for Dependabot, which refuses `page`), hide_secret=true for secret
-// scanning. visit gets each page as it arrives and returns false to stop
-// (a delta pull at its watermark). Errors unwrap to ErrFeatureOff,
-// ErrForbidden, ErrNotFound, ErrUnauthorized or ErrRateLimited where they apply.
+// installationID through go-github: per_page=100, every state unless
+// r.State, following the Link header (page numbers for code and secret
+// scanning, the `after` cursor for Dependabot, which refuses `page`),
+// hide_secret=true for secret scanning, whose items lose any secret value
+// the server sent anyway. visit gets each page as it arrives and returns
+// false to stop (a delta pull at its watermark). Errors unwrap to
+// go-github's error and to ErrFeatureOff, ErrForbidden, ErrNotFound,
+// ErrUnauthorized, ErrRateLimited or ErrPagination where they apply.
 func (a *App) ListAlerts(ctx context.Context, installationID int64, r ListRequest, visit func(Page) (more bool, err error)) error {
+	if err := a.listAlerts(ctx, installationID, r, visit); err != nil {
+		return fmt.Errorf("list %s alerts of %s: %w", r.Kind, r.target(), err)
+	}
+	return nil
+}
+
+func (a *App) listAlerts(ctx context.Context, installationID int64, r ListRequest, visit func(Page) (bool, error)) error {
 	segs, err := r.path()
 	if err != nil {
-		return fmt.Errorf("list %s alerts: %w", r.Kind, err)
+		return err
 	}
 	q := url.Values{"per_page": {strconv.Itoa(PerPage)}}
 	if r.State != "" {
@@ -112,27 +123,83 @@ func (a *App) ListAlerts(ctx context.Context, installationID int64, r ListReques
 	if r.Kind == SecretScanning {
 		q.Set("hide_secret", "true")
 	}
-	first := a.url(q, segs...)
-	err = a.paginate(ctx, a.installation(installationID).client, first, r.ETags, func(p *rawPage) (bool, error) {
-		pg := Page{NotModified: p.notModified, ETag: p.etag, URL: p.url, Number: p.number}
-		if p.notModified {
-			pg.UnchangedItems = p.validator.Items
-		} else {
-			if err := json.Unmarshal(p.body, &pg.Items); err != nil {
-				return false, fmt.Errorf("decode alerts page %d: %w", p.number, err)
-			}
-			p.validator.Items = len(pg.Items)
+	c := a.installation(installationID)
+	pg := a.pager()
+	for n := 1; ; n++ {
+		req, err := c.gh.NewRequest(http.MethodGet, relPath(q, segs...), nil)
+		if err != nil {
+			return err
 		}
-		return visit(pg)
-	})
-	if err != nil {
-		return fmt.Errorf("list %s alerts of %s: %w", r.Kind, r.target(), err)
+		page := Page{URL: req.URL.String(), Number: n}
+		var v Validator
+		var key string
+		if r.ETags != nil {
+			key = ETagKey(page.URL)
+			got, ok, err := r.ETags.Get(ctx, key)
+			if err != nil {
+				return fmt.Errorf("etag get: %w", err)
+			}
+			if ok {
+				v = got
+				req.Header.Set("If-None-Match", v.ETag)
+			}
+		}
+		var items []json.RawMessage
+		resp, err := a.do(ctx, c, req, &items)
+		page.NotModified = resp != nil && resp.Response != nil && resp.StatusCode == http.StatusNotModified
+		if err != nil && !page.NotModified {
+			return classify(err)
+		}
+		page.ETag = resp.Header.Get("ETag")
+		stored := ""
+		if page.NotModified {
+			page.UnchangedItems = v.Items
+			stored = v.Next
+			if page.ETag == "" {
+				page.ETag = v.ETag
+			}
+		} else {
+			if r.Kind == SecretScanning {
+				for i := range items {
+					items[i] = dropSecret(items[i])
+				}
+			}
+			page.Items = items
+		}
+		next, err := pg.next(resp, stored)
+		if err != nil {
+			return err
+		}
+		more, err := visit(page)
+		if err != nil {
+			return err
+		}
+		// Store the validator only after the page was processed, so a page
+		// whose processing failed is fetched in full next time.
+		if r.ETags != nil && !page.NotModified && page.ETag != "" {
+			nv := Validator{ETag: page.ETag, Items: len(items)}
+			if next != (cursor{}) {
+				nq := maps.Clone(q)
+				next.set(nq)
+				u, err := c.gh.BaseURL.Parse(relPath(nq, segs...))
+				if err != nil {
+					return err
+				}
+				nv.Next = u.String()
+			}
+			if err := r.ETags.Put(ctx, key, nv); err != nil {
+				return fmt.Errorf("etag put: %w", err)
+			}
+		}
+		if !more || next == (cursor{}) {
+			return nil
+		}
+		next.set(q)
 	}
-	return nil
 }
 
 // GetAlert fetches one alert of a repository as installation
-// installationID and returns it as raw JSON (secret values hidden).
+// installationID and returns it as raw JSON (secret values removed).
 func (a *App) GetAlert(ctx context.Context, installationID int64, kind Kind, owner, repo string, number int64) (json.RawMessage, error) {
 	if !kind.Valid() {
 		return nil, fmt.Errorf("get alert: unknown alert kind %q", kind)
@@ -141,17 +208,25 @@ func (a *App) GetAlert(ctx context.Context, installationID int64, kind Kind, own
 	if kind == SecretScanning {
 		q = url.Values{"hide_secret": {"true"}}
 	}
-	u := a.url(q, "repos", owner, repo, string(kind), "alerts", strconv.FormatInt(number, 10))
-	body, err := a.getJSON(ctx, a.installation(installationID).client, u)
+	c := a.installation(installationID)
+	req, err := c.gh.NewRequest(http.MethodGet, relPath(q, "repos", owner, repo, string(kind), "alerts", strconv.FormatInt(number, 10)), nil)
 	if err != nil {
 		return nil, fmt.Errorf("get %s alert %s/%s#%d: %w", kind, owner, repo, number, err)
+	}
+	var body json.RawMessage
+	if _, err := a.do(ctx, c, req, &body); err != nil {
+		return nil, fmt.Errorf("get %s alert %s/%s#%d: %w", kind, owner, repo, number, classify(err))
+	}
+	if kind == SecretScanning {
+		body = dropSecret(body)
 	}
 	return body, nil
 }
 
 // GetCodeScanningAlert fetches one code scanning alert (GET
 // /repos/{owner}/{repo}/code-scanning/alerts/{number}) as raw JSON; unlike
-// webhooks, it carries rule.security_severity_level (SPEC §8 enrichment).
+// webhooks, it carries rule.security_severity_level (the processor's
+// enrichment).
 func (a *App) GetCodeScanningAlert(ctx context.Context, installationID int64, owner, repo string, number int64) (json.RawMessage, error) {
 	return a.GetAlert(ctx, installationID, CodeScanning, owner, repo, number)
 }

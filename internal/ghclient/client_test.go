@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-github/v62/github"
+
 	"github.com/ghas-relay/ghas-relay/internal/ghclient"
 	"github.com/ghas-relay/ghas-relay/internal/ghclient/ghtest"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
@@ -412,9 +414,9 @@ func TestServerErrorsRetriedThenReported(t *testing.T) {
 	srv.Inject(ghtest.ServerError("/orgs/", 1, 0)) // page 2 always fails
 	pages := 0
 	err = app.ListAlerts(ctx(t), org.ID, ghclient.ListRequest{Kind: ghclient.CodeScanning, Org: "octo-org"}, func(ghclient.Page) (bool, error) { pages++; return true, nil })
-	var ae *ghclient.APIError
-	if !errors.As(err, &ae) || ae.StatusCode != 500 || pages != 1 {
-		t.Fatalf("err = %v after %d pages, want a 500 APIError after page 1", err, pages)
+	var er *github.ErrorResponse
+	if !errors.As(err, &er) || ghclient.StatusCode(err) != 500 || pages != 1 {
+		t.Fatalf("err = %v after %d pages, want a 500 ErrorResponse after page 1", err, pages)
 	}
 }
 
@@ -453,10 +455,10 @@ func TestFeatureOffAndRefusals(t *testing.T) {
 	if _, err := app.GetCodeScanningAlert(ctx(t), user.ID, "octocat", "mine", 99); !errors.Is(err, ghclient.ErrNotFound) {
 		t.Fatalf("missing alert: err = %v, want ErrNotFound", err)
 	}
-	var ae *ghclient.APIError
+	var er *github.ErrorResponse
 	_, _, err := collect(t, app, org.ID, ghclient.ListRequest{Kind: ghclient.CodeScanning, Owner: "octo-org", Repo: "repo"})
-	if !errors.As(err, &ae) || ae.StatusCode != 404 || ae.Message != "no analysis found" || ae.Endpoint != "/repos/{owner}/{repo}/code-scanning/alerts" {
-		t.Fatalf("APIError = %+v", ae)
+	if !errors.As(err, &er) || er.Response.StatusCode != 404 || er.Message != "no analysis found" || er.Response.Request.URL.Path != "/repos/octo-org/repo/code-scanning/alerts" {
+		t.Fatalf("ErrorResponse = %+v", er)
 	}
 }
 

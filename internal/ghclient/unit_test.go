@@ -2,61 +2,118 @@ package ghclient
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-github/v62/github"
+
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
 )
 
-func TestParseLink(t *testing.T) {
+func TestNextLinkTarget(t *testing.T) {
 	tests := []struct {
 		in   string
-		want map[string]string
+		want string
 	}{
 		{`<https://api.github.com/orgs/o/code-scanning/alerts?per_page=100&page=2>; rel="next", <https://api.github.com/orgs/o/code-scanning/alerts?per_page=100&page=9>; rel="last"`,
-			map[string]string{"next": "https://api.github.com/orgs/o/code-scanning/alerts?per_page=100&page=2", "last": "https://api.github.com/orgs/o/code-scanning/alerts?per_page=100&page=9"}},
+			"https://api.github.com/orgs/o/code-scanning/alerts?per_page=100&page=2"},
 		// Dependabot: cursor-only, prev before next.
 		{`<https://api.github.com/repos/o/r/dependabot/alerts?per_page=100&before=Y3Vyc29yOnYy>; rel="prev", <https://api.github.com/repos/o/r/dependabot/alerts?per_page=100&after=Y3Vyc29yOnYyOpK0>; rel="next"`,
-			map[string]string{"prev": "https://api.github.com/repos/o/r/dependabot/alerts?per_page=100&before=Y3Vyc29yOnYy", "next": "https://api.github.com/repos/o/r/dependabot/alerts?per_page=100&after=Y3Vyc29yOnYyOpK0"}},
-		{`<https://x/a,b>; title="a, b"; rel=next`, map[string]string{"next": "https://x/a,b"}},
-		{`<https://x/1>; rel="next last"`, map[string]string{"next": "https://x/1", "last": "https://x/1"}},
-		{``, map[string]string{}},
-		{`garbage, <https://x/2>; rel="next"`, map[string]string{"next": "https://x/2"}},
-		{`<https://x/3`, map[string]string{}},
+			"https://api.github.com/repos/o/r/dependabot/alerts?per_page=100&after=Y3Vyc29yOnYyOpK0"},
+		{`<https://x/1>; rel=next`, "https://x/1"},
+		{`<https://x/1>; rel="prev"`, ""},
+		{``, ""},
+		{`garbage, <https://x/2>; rel="next"`, "https://x/2"},
+		{`<https://x/3; rel="next"`, ""},
 	}
 	for _, tt := range tests {
-		got := ParseLink(tt.in)
-		if len(got) != len(tt.want) {
-			t.Errorf("ParseLink(%q) = %v, want %v", tt.in, got, tt.want)
-			continue
+		h := http.Header{}
+		if tt.in != "" {
+			h.Set("Link", tt.in)
 		}
-		for k, v := range tt.want {
-			if got[k] != v {
-				t.Errorf("ParseLink(%q)[%s] = %q, want %q", tt.in, k, got[k], v)
-			}
+		if got := nextLinkTarget(h); got != tt.want {
+			t.Errorf("nextLinkTarget(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
 
-// FuzzParseLink: never panics, and every URL it returns was between <> in the input.
-func FuzzParseLink(f *testing.F) {
+// FuzzNextLinkTarget: never panics, and a target it returns was between <>
+// in the input.
+func FuzzNextLinkTarget(f *testing.F) {
 	f.Add(`<https://api.github.com/x?page=2>; rel="next", <https://api.github.com/x?page=3>; rel="last"`)
 	f.Add(`<a>; rel="next"; title=",;<>", <b>; rel=prev`)
-	f.Add(`<<>>;rel=""`)
+	f.Add(`<<>>;rel="next"`)
 	f.Fuzz(func(t *testing.T, s string) {
-		for rel, u := range ParseLink(s) {
-			if rel == "" || !strings.Contains(s, "<"+u+">") {
-				t.Fatalf("ParseLink(%q) returned %q=%q not present in input", s, rel, u)
+		u := nextLinkTarget(http.Header{"Link": {s}})
+		if u != "" && !strings.Contains(s, "<"+u+">") {
+			t.Fatalf("nextLinkTarget(%q) = %q, not present in input", s, u)
+		}
+	})
+}
+
+func TestDropSecret(t *testing.T) {
+	tests := map[string]string{
+		`{"number":1,"secret":"ghp_abc","secret_type":"github_pat","state":"open"}`: `{"number":1,"secret_type":"github_pat","state":"open"}`,
+		`{"secret":"x"}`:                       `{}`,
+		`{"number":2,"secret_type":"t"}`:       `{"number":2,"secret_type":"t"}`,
+		`{"a":{"b":[1,2]},"secret":{"x":"y"}}`: `{"a":{"b":[1,2]}}`,
+		`{"note":"the \"secret\" word","n":1}`: `{"note":"the \"secret\" word","n":1}`,
+		`["secret"]`:                           `null`,
+		`{"secret":"x"`:                        `null`,
+	}
+	for in, want := range tests {
+		if got := string(dropSecret(json.RawMessage(in))); got != want {
+			t.Errorf("dropSecret(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// FuzzDropSecret: whatever the input, the output never has a top-level
+// "secret" member, and a valid object stays a valid object with the same
+// other members.
+func FuzzDropSecret(f *testing.F) {
+	f.Add(`{"number":1,"secret":"ghp_abc","secret_type":"github_pat"}`)
+	f.Add(`{"secret":1,"secret":2}`)
+	f.Add(`{"a":"secret"}`)
+	f.Add(`[{"secret":"x"}]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		out := dropSecret(json.RawMessage(s))
+		var in, got map[string]json.RawMessage
+		if json.Unmarshal(out, &got) == nil {
+			if _, ok := got["secret"]; ok {
+				t.Fatalf("dropSecret(%q) = %s keeps the secret", s, out)
+			}
+		}
+		if json.Unmarshal([]byte(s), &in) == nil && in != nil {
+			if json.Unmarshal(out, &got) != nil {
+				t.Fatalf("dropSecret(%q) = %s is not an object", s, out)
+			}
+			delete(in, "secret")
+			if len(in) != len(got) {
+				t.Fatalf("dropSecret(%q) = %s lost members", s, out)
 			}
 		}
 	})
 }
 
-func TestClassify(t *testing.T) {
+func TestIsClientID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"Iv1.0123456789abcdef": true, "Iv23liAbCdEf012345": true, "12345": false, "Iv1.": false,
+		"Iv23li": false, "iv1.0123456789abcdef": false, "Iv1.0123-4567": false, "Iv23li Space": false,
+	} {
+		if got := IsClientID(s); got != want {
+			t.Errorf("IsClientID(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+func TestKindOf(t *testing.T) {
 	h := func(kv ...string) http.Header {
 		out := http.Header{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -89,13 +146,19 @@ func TestClassify(t *testing.T) {
 		if h == nil {
 			h = http.Header{}
 		}
-		if got := classify(tt.status, h, tt.msg); got != tt.want {
-			t.Errorf("classify(%d, %q) = %v, want %v", tt.status, tt.msg, got, tt.want)
+		if got := kindOf(tt.status, h, tt.msg); got != tt.want {
+			t.Errorf("kindOf(%d, %q) = %v, want %v", tt.status, tt.msg, got, tt.want)
 		}
 	}
-	ae := &APIError{Method: "GET", Endpoint: "/x", StatusCode: 404, Message: "no analysis found", kind: ErrFeatureOff}
-	if !errors.Is(ae, ErrFeatureOff) || errors.Is(ae, ErrNotFound) {
-		t.Fatalf("APIError does not unwrap to its kind")
+	// A classified go-github error unwraps to its kind and to go-github's error.
+	er := &github.ErrorResponse{Response: &http.Response{StatusCode: 404, Header: http.Header{}}, Message: "no analysis found"}
+	err := classify(fmt.Errorf("list: %w", er))
+	var got *github.ErrorResponse
+	if !errors.Is(err, ErrFeatureOff) || errors.Is(err, ErrNotFound) || !errors.As(err, &got) || got != er || StatusCode(err) != 404 {
+		t.Fatalf("classified error %v does not unwrap to its kind and go-github's error", err)
+	}
+	if err := classify(&github.ErrorResponse{Response: &http.Response{StatusCode: 502, Header: http.Header{}}}); errors.Is(err, ErrNotFound) || StatusCode(err) != 502 {
+		t.Fatalf("5xx classified as %v", err)
 	}
 }
 
@@ -167,5 +230,20 @@ func TestKVETags(t *testing.T) {
 			t.Fatalf("get after restart: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestGoGitHubRepositoryRejectsMultiSelectProperties pins why repositories
+// stay raw JSON: go-github v62's Repository cannot decode a multi-select
+// custom property. If this starts passing, the decision can be revisited.
+func TestGoGitHubRepositoryRejectsMultiSelectProperties(t *testing.T) {
+	raw := []byte(`{"id":1,"name":"r","custom_properties":{"owner":"team-a","regions":["eu","us"]}}`)
+	var r github.Repository
+	if err := json.Unmarshal(raw, &r); err == nil {
+		t.Fatalf("github.Repository decoded a multi-select custom property: %+v", r.CustomProperties)
+	}
+	var mine Repository
+	if err := json.Unmarshal(raw, &mine); err != nil || mine.ID != 1 {
+		t.Fatalf("ghclient.Repository: %+v, %v", mine, err)
 	}
 }

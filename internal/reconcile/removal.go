@@ -186,7 +186,7 @@ func (p *puller) confirmRemoval(ctx context.Context, rm removal) (gone bool, err
 			slog.Int64(logging.KeyInstallationID, sc.inst.in.ID), slog.String(logging.KeyFindingKey, rm.key), slog.String("scope", sc.String()))
 		_, err := p.alert(ctx, sc, raw, sc.repo.Raw, 0, true)
 		return false, err
-	case errors.Is(err, ghclient.ErrNotFound) && isGetError(err):
+	case errors.Is(err, ghclient.ErrNotFound) && ghclient.StatusCode(err) == http.StatusNotFound:
 		// The alert's own 404 (not, say, an installation token's).
 		rs.removalsConfirmed.Add(1)
 		return true, nil
@@ -212,9 +212,4 @@ func repoOfDocument(d *finding.Document) json.RawMessage {
 		"html_url":  d.ExternalAssetID,
 	})
 	return b
-}
-
-func isGetError(err error) bool {
-	var ae *ghclient.APIError
-	return errors.As(err, &ae) && ae.Method == http.MethodGet
 }
