@@ -10,7 +10,7 @@ import (
 )
 
 // BenchmarkEncode measures one finding revision to OCSF JSON (decode of
-// the stored document not included; the sink decodes it once per POST).
+// the stored document not included; the sink decodes it once per message).
 func BenchmarkEncode(b *testing.B) {
 	for _, c := range []struct{ name, path string }{
 		{"sast", filepath.Join(transformGolden, "code_scanning_alert", "rest", "code-scanning-get-alert.json")},
