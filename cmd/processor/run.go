@@ -21,6 +21,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/group"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/processor"
+	"github.com/ghas-relay/ghas-relay/internal/scope"
 	"github.com/ghas-relay/ghas-relay/internal/sink"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
@@ -38,6 +39,7 @@ type processorConfig struct {
 	SinkFormat string
 	Workers    int64
 	MaxDeliver int64
+	Scope      *scope.Filter
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (processorConfig, error) {
@@ -51,6 +53,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 	s.String(&c.SinkFormat, "SINK_FORMAT", sink.FormatDocument, "what the sink receives: document (the finding document) or ocsf (an OCSF 1.6.0 event per finding revision)")
 	s.Int(&c.Workers, "PROCESSOR_WORKERS", 32, "events processed at once by this instance")
 	s.Int(&c.MaxDeliver, "PROCESSOR_MAX_DELIVER", 10, "attempts before an event that keeps failing goes to GHAS_DLQ")
+	scopeFilter := scope.Flags(s)
 	if len(args) > 0 {
 		args = args[1:]
 	}
@@ -58,6 +61,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 		return c, err
 	}
 	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	var err error
+	if c.Scope, err = scopeFilter(); err != nil {
 		return c, err
 	}
 	if c.Enrich == "" {
@@ -100,7 +107,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	defer func() {
 		if err != nil {
-			fmt.Fprintln(stderr, "processor:", err)
+			printError(stderr, "processor", err)
 		}
 	}()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -209,6 +216,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		proc := processor.New(logger, js, stateJS, kvFindings, watcher, enricher, pm, processor.Config{
 			Workers:    int(cfg.Workers),
 			MaxDeliver: int(cfg.MaxDeliver),
+			Scope:      cfg.Scope,
 		})
 		fns := []group.Func{
 			watcher.Run,

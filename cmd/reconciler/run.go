@@ -22,6 +22,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/reconcile"
+	"github.com/ghas-relay/ghas-relay/internal/scope"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
 )
@@ -40,6 +41,7 @@ type reconcilerConfig struct {
 	Strategy    string
 	MaxInFlight int64
 	Once        bool
+	Scope       *scope.Filter
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (reconcilerConfig, error) {
@@ -54,6 +56,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (reco
 	s.Duration(&c.Redeliver, "REDELIVER_EVERY", 10*time.Minute, "missed-delivery sweep interval in daemon mode")
 	s.String(&c.Strategy, "RECONCILE_STRATEGY", reconcile.StrategyAuto, "auto (organisation endpoints where allowed) or per-repo (one listing per repository, as a naive pull)")
 	s.Int(&c.MaxInFlight, "GITHUB_MAX_IN_FLIGHT", 8, "GitHub requests in flight per installation")
+	scopeFilter := scope.Flags(s)
 	s.Bool(&c.Once, "once", false, "run RECONCILE_MODE once and exit: 0 on success, 1 if an installation or repository failed")
 	if len(args) > 0 {
 		args = args[1:]
@@ -66,6 +69,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (reco
 	}
 	app, err := c.GitHub.Config("(the reconciler reads GitHub as the App)")
 	if err != nil {
+		return c, err
+	}
+	if c.Scope, err = scopeFilter(); err != nil {
 		return c, err
 	}
 	c.App = app
@@ -96,7 +102,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (reco
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	defer func() {
 		if err != nil {
-			fmt.Fprintln(stderr, "reconciler:", err)
+			printError(stderr, "reconciler", err)
 		}
 	}()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -174,7 +180,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// ghas_maps); until it has, the watcher holds the embedded defaults,
 		// which are what it seeds.
 		watcher := transform.NewWatcher(logger, buckets[stream.MapsBucket])
-		rec := reconcile.New(logger, app, js, buckets[stream.FindingsBucket], buckets[stream.StateBucket], watcher, counter, rm, reconcile.Config{Strategy: cfg.Strategy})
+		rec := reconcile.New(logger, app, js, buckets[stream.FindingsBucket], buckets[stream.StateBucket], watcher, counter, rm, reconcile.Config{Strategy: cfg.Strategy, Scope: cfg.Scope})
 		return group.Run(ctx, watcher.Run, func(ctx context.Context) error {
 			if err := watcher.WaitReady(ctx); err != nil {
 				return nil // stopping before the maps loaded

@@ -103,6 +103,7 @@ func (p *puller) assetHash(ds string, repo int64, raw json.RawMessage) uint64 {
 	}
 	var h uint64
 	if a, err := p.maps.Asset(ds, raw, p.rs.receivedAt); err == nil {
+		p.decorateAsset(&a, raw) // scope.go
 		a.Findings = nil
 		h = shortHash(a.ContentHash())
 	}
@@ -121,6 +122,9 @@ func (p *puller) proofOf(sc scope) pageProof {
 		}
 		for i, a := range rec.Alerts {
 			h, ok := p.snap.hash(ds, a[0], a[1])
+			if !ok && rec.Hashes[i] == outOfScopeHash {
+				continue // out of scope and not stored (scope.go)
+			}
 			if !ok || h == 0 || h != rec.Hashes[i] {
 				return false
 			}
@@ -160,11 +164,14 @@ func (p *puller) alert(ctx context.Context, sc scope, raw, repoRaw json.RawMessa
 		rs.fail(sc.String()+" alert", err)
 		return 0, nil
 	}
-	hash := doc.ContentHash()
 	stored, rev, err := rs.r.store.Get(ctx, doc.FindingKey)
 	if err != nil {
 		return 0, err
 	}
+	if h, skip := p.scoped(&doc, body, stored); skip { // scope.go
+		return h, nil
+	}
+	hash := doc.ContentHash()
 	kind := "new"
 	if stored != nil {
 		if stored.ContentHash() == hash {

@@ -86,7 +86,7 @@ func (rs *runState) pull(ctx context.Context, full bool) {
 		}
 	}
 	maps := r.maps.Current()
-	p := &puller{rs: rs, full: full, snap: snap, maps: maps, fp: mapsFingerprint(maps)}
+	p := &puller{rs: rs, full: full, snap: snap, maps: maps, fp: mapsFingerprint(maps) + r.cfg.Scope.Fingerprint()}
 
 	var mu sync.Mutex
 	accessible := map[int64]bool{}
@@ -111,7 +111,8 @@ func (rs *runState) pull(ctx context.Context, full bool) {
 			mu.Unlock()
 			return nil
 		}
-		st := &instState{in: in, list: repos, repos: make(map[int64]*ghclient.Repository, len(repos))}
+		listed := p.scopeRepositories(ctx, in, repos) // scope.go
+		st := &instState{in: in, list: listed, repos: make(map[int64]*ghclient.Repository, len(repos))}
 		mu.Lock()
 		for i := range repos {
 			st.repos[repos[i].ID] = &repos[i]
@@ -120,6 +121,7 @@ func (rs *runState) pull(ctx context.Context, full bool) {
 		mu.Unlock()
 		rs.update(func(rep *Report) { rep.Repositories += len(repos) })
 		log.Info("pulling installation", slog.String("mode", rs.mode), slog.Int("repositories", len(repos)))
+		p.removeOutOfScope(ctx, st, repos) // scope.go
 		p.installation(ctx, st)
 		return nil
 	})
@@ -171,14 +173,14 @@ func (p *puller) installation(ctx context.Context, st *instState) {
 		}
 	}
 	if st.in.IsOrganization() && cfg.Strategy == StrategyAuto {
-		_ = forEach(ctx, len(ghclient.Kinds()), ghclient.Kinds(), func(ctx context.Context, k ghclient.Kind) error {
+		_ = forEach(ctx, len(p.kinds()), p.kinds(), func(ctx context.Context, k ghclient.Kind) error {
 			if p.listing(ctx, scope{inst: st, kind: k}) {
 				perRepo(k)
 			}
 			return nil
 		})
 	} else {
-		for _, k := range ghclient.Kinds() {
+		for _, k := range p.kinds() {
 			perRepo(k)
 		}
 	}
@@ -214,7 +216,7 @@ func (p *puller) listing(ctx context.Context, sc scope) (fallback bool) {
 		log.Info("organisation endpoint refused; listing each repository", logging.Err(err))
 		rs.update(func(rep *Report) { rep.ListingsFallback++ })
 		return true
-	case errors.Is(err, ghclient.ErrFeatureOff):
+	case errors.Is(err, ghclient.ErrFeatureOff), archivedRefusal(sc, err): // scope.go
 		rs.featureOff(sc.String(), err)
 	default:
 		log.Warn("listing failed", logging.Err(err))

@@ -39,6 +39,7 @@ import (
 
 	"github.com/ghas-relay/ghas-relay/internal/ghclient"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	inscope "github.com/ghas-relay/ghas-relay/internal/scope"
 	findingsState "github.com/ghas-relay/ghas-relay/internal/state"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
 )
@@ -108,6 +109,9 @@ type Config struct {
 	PublishTimeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Scope decides which findings are kept and gives assets their
+	// ownership and tags (scope.go); nil keeps everything.
+	Scope *inscope.Filter
 }
 
 func (c Config) withDefaults() Config {
