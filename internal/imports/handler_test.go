@@ -125,8 +125,12 @@ func TestPostStoresAndAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	gotID, p := FromHeaders(raw.Header)
+	stored, err := BodyOf(raw.Header, raw.Data)
+	if err != nil || len(raw.Data) >= len(body) {
+		t.Errorf("stored body: %v, %d bytes for a %d-byte file: want it compressed", err, len(raw.Data), len(body))
+	}
 	if gotID != id || p.Repository != "octocat/Hello-World" || p.Tool != "Claude Security" || p.Organization != "Anthropic" ||
-		p.Category != "claude-security/full-scan/" || p.ScannedAt != "2026-11-21T08:30:00Z" || !p.Complete || !bytes.Equal(raw.Data, body) {
+		p.Category != "claude-security/full-scan/" || p.ScannedAt != "2026-11-21T08:30:00Z" || !p.Complete || !bytes.Equal(stored, body) {
 		t.Errorf("stored message: id %q params %+v", gotID, p)
 	}
 	status, m = e.post(q("repository", "octocat/Hello-World"), "application/json", "new-token", body, nil)

@@ -28,6 +28,10 @@ const (
 	// HeaderOrganization is the SARIF driver's organization, for the
 	// attribution of a tool the vendor table does not know.
 	HeaderOrganization = "Ghas-Import-Organization"
+	// HeaderEncoding "gzip" says the stored body is gzip-compressed (the
+	// receiver stores files compressed: JetStream keeps a fraction of the
+	// bytes and the receiver never buffers a second copy of a large file).
+	HeaderEncoding = "Ghas-Import-Encoding"
 )
 
 // Params are an import's parameters.

@@ -261,15 +261,20 @@ func (p *sarifParser) run(index int) error {
 				return err
 			}
 			for i := 0; p.dec.More(); i++ {
-				var raw json.RawMessage
-				if err := p.decode(&raw, fmt.Sprintf("%s[%d]", what, i)); err != nil {
-					return err
-				}
 				if rs.tool == nil {
+					// Rules unknown yet: keep the result for the end of the run.
+					var raw json.RawMessage
+					if err := p.decode(&raw, fmt.Sprintf("%s[%d]", what, i)); err != nil {
+						return err
+					}
 					rs.pending = append(rs.pending, raw)
 					continue
 				}
-				if err := p.result(rs, raw, nil); err != nil {
+				var r sarifResult
+				if err := p.decode(&r, fmt.Sprintf("%s[%d]", what, i)); err != nil {
+					return err
+				}
+				if err := p.emit(rs, &r); err != nil {
 					return err
 				}
 			}
@@ -340,7 +345,12 @@ func (p *sarifParser) result(rs *runState, raw json.RawMessage, _ any) error {
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return p.errf("runs[%d].results[%d]: %v", rs.index, p.sum.Results, err)
 	}
-	res, err := mapSARIF(rs, &r)
+	return p.emit(rs, &r)
+}
+
+// emit maps one decoded result and visits it.
+func (p *sarifParser) emit(rs *runState, r *sarifResult) error {
+	res, err := mapSARIF(rs, r)
 	if err != nil {
 		return p.errf("runs[%d].results[%d]: %v", rs.index, p.sum.Results, err)
 	}

@@ -48,15 +48,24 @@ type scopeRecord struct {
 	ScannedAt   string   `json:"scannedAt"`
 	IDs         []string `json:"ids"`
 	Fingerprint string   `json:"fingerprint,omitempty"`
-	Tool        string   `json:"tool"`
-	Category    string   `json:"category,omitempty"`
-	Ref         string   `json:"ref,omitempty"`
+	// Results is the number of results of that import.
+	Results int `json:"results"`
+	// Hashes holds, per id, the content hash of the document that scan
+	// built: the same document built again by a scan at the same time is
+	// what KV holds already, and is not applied again.
+	Hashes   map[string]string `json:"hashes,omitempty"`
+	Tool     string            `json:"tool"`
+	Category string            `json:"category,omitempty"`
+	Ref      string            `json:"ref,omitempty"`
 }
 
 // repoRecord is a repository an import named, as resolved once.
 type repoRecord struct {
 	ID    int64            `json:"id"`
 	Asset finding.Document `json:"asset"`
+	// Key is a stored GitHub finding of the repository, read first for a
+	// current asset (repository events keep it up to date).
+	Key string `json:"key,omitempty"`
 }
 
 // RepositoryLister is the REST access that resolves a repository the
@@ -95,7 +104,11 @@ func (p *Processor) importFile(ctx context.Context, msg jetstream.Msg) (string, 
 	}
 	run.status = imports.Status{Import: id, Status: imports.StatusProcessed, Format: params.Format,
 		Repository: params.Repository, Tool: params.Tool, ReceivedAt: receivedAt(msg).UTC().Format(time.RFC3339)}
-	result, err := p.applyImport(ctx, run, msg.Data())
+	data, err := imports.BodyOf(msg.Headers(), msg.Data())
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", transform.ErrInvalid, err)
+	}
+	result, err := p.applyImport(ctx, run, data)
 	if err != nil {
 		if !errors.Is(err, transform.ErrInvalid) {
 			return "", err // transient: retried
@@ -129,8 +142,7 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 	if rec != nil && (rec.ScannedAt > params.ScannedAt || (rec.Fingerprint == fingerprint && params.Complete)) {
 		// A later scan of the scope was applied already, or this very
 		// import: nothing changes.
-		n, _ := imports.Parse(params.Format, data, func(imports.Result) error { return nil })
-		run.status.Results, run.status.Findings.Unchanged = n.Results, n.Results
+		run.status.Results, run.status.Findings.Unchanged = rec.Results, rec.Results
 		return "unchanged", nil
 	}
 	sources, err := p.importSources(ctx, run.kvSt, repoID, asset, vendor.Source)
@@ -145,6 +157,8 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 		errOnce  sync.Once
 		counts   [4]atomic.Int64 // new, changed, unchanged, fixed
 		seen     = map[string]bool{}
+		hashes   = map[string]string{}
+		hashMu   sync.Mutex
 	)
 	work := make(chan finding.Document)
 	now := p.cfg.Now()
@@ -153,6 +167,19 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 		go func() {
 			defer wg.Done()
 			for doc := range work {
+				_, h, err := doc.Encode()
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					continue
+				}
+				id := doc.Findings[0].ExternalFindingID
+				hashMu.Lock()
+				hashes[id] = h
+				hashMu.Unlock()
+				if rec != nil && rec.ScannedAt == params.ScannedAt && rec.Hashes[id] == h {
+					counts[2].Add(1) // built the same by a scan of the same time: stored already
+					continue
+				}
 				isNew := false
 				o, err := p.store.Apply(ctx, doc.FindingKey, func(stored *finding.Document, _ uint64) (*finding.Document, error) {
 					isNew = stored == nil || stored.FindingKey == ""
@@ -229,7 +256,7 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 			}
 		}
 	}
-	next := scopeRecord{ScannedAt: params.ScannedAt, IDs: ids, Fingerprint: fingerprint, Tool: params.Tool, Category: params.Category, Ref: params.Ref}
+	next := scopeRecord{ScannedAt: params.ScannedAt, IDs: ids, Fingerprint: fingerprint, Results: sum.Results, Hashes: hashes, Tool: params.Tool, Category: params.Category, Ref: params.Ref}
 	if !params.Complete {
 		// A partial scan fixes nothing and moves no scan time; a later
 		// complete scan still sees what it listed.
@@ -238,6 +265,7 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 			next = *rec
 		}
 		next.IDs = mergeSorted(next.IDs, ids)
+		next.Hashes = nil
 	}
 	if err := putJSON(ctx, run.kvSt, scopeKey, next, recRev); err != nil {
 		return "", err // another import of the scope raced: retried
@@ -260,6 +288,11 @@ func (p *Processor) resolveRepository(ctx context.Context, kv jetstream.KeyValue
 		return 0, finding.Document{}, err
 	}
 	if rec != nil {
+		if rec.Key != "" {
+			if d, _, err := p.store.Get(ctx, rec.Key); err == nil && d != nil && d.ExternalAssetID != "" {
+				return rec.ID, assetOf(d), nil
+			}
+		}
 		if d, err := p.storedAsset(ctx, rec.ID); err != nil {
 			return 0, finding.Document{}, err
 		} else if d != nil {
@@ -267,7 +300,7 @@ func (p *Processor) resolveRepository(ctx context.Context, kv jetstream.KeyValue
 		}
 		return rec.ID, rec.Asset, nil
 	}
-	id, asset, err := p.findStoredRepository(ctx, name)
+	id, asset, foundKey, err := p.findStoredRepository(ctx, name)
 	if err != nil {
 		return 0, finding.Document{}, err
 	}
@@ -280,7 +313,7 @@ func (p *Processor) resolveRepository(ctx context.Context, kv jetstream.KeyValue
 	asset.Findings = nil
 	asset.FindingKey, asset.Origin, asset.ObservedAt = "", "", ""
 	asset.AssetDetail.Sources = nil
-	if err := putJSON(ctx, kv, key, repoRecord{ID: id, Asset: asset}, rev); err != nil && !isCASConflict(err) {
+	if err := putJSON(ctx, kv, key, repoRecord{ID: id, Asset: asset, Key: foundKey}, rev); err != nil && !isCASConflict(err) {
 		return 0, finding.Document{}, err
 	}
 	return id, asset, nil
@@ -300,19 +333,26 @@ func (p *Processor) storedAsset(ctx context.Context, repoID int64) (*finding.Doc
 			return nil, err
 		}
 		if d != nil && d.ExternalAssetID != "" {
-			a := *d
-			a.Findings = nil
-			a.FindingKey, a.Origin, a.ObservedAt = "", "", ""
-			a.AssetDetail.Sources = nil
+			a := assetOf(d)
 			return &a, nil
 		}
 	}
 	return nil, nil
 }
 
+// assetOf is the asset part of a stored document.
+func assetOf(d *finding.Document) finding.Document {
+	a := *d
+	a.Findings = nil
+	a.FindingKey, a.Origin, a.ObservedAt = "", "", ""
+	a.AssetDetail.Sources = nil
+	return a
+}
+
 // findStoredRepository looks for the repository among the stored findings
-// (once per repository: the result is recorded). 0: not found.
-func (p *Processor) findStoredRepository(ctx context.Context, name string) (int64, finding.Document, error) {
+// (once per repository: the result is recorded), and the key it was
+// found on. 0: not found.
+func (p *Processor) findStoredRepository(ctx context.Context, name string) (int64, finding.Document, string, error) {
 	firstKey := map[int64]string{}
 	err := p.store.Scan(ctx, func(e state.Entry) {
 		if e.Deleted {
@@ -327,18 +367,21 @@ func (p *Processor) findStoredRepository(ctx context.Context, name string) (int6
 		}
 	})
 	if err != nil {
-		return 0, finding.Document{}, err
+		return 0, finding.Document{}, "", err
 	}
 	for repo, k := range firstKey {
 		d, _, err := p.store.Get(ctx, k)
 		if err != nil {
-			return 0, finding.Document{}, err
+			return 0, finding.Document{}, "", err
 		}
 		if d != nil && strings.EqualFold(d.AssetDetail.FullName, name) {
-			return repo, *d, nil
+			if _, _, _, kerr := finding.ParseKey(k); kerr != nil {
+				k = "" // an imported finding: no current asset there
+			}
+			return repo, assetOf(d), k, nil
 		}
 	}
-	return 0, finding.Document{}, nil
+	return 0, finding.Document{}, "", nil
 }
 
 // fetchRepository asks the REST API through the App's installations on
