@@ -76,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	rate := fs.Int("rate", 1000, "open-loop rate, deliveries per second")
 	open := fs.Duration("open", 60*time.Second, "open-loop duration (RSS sampled during it); 0 skips")
 	big := fs.Int("big", 25_000_000, "size of the single large delivery; 0 skips")
-	slow := fs.Int("slow", 1000, "stalled clients that announce a 25 MB body while an honest 2 MiB delivery is sent; 0 skips")
+	slow := fs.Int("slow", 1000, "stalled clients that announce the largest body (26214400 bytes) while an honest 2 MiB delivery is sent; 0 skips")
 	receiver := fs.String("receiver", "", "a receiver binary to measure instead of building ./cmd/receiver (to compare two versions)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -10,8 +10,12 @@ import (
 	"time"
 )
 
-// slowClients connects n clients that each announce a 25,000,000-byte
-// body and stall (half send nothing, half one byte), then sends one honest
+// announced is the Content-Length the stalled clients announce: the
+// default MAX_BODY_BYTES, the largest body the receiver accepts.
+const announced = 26214400
+
+// slowClients connects n clients that each announce a body of the largest
+// accepted size and stall (half send nothing, half one byte), then sends one honest
 // signed 2 MiB delivery, and reports the receiver's RSS before, while the
 // clients are held, and the honest delivery's answer.
 func slowClients(ctx context.Context, client *http.Client, url string, pid, n int, stdout io.Writer) error {
@@ -35,8 +39,8 @@ func slowClients(ctx context.Context, client *http.Client, url string, pid, n in
 		conns = append(conns, c)
 		_, err = fmt.Fprintf(c, "POST /webhook HTTP/1.1\r\nHost: receiver\r\nContent-Type: application/json\r\n"+
 			"X-GitHub-Event: code_scanning_alert\r\nX-GitHub-Delivery: %s\r\n"+
-			"X-Hub-Signature-256: sha256=%s\r\nContent-Length: 25000000\r\n\r\n%s",
-			nextID("slow"), strings.Repeat("0", 64), strings.Repeat("{", i%2))
+			"X-Hub-Signature-256: sha256=%s\r\nContent-Length: %d\r\n\r\n%s",
+			nextID("slow"), strings.Repeat("0", 64), announced, strings.Repeat("{", i%2))
 		if err != nil {
 			return fmt.Errorf("slow client %d: %w", i, err)
 		}
@@ -65,7 +69,7 @@ func slowClients(ctx context.Context, client *http.Client, url string, pid, n in
 			answered++
 		}
 	}
-	fmt.Fprintf(stdout, "\n### %d stalled clients announcing 25,000,000-byte bodies\n\n", n)
+	fmt.Fprintf(stdout, "\n### %d stalled clients announcing %d-byte bodies\n\n", n, announced)
 	fmt.Fprintln(stdout, "| receiver RSS before MiB | with the clients held MiB | after an honest 2 MiB delivery MiB | growth per client KiB | honest delivery | its latency ms | stalled clients answered |")
 	fmt.Fprintln(stdout, "|---:|---:|---:|---:|---|---:|---:|")
 	fmt.Fprintf(stdout, "| %s | %s | %s | %.1f | %s | %s | %d |\n", mb(before), mb(held), mb(during),
