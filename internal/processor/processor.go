@@ -1,4 +1,4 @@
-// Package processor owns the processing of GHAS_EVENTS (SPEC §8): a durable
+// Package processor owns the processing of GHAS_EVENTS: a durable
 // pull consumer shared by every processor instance turns each raw event into
 // finding documents, keeps the current state of every finding in KV
 // ghas_findings under compare-and-set, publishes each change on
@@ -38,7 +38,7 @@ type MapSource interface {
 }
 
 // Enricher finds a code scanning rule's security severity level that a
-// webhook lacks (SPEC §8). It returns "" when unknown; it never blocks long.
+// webhook lacks. It returns "" when unknown; it never blocks long.
 type Enricher interface {
 	SecuritySeverity(ctx context.Context, meta transform.Meta) (string, error)
 }
@@ -74,7 +74,7 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Metrics are the processor's metrics (SPEC §10).
+// Metrics are the processor's metrics (docs/contract.md lists them).
 type Metrics struct {
 	Events    *metrics.CounterVec // ghas_processor_events_total{event,result}
 	Published *metrics.CounterVec // ghas_processor_findings_published_total{type}

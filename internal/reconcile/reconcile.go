@@ -1,4 +1,4 @@
-// Package reconcile owns the reconciler of SPEC §9: the full pull with drift
+// Package reconcile owns the reconciler: the full pull with drift
 // repair, the delta pull, the missed-delivery sweep, their schedule, and the
 // run report. It reads GitHub through ghclient as the App and each of its
 // installations, compares every pulled alert with the finding stored in KV
@@ -142,7 +142,7 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Metrics are the reconciler's metrics (SPEC §10).
+// Metrics are the reconciler's metrics (docs/contract.md lists them).
 type Metrics struct {
 	// Requests is ghas_reconciler_requests_total{endpoint,status}; pass it
 	// as ghclient.Config.Requests.

@@ -188,7 +188,7 @@ func (e *env) stored() map[string]finding.Document {
 
 func datasetOfKind(k ghtest.Kind) string { return transform.DatasetOf(eventOf(ghclient.Kind(k))) }
 
-// wantStatus is the finding status of a fake alert (SPEC §6).
+// wantStatus is the finding status of a fake alert (docs/contract.md).
 func wantStatus(a ghtest.Alert) string {
 	switch a.State {
 	case "open":

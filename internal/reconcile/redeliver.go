@@ -27,7 +27,7 @@ type checkpoint struct {
 	DeliveredAt time.Time `json:"deliveredAt"`
 }
 
-// handledEvent reports whether the receiver handles event (SPEC §4), ping aside.
+// handledEvent reports whether the receiver handles event, ping aside.
 func handledEvent(event string) bool {
 	switch event {
 	case "code_scanning_alert", "dependabot_alert", "secret_scanning_alert", "repository", "installation", "installation_repositories", "custom_property_values":

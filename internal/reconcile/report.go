@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Report is what one run did (SPEC §9). It is logged at the end of the run
+// Report is what one run did. It is logged at the end of the run
 // and stored in ghas_state under ReportKey(mode).
 type Report struct {
 	Mode       string    `json:"mode"`

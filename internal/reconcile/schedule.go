@@ -11,7 +11,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 )
 
-// Schedule is when the daemon runs each mode (SPEC §3).
+// Schedule is when the daemon runs each mode (RECONCILE_FULL_AT, RECONCILE_DELTA_EVERY, REDELIVER_EVERY).
 type Schedule struct {
 	// FullAt is the time of day (UTC) of the daily full pull, as an
 	// offset from midnight (RECONCILE_FULL_AT, default 02:00).

@@ -6,6 +6,11 @@
 //
 //   - raw: a durable consumer that only fetches and acks the backlog (the
 //     broker's limit on this machine);
+//   - stateful: the floor of any processor that keeps state durably — per
+//     event, fetch it, do one compare-and-set write of a document of the
+//     processor's size to KV ghas_findings (which GHAS_FINDINGS sources, as
+//     in production), wait for the write's ack, then ack the event; with
+//     as many workers as a processor instance;
 //   - the processor with 1 and with 2 instances (each its own NATS
 //     connection), KV state on, until every event is acked.
 //
@@ -26,6 +31,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,7 +66,7 @@ func run(args []string, out io.Writer) error {
 	reps := fs.Int("reps", 3, "repetitions of each measurement")
 	workers := fs.Int("workers", 32, "workers per processor instance (cmd/processor's default)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the drains (not the fills) to this file")
-	modesFlag := fs.String("modes", "raw,processor x1,processor x2", "comma-separated modes to measure")
+	modesFlag := fs.String("modes", "raw,stateful,processor x1,processor x2", "comma-separated modes to measure")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,11 +111,11 @@ func run(args []string, out io.Writer) error {
 			fmt.Fprintf(out, "rep %d %-13s %8.0f events/s\n", rep+1, mode, rate)
 		}
 	}
-	raw := median(results["raw"])
-	fmt.Fprintf(out, "\n| mode | events/s (median of %d) | runs | ratio to raw |\n|---|---|---|---|\n", *reps)
+	raw, stateful := median(results["raw"]), median(results["stateful"])
+	fmt.Fprintf(out, "\n| mode | events/s (median of %d) | runs | ratio to raw | ratio to stateful |\n|---|---|---|---|---|\n", *reps)
 	for _, mode := range modes {
 		m := median(results[mode])
-		fmt.Fprintf(out, "| %s | %.0f | %s | %.3f |\n", mode, m, runs(results[mode]), m/raw)
+		fmt.Fprintf(out, "| %s | %.0f | %s | %.3f | %.3f |\n", mode, m, runs(results[mode]), m/raw, m/stateful)
 	}
 	return nil
 }
@@ -226,6 +232,8 @@ func measure(url, mode string, events []event, workers int) (float64, error) {
 	switch mode {
 	case "raw":
 		err = drainRaw(ctx, js, len(events))
+	case "stateful":
+		err = drainStateful(ctx, js, events, workers)
 	case "processor x1":
 		err = drainProcessors(ctx, url, 1, workers, len(events))
 	case "processor x2":
@@ -262,6 +270,97 @@ func drainRaw(ctx context.Context, js jetstream.JetStream, n int) error {
 	cc.Stop()
 	wg.Done()
 	return waitAcked(ctx, js, "raw")
+}
+
+// drainStateful is the stateful baseline: workers that each fetch an
+// event, write one document of the processor's size to its key under
+// compare-and-set (the revision from a local cache, read from KV only
+// after a conflict), wait for the write's ack, and ack the event.
+func drainStateful(ctx context.Context, js jetstream.JetStream, events []event, workers int) error {
+	doc, err := sampleDocument(events[0])
+	if err != nil {
+		return err
+	}
+	kv, err := js.KeyValue(ctx, stream.FindingsBucket)
+	if err != nil {
+		return err
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream.EventsStream, jetstream.ConsumerConfig{
+		Durable: "stateful", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 4096,
+	})
+	if err != nil {
+		return err
+	}
+	keyOf := map[string]string{}
+	for i, ev := range events {
+		keyOf[fmt.Sprintf("d-%d", i)] = ev.key
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * workers))
+	if err != nil {
+		return err
+	}
+	var (
+		mu   sync.Mutex
+		revs = map[string]uint64{}
+		wg   sync.WaitGroup
+	)
+	msgs := make(chan jetstream.Msg)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range msgs {
+				key := keyOf[m.Headers().Get(stream.HeaderMsgID)]
+				for {
+					mu.Lock()
+					rev := revs[key]
+					mu.Unlock()
+					w := &nats.Msg{Subject: stream.FindingsKVPrefix + key, Header: nats.Header{}, Data: doc}
+					w.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+					w.Header.Set(stream.HeaderMsgID, fmt.Sprintf("%s:%d", key, rev))
+					w.Header.Set(stream.HeaderFindingKey, key)
+					ack, err := js.PublishMsg(ctx, w)
+					if err == nil {
+						mu.Lock()
+						revs[key] = ack.Sequence
+						mu.Unlock()
+						break
+					}
+					e, gerr := kv.Get(ctx, key)
+					if gerr != nil {
+						fmt.Fprintln(os.Stderr, "stateful:", err, gerr)
+						return
+					}
+					mu.Lock()
+					revs[key] = e.Revision()
+					mu.Unlock()
+				}
+				_ = m.Ack()
+			}
+		}()
+	}
+	for range events {
+		m, err := it.Next()
+		if err != nil {
+			break
+		}
+		msgs <- m
+	}
+	it.Stop()
+	close(msgs)
+	wg.Wait()
+	return waitAcked(ctx, js, "stateful")
+}
+
+// sampleDocument is the processor's document for one event: the stateful
+// baseline writes documents of this size.
+func sampleDocument(ev event) ([]byte, error) {
+	d, err := transform.Defaults().Alert(transform.Event{Name: ev.name, Payload: ev.body, Origin: stream.OriginWebhook, ReceivedAt: time.Now()}, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	b, _, err := d.Encode()
+	return b, err
 }
 
 func drainProcessors(ctx context.Context, url string, instances, workers, n int) error {
