@@ -209,7 +209,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"GITHUB_APP_PRIVATE_KEY_FILE=" + keyFile,
 		"GITHUB_API_URL=" + gh.URL(),
 	}
-	if _, err := ps.start(binDir, logDir, "receiver", append(append(common, natsCfg.env("receiver")...), "LISTEN_ADDR="+listen, "ADMIN_ADDR="+recvAdmin, "GITHUB_WEBHOOK_SECRET="+secret), "receiver"); err != nil {
+	if _, err := ps.start(binDir, logDir, "receiver", append(append(common, natsCfg.env("receiver")...), "LISTEN_ADDR="+listen, "ADMIN_ADDR="+recvAdmin, "GITHUB_WEBHOOK_SECRET="+secret, "IMPORT_TOKENS="+importToken), "receiver"); err != nil {
 		return err
 	}
 	if _, err := ps.start(binDir, logDir, "processor", append(append(append(common, natsCfg.env("processor")...), app...),
@@ -269,6 +269,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "demo:", err)
 	}
 	printTable(stdout, docs)
+	if err := demoImports(ctx, stdout, listen, js); err != nil { // findings of other tools (imports.go)
+		fmt.Fprintln(stderr, "demo:", err)
+	}
 	dlq := streamMsgs(ctx, js, stream.DLQStream)
 	fmt.Fprintf(stdout, "\n%d findings in KV %s, %d finding messages on %s, %d POSTs received by the local sink, %d dead letters; done in %s.\n",
 		len(docs), stream.FindingsBucket, streamMsgs(ctx, js, stream.FindingsStream), stream.FindingsStream, sink.count(), dlq, time.Since(started).Round(100*time.Millisecond))

@@ -29,13 +29,15 @@ import (
 // importWorkers is how many findings of one import are written at once.
 const importWorkers = 32
 
-// Records of imports kept in KV ghas_state (they outlive the statuses in
-// ghas_imports): the scope of a scan, the sources of a repository, and
-// the repository a name resolved to.
+// Records of imports kept in KV ghas_imports beside the statuses (the
+// bucket the processor may write whole): the scope of a scan, the sources
+// of a repository, and the repository a name resolved to. Every import
+// rewrites its records, so they live as long as the bucket's max age
+// after the last import of their scope.
 const (
-	scopeKeyPrefix   = "import-scope."
-	sourcesKeyPrefix = "import-sources."
-	repoKeyPrefix    = "import-repo."
+	scopeKeyPrefix   = "scope."
+	sourcesKeyPrefix = "sources."
+	repoKeyPrefix    = "repo."
 )
 
 // errUnresolved is an import whose repository the system cannot find.
@@ -80,7 +82,7 @@ type importRun struct {
 	id     string
 	params imports.Params
 	kvImp  jetstream.KeyValue
-	kvSt   jetstream.KeyValue
+	kvSt   jetstream.KeyValue // the records (ghas_imports too)
 	status imports.Status
 }
 
@@ -99,9 +101,7 @@ func (p *Processor) importFile(ctx context.Context, msg jetstream.Msg) (string, 
 	if run.kvImp, err = p.js.KeyValue(ctx, stream.ImportsBucket); err != nil {
 		return "", fmt.Errorf("bucket %s: %w", stream.ImportsBucket, err)
 	}
-	if run.kvSt, err = p.js.KeyValue(ctx, stream.StateBucket); err != nil {
-		return "", fmt.Errorf("bucket %s: %w", stream.StateBucket, err)
-	}
+	run.kvSt = run.kvImp
 	run.status = imports.Status{Import: id, Status: imports.StatusProcessed, Format: params.Format,
 		Repository: params.Repository, Tool: params.Tool, ReceivedAt: receivedAt(msg).UTC().Format(time.RFC3339)}
 	data, err := imports.BodyOf(msg.Headers(), msg.Data())
