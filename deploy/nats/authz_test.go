@@ -199,6 +199,9 @@ func receiverRules(t *testing.T, ns *natsServer, admin *client) {
 	if e, err := kv.Get(ctx, "imp-1"); err != nil || string(e.Value()) != `{"status":"processed"}` {
 		t.Fatalf("read an import status: %v", err)
 	}
+	if _, err := kv.Create(ctx, "import.0123", []byte(`{"status":"accepted"}`)); err != nil {
+		t.Fatalf("record an accepted import: %v", err)
+	}
 	if err := c.nc.Publish("ghas.import.sarif", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +223,7 @@ func receiverRules(t *testing.T, ns *natsServer, admin *client) {
 	c.denied(t, "write a map", "$KV.ghas_maps.", kvPut(c, stream.MapsBucket, "sast"))
 	c.denied(t, "write a finding", "$KV.ghas_findings.", kvPut(c, stream.FindingsBucket, "sast.1.1"))
 	c.denied(t, "write state", "$KV.ghas_state.", kvPut(c, stream.StateBucket, "watermark.1.code_scanning"))
-	c.denied(t, "write an import status", "$KV.ghas_imports.", kvPut(c, importsBucket, "imp-1"))
+	c.denied(t, "write another key of ghas_imports", "$KV.ghas_imports.other", kvPut(c, importsBucket, "other.1"))
 	c.denied(t, "read a finding", "$JS.API.DIRECT.GET.KV_ghas_findings.", kvGet(c, stream.FindingsBucket, "sast.1.1"))
 	c.denied(t, "consume GHAS_EVENTS", "$JS.API.CONSUMER.CREATE.GHAS_EVENTS", func(ctx context.Context) error {
 		_, err := c.js.CreateOrUpdateConsumer(ctx, stream.EventsStream, jetstream.ConsumerConfig{Durable: "spy", AckPolicy: jetstream.AckExplicitPolicy})

@@ -3,6 +3,7 @@ package natsconf_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -25,7 +26,10 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/webhook/webhooktest"
 )
 
-const webhookSecret = "natsconf-secret"
+const (
+	webhookSecret = "natsconf-secret"
+	importToken   = "natsconf-import-token"
+)
 
 // TestBinariesWithOwnUsers runs the three real binaries, each with only
 // its own user: the receiver first on an empty server (it creates the
@@ -202,7 +206,8 @@ func runBinaries(t *testing.T, bin string, ns *natsServer) {
 	t.Cleanup(sinkSrv.Close)
 
 	listen, recvAdmin, procAdmin, recAdmin := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	recv := startBinary(t, bin, "receiver", with(ns.env["receiver"], "LISTEN_ADDR", listen, "ADMIN_ADDR", recvAdmin, "GITHUB_WEBHOOK_SECRET", webhookSecret))
+	recv := startBinary(t, bin, "receiver", with(ns.env["receiver"], "LISTEN_ADDR", listen, "ADMIN_ADDR", recvAdmin,
+		"GITHUB_WEBHOOK_SECRET", webhookSecret, "IMPORT_TOKENS", importToken))
 	waitReady(t, recv, recvAdmin) // it created the layout alone
 	proc := startBinary(t, bin, "processor", with(ns.env["processor"], append(app, "ADMIN_ADDR", procAdmin, "ENRICH", "always",
 		"PROCESSOR_MAX_DELIVER", "2", "SINK_URL", sinkSrv.URL+"/findings", "SINK_TOKEN", "t0ken")...))
@@ -227,6 +232,7 @@ func runBinaries(t *testing.T, bin string, ns *natsServer) {
 		t.Fatalf("poison event: status %d", code)
 	}
 	waitDrained(t, admin)
+	importSARIF(t, listen, world.Repositories[0].FullName)
 
 	rec := startBinary(t, bin, "reconciler", with(ns.env["reconciler"], append(app, "ADMIN_ADDR", recAdmin, "RECONCILE_MODE", "daemon")...), "-once")
 	waitFor(t, "end of reconciler -once", func() bool {
@@ -311,12 +317,17 @@ func mustHaveSome(t *testing.T, admin *client, name, subject string) {
 	}
 }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
+// waitFor polls ok for 90 s; detail (if any) says what was seen last.
+func waitFor(t *testing.T, what string, ok func() bool, detail ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for !ok() {
 		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 90 s", what)
+			msg := ""
+			for _, d := range detail {
+				msg += "; " + d()
+			}
+			t.Fatalf("no %s within 90 s%s", what, msg)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -328,4 +339,45 @@ func waitDrained(t *testing.T, admin *client) {
 		ok, _ := stream.Drained(context.Background(), admin.js, processor.ConsumerName)
 		return ok
 	})
+}
+
+// importSARIF posts a SARIF file to the receiver's /imports and waits until
+// its status (written by the receiver, then the processor, in KV
+// ghas_imports, read back by the receiver) is processed.
+func importSARIF(t *testing.T, listen, repository string) {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join("..", "..", "testdata", "imports", "codeql.sarif"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+listen+"/imports?format=sarif&repository="+repository, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+importToken)
+	req.Header.Set("Content-Type", "application/sarif+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ans struct{ Import, Status string }
+	_ = json.NewDecoder(resp.Body).Decode(&ans)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || ans.Import == "" {
+		t.Fatalf("POST /imports: %d %+v", resp.StatusCode, ans)
+	}
+	var last string
+	waitFor(t, "a processed import", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+listen+"/imports/"+ans.Import, nil)
+		req.Header.Set("Authorization", "Bearer "+importToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var st struct{ Status, Error string }
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		last = fmt.Sprintf("%d %+v", resp.StatusCode, st)
+		if st.Status == "failed" {
+			t.Fatalf("import failed: %s", last)
+		}
+		return resp.StatusCode == http.StatusOK && st.Status == "processed"
+	}, func() string { return "last status: " + last })
 }
