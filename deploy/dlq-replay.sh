@@ -14,8 +14,9 @@
 #
 # Needs the nats CLI (natscli, a version with `nats pub --no-templates`), jq
 # (1.6+) and base64, and reaches NATS the way the nats CLI does (NATS_URL,
-# --context via NATS_CONTEXT, or NATS_CREDS...). In Kubernetes, run it in
-# the nats-box pod after `apk add --no-cache jq`.
+# --context via NATS_CONTEXT, NATS_USER/NATS_PASSWORD...), as the operators'
+# user ghas-admin of deploy/nats (the binaries' users may not do this). In
+# Kubernetes, run it in the nats-box pod after `apk add --no-cache jq`.
 #
 # What it publishes, per entry (docs/operations.md, "Dead letters"):
 #
