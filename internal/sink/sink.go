@@ -1,4 +1,4 @@
-// Package sink owns the HTTP sink forwarder of SPEC §8: a durable pull
+// Package sink owns the HTTP sink forwarder: a durable pull
 // consumer (default "ghas-sink") on stream GHAS_FINDINGS, filtered to
 // ghas.findings.>, that POSTs every finding document to SINK_URL with
 // headers Idempotency-Key (the message's Nats-Msg-Id) and Authorization:

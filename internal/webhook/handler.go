@@ -153,10 +153,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if n := h.inFlight.Add(1); n > int64(h.opts.MaxInFlight) {
 		h.inFlight.Add(-1)
-		// Closing the connection frees its goroutine and buffers too.
+		// Closing the connection frees its goroutine and buffers too. Not
+		// logged one by one: under overload that would add work where there
+		// is too much already; ghas_receiver_deliveries_total counts them.
+		result = "unavailable"
 		w.Header().Set("Connection", "close")
 		w.Header().Set("Retry-After", "1")
-		fail(errOverloaded, "unavailable", nil)
+		http.Error(w, errOverloaded.msg, errOverloaded.status)
 		return
 	}
 	defer h.inFlight.Add(-1)
