@@ -47,6 +47,21 @@ func ParseRepository(raw []byte) (Repository, error) {
 	return r, nil
 }
 
+// RepositoryOfEvent reads the scope facts of a webhook payload's
+// repository object.
+func RepositoryOfEvent(payload []byte) (Repository, error) {
+	var ev struct {
+		Repository json.RawMessage `json:"repository"`
+	}
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return Repository{}, fmt.Errorf("event: %w", err)
+	}
+	if len(ev.Repository) == 0 || string(ev.Repository) == "null" {
+		return Repository{}, fmt.Errorf("event: no repository object")
+	}
+	return ParseRepository(ev.Repository)
+}
+
 // PropertiesFromObject reads custom property values in the repository
 // object's shape: name → string, array of strings, or null (no value).
 func PropertiesFromObject(obj map[string]json.RawMessage) (map[string]finding.PropertyValue, error) {
@@ -62,6 +77,28 @@ func PropertiesFromObject(obj map[string]json.RawMessage) (map[string]finding.Pr
 		out[name] = v
 	}
 	return out, nil
+}
+
+// PropertiesFromDecoded reads custom property values decoded from JSON
+// into Go values (name → string, []any of strings, or nil); values of
+// other types are left out.
+func PropertiesFromDecoded(obj map[string]any) map[string]finding.PropertyValue {
+	out := make(map[string]finding.PropertyValue, len(obj))
+	for name, v := range obj {
+		switch v := v.(type) {
+		case string:
+			out[name] = finding.PropertyValue{Values: []string{v}}
+		case []any:
+			pv := finding.PropertyValue{Values: []string{}, Multi: true}
+			for _, e := range v {
+				if s, ok := e.(string); ok {
+					pv.Values = append(pv.Values, s)
+				}
+			}
+			out[name] = pv
+		}
+	}
+	return out
 }
 
 // PropertyValue is one entry of GitHub's list shape of custom property
