@@ -201,5 +201,3 @@ func (e *env) lastMessages(t *testing.T) map[string]string {
 	}
 	return out
 }
-
-

@@ -165,8 +165,9 @@ func NewMetrics(reg *metrics.Registry) *Metrics {
 	}
 }
 
-// Reconciler runs full pulls, delta pulls and missed-delivery sweeps. Runs
-// are serialised: a run waits for the one in progress.
+// Reconciler runs full pulls, delta pulls and missed-delivery sweeps. A
+// pull waits for the pull in progress and a sweep for the sweep in
+// progress; a sweep runs while a pull does.
 type Reconciler struct {
 	logger  *slog.Logger
 	gh      GitHub
@@ -178,7 +179,9 @@ type Reconciler struct {
 	metrics *Metrics
 	cfg     Config
 
-	runMu sync.Mutex
+	// pullMu serialises full and delta pulls, sweepMu the sweeps: a
+	// sweep never waits behind a pull.
+	pullMu, sweepMu sync.Mutex
 }
 
 // New returns a Reconciler reading GitHub through gh, the stored findings
@@ -203,8 +206,12 @@ func New(logger *slog.Logger, gh GitHub, js jetstream.JetStream, findings, state
 // ErrRunFailed when something failed (the report says what), or is the
 // reason the run could not be recorded.
 func (r *Reconciler) Run(ctx context.Context, mode string) (*Report, error) {
-	r.runMu.Lock()
-	defer r.runMu.Unlock()
+	mu := &r.pullMu
+	if mode == ModeRedeliver {
+		mu = &r.sweepMu
+	}
+	mu.Lock()
+	defer mu.Unlock()
 	rs := r.newRun(mode)
 	stopProgress := rs.progress(ctx)
 	switch mode {

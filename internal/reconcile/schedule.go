@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ghas-relay/ghas-relay/internal/logging"
@@ -63,17 +64,20 @@ func nextDue(ds []due) int {
 // Daemon runs the three modes on schedule until ctx ends: the sweep and
 // the delta pull at once and then every interval, the full pull daily at
 // FullAt. When ghas_state holds no successful full pull (NeedsFullPull),
-// the full pull runs at start, right after the sweep, instead of the
-// first delta pull (which, without watermarks, would walk everything
-// too). A failed run is logged (and reported) and the schedule goes on;
-// runs never overlap.
+// the full pull runs at start instead of the first delta pull (which,
+// without watermarks, would walk everything too). A failed run is logged
+// (and reported) and the schedule goes on.
+//
+// The sweep has its own loop: a full pull of a large organisation, or one
+// waiting for GitHub's rate limit, takes hours, and missed deliveries must
+// still be recovered every RedeliverEvery meanwhile. Pulls never overlap
+// each other, and sweeps never overlap each other.
 func (r *Reconciler) Daemon(ctx context.Context, s Schedule) error {
 	if s.DeltaEvery <= 0 || s.RedeliverEvery <= 0 {
 		return errors.New("reconcile daemon: intervals must be positive")
 	}
 	now := r.cfg.Now()
-	ds := []due{
-		{ModeRedeliver, now},
+	pulls := []due{
 		{ModeDelta, now},
 		{ModeFull, NextDaily(now, s.FullAt)},
 	}
@@ -84,14 +88,31 @@ func (r *Reconciler) Daemon(ctx context.Context, s Schedule) error {
 		r.logger.Warn("cannot tell whether a full pull succeeded before; pulling in full at start", logging.Err(err))
 	}
 	if need {
-		ds[1].at = now.Add(s.DeltaEvery)
-		ds[2].at = now
+		pulls[0].at = now.Add(s.DeltaEvery)
+		pulls[1].at = now
 		r.logger.Info("no successful full pull recorded in " + stream.StateBucket + "; full pull at start")
 	}
 	r.logger.Info("reconciler daemon started",
-		slog.Time("next_full", ds[2].at),
+		slog.Time("next_full", pulls[1].at),
 		slog.Duration("delta_every", s.DeltaEvery),
 		slog.Duration("redeliver_every", s.RedeliverEvery))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		r.loop(ctx, s, []due{{ModeRedeliver, now}})
+	}()
+	go func() {
+		defer wg.Done()
+		r.loop(ctx, s, pulls)
+	}()
+	wg.Wait()
+	return nil
+}
+
+// loop runs the modes of ds, one at a time, each when it is due, until
+// ctx ends.
+func (r *Reconciler) loop(ctx context.Context, s Schedule, ds []due) {
 	for {
 		i := nextDue(ds)
 		if wait := ds[i].at.Sub(r.cfg.Now()); wait > 0 {
@@ -99,12 +120,12 @@ func (r *Reconciler) Daemon(ctx context.Context, s Schedule) error {
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return nil
+				return
 			case <-t.C:
 			}
 		}
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if _, err := r.Run(ctx, ds[i].mode); err != nil && ctx.Err() == nil {
 			r.logger.Warn("reconcile run failed; the schedule goes on", slog.String("mode", ds[i].mode), logging.Err(err))

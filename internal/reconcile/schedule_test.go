@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -199,4 +200,29 @@ func FuzzSchedule(f *testing.F) {
 			t.Fatalf("NextDaily(%v, %v) = %v is not at %v UTC", now, at, next, at)
 		}
 	})
+}
+
+// A full pull that takes long (every GitHub request slow) never holds the
+// missed-delivery sweep: sweeps run every RedeliverEvery meanwhile.
+func TestSweepNotHeldBehindAFullPull(t *testing.T) {
+	e := newEnv(t, ghtest.Options{}, false)
+	org := e.gh.AddInstallation("octo-org", "Organization")
+	for i := range 6 {
+		r := e.gh.AddRepository(org.ID, fmt.Sprintf("repo-%d", i), true)
+		e.gh.AddAlerts(r.ID, ghtest.Dependabot, 3)
+	}
+	// The organisation's Dependabot listing answers after 2 s: the full
+	// pull at start takes that long.
+	e.gh.Inject(ghtest.Fault{Path: "/dependabot/alerts", Delay: 2 * time.Second})
+	s := Schedule{DeltaEvery: time.Hour, RedeliverEvery: 100 * time.Millisecond}
+	var full, sweeps uint64
+	e.daemonUntil(s, func() bool {
+		if sweeps < 4 { // the counts when the fourth sweep ended, before the daemon stops
+			full, sweeps = e.runs(ModeFull), e.runs(ModeRedeliver)
+		}
+		return sweeps >= 4
+	})
+	if full != 0 || sweeps < 4 {
+		t.Errorf("while the first full pull ran: %d full pulls finished, %d sweeps; want 0 and at least 4", full, sweeps)
+	}
 }

@@ -13,7 +13,9 @@ import (
 )
 
 // switchMaps is a map source an operator's change can be simulated on.
-type switchMaps struct{ p atomic.Pointer[transform.Maps] }
+type switchMaps struct {
+	p atomic.Pointer[transform.Maps]
+}
 
 func (s *switchMaps) Current() *transform.Maps { return s.p.Load() }
 func (s *switchMaps) set(m *transform.Maps)    { s.p.Store(m) }
