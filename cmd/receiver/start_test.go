@@ -98,3 +98,22 @@ func TestBusyPortExitsWithTheAddress(t *testing.T) {
 		})
 	}
 }
+
+// NATS that stays unreachable at start: after NATS_START_TIMEOUT the
+// process exits non-zero with one line naming the setting, instead of
+// waiting silently forever.
+func TestUnreachableNATSExitsAfterStartTimeout(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "nats://" + dead.Addr().String()
+	dead.Close() // nothing listens there now
+	code, stderr := runMain(t, "NATS_URL="+url, "GITHUB_WEBHOOK_SECRET=s", "LISTEN_ADDR=127.0.0.1:0", "ADMIN_ADDR=127.0.0.1:0", "NATS_START_TIMEOUT=2s")
+	if code == 0 {
+		t.Fatalf("exit code 0 with NATS unreachable; stderr:\n%s", stderr)
+	}
+	if line := lastLine(stderr); !strings.HasPrefix(line, "receiver: ") || !strings.Contains(line, "NATS_START_TIMEOUT") {
+		t.Errorf("last stderr line %q does not name NATS_START_TIMEOUT", line)
+	}
+}

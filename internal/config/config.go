@@ -179,6 +179,8 @@ type Common struct {
 	LogLevel       string
 	LogFormat      string
 	StreamReplicas int64
+	// NATSStartTimeout bounds the wait for NATS and its layout at start.
+	NATSStartTimeout time.Duration
 	NATSAuth
 	StreamLimits
 }
@@ -188,6 +190,7 @@ type Common struct {
 func (c *Common) RegisterCommon(s *Set, adminDefault string) {
 	s.String(&c.NATSURL, "NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
 	c.registerNATS(s)
+	s.Duration(&c.NATSStartTimeout, "NATS_START_TIMEOUT", 5*time.Minute, "how long a binary waits at start for NATS and its streams before it gives up and exits non-zero (0: forever); once started, it reconnects forever")
 	s.String(&c.AdminAddr, "ADMIN_ADDR", adminDefault, "admin listener for /healthz, /readyz, /metrics")
 	s.String(&c.LogLevel, "LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	s.String(&c.LogFormat, "LOG_FORMAT", "json", "log format: json or text")
@@ -202,6 +205,9 @@ func (c *Common) Validate() error {
 	}
 	if err := Required("ADMIN_ADDR", c.AdminAddr); err != nil {
 		return err
+	}
+	if c.NATSStartTimeout < 0 {
+		return &Error{"NATS_START_TIMEOUT", "must not be negative"}
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		return &Error{"STREAM_REPLICAS", fmt.Sprintf("%d is not between 1 and 5", c.StreamReplicas)}

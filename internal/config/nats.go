@@ -136,6 +136,7 @@ func (c Common) Layout() stream.Layout {
 		EventsMaxBytes:   c.EventsMaxBytes,
 		FindingsMaxBytes: c.FindingsMaxBytes,
 		DLQMaxBytes:      c.DLQMaxBytes,
+		StartTimeout:     c.NATSStartTimeout,
 	}
 }
 

@@ -167,6 +167,10 @@ type Layout struct {
 	// change it (the shipped permissions give that right to the processor
 	// alone).
 	CreateOnly bool
+	// StartTimeout bounds how long WaitEnsure retries: a binary whose NATS
+	// stays unreachable that long at start gives up (exits non-zero with
+	// the cause) instead of waiting silently forever. 0: no bound.
+	StartTimeout time.Duration
 }
 
 // maxBytes is n as a stream's MaxBytes: 0 (no limit) is -1 there.
@@ -310,6 +314,10 @@ func Check(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
 // started before NATS sets up the layout once the server is reachable.
 func WaitEnsure(ctx context.Context, logger *slog.Logger, js jetstream.JetStream, l Layout) error {
 	delay := 200 * time.Millisecond
+	var deadline time.Time
+	if l.StartTimeout > 0 {
+		deadline = time.Now().Add(l.StartTimeout)
+	}
 	for {
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := Ensure(tctx, js, l)
@@ -320,6 +328,9 @@ func WaitEnsure(ctx context.Context, logger *slog.Logger, js jetstream.JetStream
 		if nc := js.Conn(); nc != nil && nc.IsClosed() {
 			// Closed for good (the server refused the credentials).
 			return fmt.Errorf("ensure nats layout: connection closed: %w", errors.Join(nc.LastError(), err))
+		}
+		if !deadline.IsZero() && time.Now().Add(delay).After(deadline) {
+			return fmt.Errorf("nats not ready within %s (NATS_START_TIMEOUT): %w", l.StartTimeout, err)
 		}
 		logger.Warn("nats layout not ready, retrying", slog.Any("error", err), slog.Duration("retry_in", delay))
 		select {
