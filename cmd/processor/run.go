@@ -32,7 +32,7 @@ const drainTimeout = 10 * time.Second
 type processorConfig struct {
 	config.Common
 	GitHub     ghclient.Settings
-	App        ghclient.Config // valid when Enrich is not never
+	App        ghclient.Config // valid when Enrich is not never or App credentials are given
 	Enrich     string
 	SinkURL    string
 	SinkToken  string
@@ -76,8 +76,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 	if err := config.OneOf("ENRICH", c.Enrich, processor.EnrichAuto, processor.EnrichAlways, processor.EnrichNever); err != nil {
 		return c, err
 	}
-	if c.Enrich != processor.EnrichNever {
-		app, err := c.GitHub.Config("when ENRICH is " + c.Enrich)
+	if c.Enrich != processor.EnrichNever || c.GitHub.Given() {
+		why := "when ENRICH is " + c.Enrich
+		if c.Enrich == processor.EnrichNever {
+			why = "when App credentials are given (they resolve the repositories of imports)"
+		}
+		app, err := c.GitHub.Config(why)
 		if err != nil {
 			return c, err
 		}
@@ -127,17 +131,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := metrics.NewRegistry()
 	var fetcher processor.AlertFetcher
-	if cfg.Enrich != processor.EnrichNever {
+	var repositories processor.RepositoryLister // import lookups, whatever ENRICH is
+	if cfg.Enrich != processor.EnrichNever || cfg.GitHub.Given() {
 		appCfg := cfg.App
-		// Enrichment must never hold an event for long (SPEC §8).
+		// Enrichment must never hold an event for long: the reconciler corrects what it misses.
 		appCfg.MaxRateLimitWait = 10 * time.Second
 		appCfg.MaxRetryElapsed = 10 * time.Second
-		appCfg.Requests = reg.NewCounterVec("ghas_processor_github_requests_total", "GitHub REST requests made for enrichment, by endpoint and status.", "endpoint", "status")
+		appCfg.Requests = reg.NewCounterVec("ghas_processor_github_requests_total", "GitHub REST requests made for enrichment and import repository lookups, by endpoint and status.", "endpoint", "status")
 		app, err := ghclient.New(logger, appCfg)
 		if err != nil {
 			return err // a *config.Error naming the setting that is wrong
 		}
-		fetcher = app
+		repositories = app
+		if cfg.Enrich != processor.EnrichNever {
+			fetcher = app
+		}
 	}
 
 	nc, err := stream.Connect(logger, cfg.NATS("processor"))
@@ -214,9 +222,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			enricher = processor.NewRESTEnricher(kvState, fetcher, cfg.Enrich, 10*time.Second)
 		}
 		proc := processor.New(logger, js, stateJS, kvFindings, watcher, enricher, pm, processor.Config{
-			Workers:    int(cfg.Workers),
-			MaxDeliver: int(cfg.MaxDeliver),
-			Scope:      cfg.Scope,
+			Workers:      int(cfg.Workers),
+			MaxDeliver:   int(cfg.MaxDeliver),
+			Scope:        cfg.Scope,
+			Repositories: repositories,
 		})
 		fns := []group.Func{
 			watcher.Run,

@@ -23,6 +23,10 @@ type Counts struct {
 	Changed   int `json:"changed"`
 	Unchanged int `json:"unchanged"`
 	Fixed     int `json:"fixed"`
+	// OutOfScope counts the results the scope filters leave out (never
+	// stored) and the stored findings of the import that left the scope
+	// (written REMOVED, out-of-scope).
+	OutOfScope int `json:"outOfScope,omitempty"`
 }
 
 // Status is an import's record in KV ghas_imports (key import.<id>) and

@@ -3,13 +3,17 @@ package processor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/finding"
 	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/scope"
 	"github.com/ghas-relay/ghas-relay/internal/state"
+	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
 )
 
@@ -211,6 +215,16 @@ func (p *Processor) refreshRepository(ctx context.Context, ev transform.Event, r
 		}
 		facts.Properties, facts.PropertiesKnown = merged, true
 	}
+	// The repository's full list of sources, when imports recorded one:
+	// every finding's asset and the published asset carry it.
+	recorded, err := p.sourcesOf(ctx, facts.ID, keys)
+	if err != nil {
+		return "", err
+	}
+	sources := recorded
+	if sources == nil && first != nil {
+		sources = first.AssetDetail.Sources
+	}
 	filter := p.cfg.Scope
 	maps := p.maps.Current()
 	now := p.cfg.Now()
@@ -220,9 +234,7 @@ func (p *Processor) refreshRepository(ctx context.Context, ev transform.Event, r
 			return "", err
 		}
 		filter.Decorate(&asset.AssetDetail, facts)
-		if first != nil {
-			asset.AssetDetail.Sources = first.AssetDetail.Sources
-		}
+		asset.AssetDetail.Sources = sources
 		if err := p.publishAsset(ctx, facts.ID, asset); err != nil {
 			return "", err
 		}
@@ -247,6 +259,9 @@ func (p *Processor) refreshRepository(ctx context.Context, ev transform.Event, r
 			d.VendorAssetID = a.VendorAssetID
 			d.AssetDetail = a.AssetDetail
 			d.AssetDetail.Sources = stored.AssetDetail.Sources
+			if recorded != nil {
+				d.AssetDetail.Sources = mergeSorted(recorded, stored.AssetDetail.Sources)
+			}
 			d.AssetDetail.CustomProperties = stored.AssetDetail.CustomProperties
 			filter.Decorate(&d.AssetDetail, facts)
 			d.ObservedAt = a.ObservedAt
@@ -269,4 +284,26 @@ func (p *Processor) refreshRepository(ctx context.Context, ev transform.Event, r
 			slog.Int("findings", len(keys)), slog.String("result", result))
 	}
 	return result, nil
+}
+
+// sourcesOf is the repository's full sorted list of sources when imports
+// recorded one (KV ghas_imports), with the sources of GitHub's stored
+// findings merged in; nil when the repository has no record.
+func (p *Processor) sourcesOf(ctx context.Context, repoID int64, keys []string) ([]string, error) {
+	kv, err := p.js.KeyValue(ctx, stream.ImportsBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", stream.ImportsBucket, err)
+	}
+	list, rev, known, err := p.repositorySources(ctx, kv, repoID, keys, true)
+	if err != nil || !known {
+		return nil, err
+	}
+	// GitHub findings stored after the record was made add their source.
+	if err := putJSON(ctx, kv, sourcesKeyPrefix+fmt.Sprint(repoID), list, rev); err != nil && !isCASConflict(err) {
+		return nil, err
+	}
+	return list, nil
 }

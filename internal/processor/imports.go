@@ -3,7 +3,6 @@ package processor
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,9 +17,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/finding"
-	"github.com/ghas-relay/ghas-relay/internal/ghclient"
 	"github.com/ghas-relay/ghas-relay/internal/imports"
 	"github.com/ghas-relay/ghas-relay/internal/logging"
+	"github.com/ghas-relay/ghas-relay/internal/scope"
 	"github.com/ghas-relay/ghas-relay/internal/state"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
@@ -59,22 +58,6 @@ type scopeRecord struct {
 	Tool     string            `json:"tool"`
 	Category string            `json:"category,omitempty"`
 	Ref      string            `json:"ref,omitempty"`
-}
-
-// repoRecord is a repository an import named, as resolved once.
-type repoRecord struct {
-	ID    int64            `json:"id"`
-	Asset finding.Document `json:"asset"`
-	// Key is a stored GitHub finding of the repository, read first for a
-	// current asset (repository events keep it up to date).
-	Key string `json:"key,omitempty"`
-}
-
-// RepositoryLister is the REST access that resolves a repository the
-// system has not seen; ghclient.App is one.
-type RepositoryLister interface {
-	Installations(ctx context.Context) ([]ghclient.Installation, error)
-	Repositories(ctx context.Context, installationID int64) ([]ghclient.Repository, error)
 }
 
 // importRun is one import being applied.
@@ -124,14 +107,19 @@ func (p *Processor) importFile(ctx context.Context, msg jetstream.Msg) (string, 
 
 func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte) (string, error) {
 	params := run.params
-	repoID, asset, err := p.resolveRepository(ctx, run.kvSt, params.Repository)
+	repo, err := p.resolveRepository(ctx, run.kvSt, params.Repository) // importrepo.go
 	if err != nil {
 		return "", err
 	}
+	repoID, asset := repo.ID, repo.Asset
+	// Imports are SAST findings of the repository, decided by the same
+	// filters as GitHub's (importscope.go).
+	filter := p.cfg.Scope
+	inScope := filter.Type(finding.SAST) && filter.Repository(repo.Facts) == scope.In
 	maps := p.maps.Current()
 	im := maps.Imports()
 	vendor := im.Vendor(params.Tool, params.Organization)
-	scope := imports.Scope{Tool: params.Tool, Organization: params.Organization, Category: params.Category, Ref: params.Ref, Commit: params.Commit, ScannedAt: params.ScannedAt}
+	scan := imports.Scope{Tool: params.Tool, Organization: params.Organization, Category: params.Category, Ref: params.Ref, Commit: params.Commit, ScannedAt: params.ScannedAt}
 	scopeKey := scopeKeyPrefix + fmt.Sprint(repoID) + "." + shortHash(finding.ToolSlug(params.Tool), params.Category, params.Ref)
 	rec, recRev, err := getJSON[scopeRecord](ctx, run.kvSt, scopeKey)
 	if err != nil {
@@ -139,13 +127,20 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 	}
 	imJSON, _ := json.Marshal(im)
 	fingerprint := shortHash(run.id, string(imJSON), asset.ContentHash())
+	if fp := filter.Fingerprint(); fp != "" {
+		fingerprint = shortHash(fingerprint, fp) // a change of the filters applies the import again
+	}
 	if rec != nil && (rec.ScannedAt > params.ScannedAt || (rec.Fingerprint == fingerprint && params.Complete)) {
 		// A later scan of the scope was applied already, or this very
 		// import: nothing changes.
 		run.status.Results, run.status.Findings.Unchanged = rec.Results, rec.Results
 		return "unchanged", nil
 	}
-	sources, err := p.importSources(ctx, run.kvSt, repoID, asset, vendor.Source)
+	source := vendor.Source
+	if !inScope {
+		source = "" // out of scope: the repository gains no source
+	}
+	sources, err := p.importSources(ctx, run.kvSt, repoID, asset, source)
 	if err != nil {
 		return "", err
 	}
@@ -155,7 +150,7 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 		wg       sync.WaitGroup
 		firstErr error
 		errOnce  sync.Once
-		counts   [4]atomic.Int64 // new, changed, unchanged, fixed
+		counts   [5]atomic.Int64 // new, changed, unchanged, fixed, out of scope
 		seen     = map[string]bool{}
 		hashes   = map[string]string{}
 		hashMu   sync.Mutex
@@ -173,6 +168,9 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 					continue
 				}
 				id := doc.Findings[0].ExternalFindingID
+				if fp := filter.Fingerprint(); fp != "" {
+					h += "." + fp
+				}
 				hashMu.Lock()
 				hashes[id] = h
 				hashMu.Unlock()
@@ -180,18 +178,22 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 					counts[2].Add(1) // built the same by a scan of the same time: stored already
 					continue
 				}
-				isNew := false
+				isNew, outOfScope := false, false
 				o, err := p.store.Apply(ctx, doc.FindingKey, func(stored *finding.Document, _ uint64) (*finding.Document, error) {
 					isNew = stored == nil || stored.FindingKey == ""
 					d := doc
 					d.Findings = append([]finding.Finding(nil), doc.Findings...)
-					return imports.Lifecycle(&d, stored), nil
+					var next *finding.Document
+					next, outOfScope = scopedImport(filter, repo.Facts, &d, stored)
+					return next, nil
 				})
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
 					continue
 				}
 				switch {
+				case outOfScope:
+					counts[4].Add(1) // never stored, or stored and REMOVED now
 				case o != state.Written:
 					counts[2].Add(1)
 				case isNew:
@@ -214,7 +216,7 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 			return firstErr
 		}
 		select {
-		case work <- imports.Document(im, &asset, repoID, scope, r, now):
+		case work <- imports.Document(im, &asset, repoID, scan, r, now):
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -244,13 +246,22 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 				continue
 			}
 			key := finding.ImportKey(finding.SAST, repoID, params.Tool, old)
+			removed := false
 			o, err := p.store.Apply(ctx, key, func(stored *finding.Document, _ uint64) (*finding.Document, error) {
+				if d := leftScope(filter, repo.Facts, stored, now); d != nil {
+					removed = true
+					return d, nil
+				}
+				removed = false
 				return imports.Fixed(stored, params.ScannedAt, now), nil
 			})
 			if err != nil {
 				return "", err
 			}
-			if o == state.Written {
+			if o == state.Written && removed {
+				counts[4].Add(1)
+				p.metrics.Published.Inc(finding.SAST)
+			} else if o == state.Written {
 				counts[3].Add(1)
 				p.metrics.Published.Inc(finding.SAST)
 			}
@@ -270,192 +281,34 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 	if err := putJSON(ctx, run.kvSt, scopeKey, next, recRev); err != nil {
 		return "", err // another import of the scope raced: retried
 	}
-	run.status.Findings = imports.Counts{New: int(counts[0].Load()), Changed: int(counts[1].Load()), Unchanged: int(counts[2].Load()), Fixed: int(counts[3].Load())}
+	run.status.Findings = imports.Counts{New: int(counts[0].Load()), Changed: int(counts[1].Load()), Unchanged: int(counts[2].Load()), Fixed: int(counts[3].Load()),
+		OutOfScope: int(counts[4].Load())}
 	if counts[0].Load()+counts[1].Load()+counts[3].Load() > 0 {
 		return "processed", nil
 	}
 	return "unchanged", nil
 }
 
-// resolveRepository finds the repository an import names: the record of
-// an earlier import, else the findings already stored, else the REST API
-// with the App. The asset comes from a stored GitHub finding when there
-// is one, so repository events keep it current.
-func (p *Processor) resolveRepository(ctx context.Context, kv jetstream.KeyValue, name string) (int64, finding.Document, error) {
-	key := repoKeyPrefix + base64.RawURLEncoding.EncodeToString([]byte(strings.ToLower(name)))
-	rec, rev, err := getJSON[repoRecord](ctx, kv, key)
-	if err != nil {
-		return 0, finding.Document{}, err
-	}
-	if rec != nil {
-		if rec.Key != "" {
-			if d, _, err := p.store.Get(ctx, rec.Key); err == nil && d != nil && d.ExternalAssetID != "" {
-				return rec.ID, assetOf(d), nil
-			}
-		}
-		if d, err := p.storedAsset(ctx, rec.ID); err != nil {
-			return 0, finding.Document{}, err
-		} else if d != nil {
-			return rec.ID, *d, nil
-		}
-		return rec.ID, rec.Asset, nil
-	}
-	id, asset, foundKey, err := p.findStoredRepository(ctx, name)
-	if err != nil {
-		return 0, finding.Document{}, err
-	}
-	if id == 0 {
-		id, asset, err = p.fetchRepository(ctx, name)
-		if err != nil {
-			return 0, finding.Document{}, err
-		}
-	}
-	asset.Findings = nil
-	asset.FindingKey, asset.Origin, asset.ObservedAt = "", "", ""
-	asset.AssetDetail.Sources = nil
-	if err := putJSON(ctx, kv, key, repoRecord{ID: id, Asset: asset, Key: foundKey}, rev); err != nil && !isCASConflict(err) {
-		return 0, finding.Document{}, err
-	}
-	return id, asset, nil
-}
-
-// storedAsset is the asset of a stored finding of the repository,
-// preferring GitHub's own (nil: none stored).
-func (p *Processor) storedAsset(ctx context.Context, repoID int64) (*finding.Document, error) {
-	keys, err := p.store.KeysOfRepository(ctx, repoID)
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(keys, func(a, b string) int { return strings.Count(a, ".") - strings.Count(b, ".") })
-	for _, k := range keys {
-		d, _, err := p.store.Get(ctx, k)
-		if err != nil {
-			return nil, err
-		}
-		if d != nil && d.ExternalAssetID != "" {
-			a := assetOf(d)
-			return &a, nil
-		}
-	}
-	return nil, nil
-}
-
-// assetOf is the asset part of a stored document.
-func assetOf(d *finding.Document) finding.Document {
-	a := *d
-	a.Findings = nil
-	a.FindingKey, a.Origin, a.ObservedAt = "", "", ""
-	a.AssetDetail.Sources = nil
-	return a
-}
-
-// findStoredRepository looks for the repository among the stored findings
-// (once per repository: the result is recorded), and the key it was
-// found on. 0: not found.
-func (p *Processor) findStoredRepository(ctx context.Context, name string) (int64, finding.Document, string, error) {
-	firstKey := map[int64]string{}
-	err := p.store.Scan(ctx, func(e state.Entry) {
-		if e.Deleted {
-			return
-		}
-		_, repo, _, err := finding.ParseKey(e.Key)
-		if err != nil && !errors.Is(err, finding.ErrImportKey) {
-			return
-		}
-		if _, ok := firstKey[repo]; !ok {
-			firstKey[repo] = e.Key
-		}
-	})
-	if err != nil {
-		return 0, finding.Document{}, "", err
-	}
-	for repo, k := range firstKey {
-		d, _, err := p.store.Get(ctx, k)
-		if err != nil {
-			return 0, finding.Document{}, "", err
-		}
-		if d != nil && strings.EqualFold(d.AssetDetail.FullName, name) {
-			if _, _, _, kerr := finding.ParseKey(k); kerr != nil {
-				k = "" // an imported finding: no current asset there
-			}
-			return repo, assetOf(d), k, nil
-		}
-	}
-	return 0, finding.Document{}, "", nil
-}
-
-// fetchRepository asks the REST API through the App's installations on
-// the repository's owner. Without App credentials it cannot.
-func (p *Processor) fetchRepository(ctx context.Context, name string) (int64, finding.Document, error) {
-	var lister RepositoryLister
-	if e, ok := p.enricher.(*RESTEnricher); ok {
-		lister, _ = e.fetcher.(RepositoryLister)
-	}
-	if lister == nil {
-		return 0, finding.Document{}, fmt.Errorf("%w: %w: %s has no stored findings and no GitHub App is configured to look it up", transform.ErrInvalid, errUnresolved, name)
-	}
-	owner, _, _ := strings.Cut(name, "/")
-	insts, err := lister.Installations(ctx)
-	if err != nil {
-		return 0, finding.Document{}, fmt.Errorf("resolve %s: %w", name, err)
-	}
-	for _, inst := range insts {
-		if !strings.EqualFold(inst.Account, owner) {
-			continue
-		}
-		repos, err := lister.Repositories(ctx, inst.ID)
-		if err != nil {
-			return 0, finding.Document{}, fmt.Errorf("resolve %s: %w", name, err)
-		}
-		for _, r := range repos {
-			if strings.EqualFold(r.FullName, name) {
-				asset, err := p.maps.Current().Asset(finding.SAST, r.Raw, p.cfg.Now())
-				if err != nil {
-					return 0, finding.Document{}, err
-				}
-				return r.ID, asset, nil
-			}
-		}
-	}
-	return 0, finding.Document{}, fmt.Errorf("%w: %w: %s is not in any installation of the App", transform.ErrInvalid, errUnresolved, name)
-}
-
 // importSources is the sorted list of sources that reported findings on
-// the repository, with source added; when the list grows the asset is
-// published again with it. GitHub's own sources are read from its stored
-// findings the first time.
+// the repository, with source added ("": none, the import is out of
+// scope); when the list grows the asset is published again with it.
+// GitHub's own sources are read from its stored findings the first time.
+// The record is written on every import, so an active repository's list
+// never expires.
 func (p *Processor) importSources(ctx context.Context, kv jetstream.KeyValue, repoID int64, asset finding.Document, source string) ([]string, error) {
-	key := sourcesKeyPrefix + fmt.Sprint(repoID)
-	rec, rev, err := getJSON[[]string](ctx, kv, key)
+	have, rev, known, err := p.repositorySources(ctx, kv, repoID, nil, false)
 	if err != nil {
 		return nil, err
 	}
-	var have []string
-	if rec != nil {
-		have = *rec
-	} else {
-		keys, err := p.store.KeysOfRepository(ctx, repoID)
-		if err != nil {
+	if source == "" {
+		return have, nil
+	}
+	key := sourcesKeyPrefix + fmt.Sprint(repoID)
+	next := mergeSorted(have, []string{source})
+	if known && slices.Equal(next, have) {
+		if err := putJSON(ctx, kv, key, next, rev); err != nil && !isCASConflict(err) {
 			return nil, err
 		}
-		byDataset := map[string]bool{}
-		for _, k := range keys {
-			ds, _, _, kerr := finding.ParseKey(k)
-			if kerr != nil || byDataset[ds] {
-				continue // imports record their own source
-			}
-			byDataset[ds] = true
-			d, _, err := p.store.Get(ctx, k)
-			if err != nil {
-				return nil, err
-			}
-			if d != nil && d.Source != "" {
-				have = mergeSorted(have, []string{d.Source})
-			}
-		}
-	}
-	next := mergeSorted(have, []string{source})
-	if rec != nil && slices.Equal(next, have) {
 		return next, nil
 	}
 	asset.AssetDetail.Sources = next
@@ -467,6 +320,44 @@ func (p *Processor) importSources(ctx context.Context, kv jetstream.KeyValue, re
 	}
 	p.logger.Info("repository gained a source", slog.Int64(logging.KeyRepositoryID, repoID), slog.String("source", source))
 	return next, nil
+}
+
+// repositorySources reads the repository's sources record (known: there
+// is one) and its revision. Without a record, or with withGitHub, the
+// sources of GitHub's stored findings (one per dataset) are merged in;
+// keys are the repository's stored keys (nil: listed here when needed).
+func (p *Processor) repositorySources(ctx context.Context, kv jetstream.KeyValue, repoID int64, keys []string, withGitHub bool) (list []string, rev uint64, known bool, err error) {
+	rec, rev, err := getJSON[[]string](ctx, kv, sourcesKeyPrefix+fmt.Sprint(repoID))
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if rec != nil {
+		list, known = *rec, true
+		if !withGitHub {
+			return list, rev, known, nil
+		}
+	}
+	if keys == nil {
+		if keys, err = p.store.KeysOfRepository(ctx, repoID); err != nil {
+			return nil, 0, false, err
+		}
+	}
+	byDataset := map[string]bool{}
+	for _, k := range keys {
+		ds, _, _, kerr := finding.ParseKey(k)
+		if kerr != nil || byDataset[ds] {
+			continue // imports record their own source
+		}
+		byDataset[ds] = true
+		d, _, err := p.store.Get(ctx, k)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if d != nil && d.Source != "" {
+			list = mergeSorted(list, []string{d.Source})
+		}
+	}
+	return list, rev, known, nil
 }
 
 func mergeSorted(a, b []string) []string {

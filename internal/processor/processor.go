@@ -43,6 +43,10 @@ type Config struct {
 	// Scope decides which findings are kept and gives assets their
 	// ownership and tags (assets.go); nil keeps everything.
 	Scope *scope.Filter
+	// Repositories resolves, through the GitHub App, a repository an
+	// import names that no stored finding knows (imports.go); nil: such
+	// an import fails. It does not depend on enrichment.
+	Repositories RepositoryLister
 }
 
 func (c Config) withDefaults() Config {

@@ -76,6 +76,10 @@ func (f *Filter) All() bool {
 // NeedsProperties reports whether the decision depends on custom properties.
 func (f *Filter) NeedsProperties() bool { return f != nil && len(f.props) > 0 }
 
+// ExcludesForks reports whether EXCLUDE_FORKS is set: the decision then
+// needs to know whether a repository is a fork.
+func (f *Filter) ExcludesForks() bool { return f != nil && f.excludeForks }
+
 // Name reports whether a repository is in scope by its owner/name alone
 // (INCLUDE_REPOS, EXCLUDE_REPOS). Names compare case-insensitively, as
 // GitHub's do.
