@@ -147,8 +147,9 @@ func TestRunFullPullWithScope(t *testing.T) {
 	// Widening the filters brings the rest in at the next full pull.
 	gh.RefusePropertyValues(in.ID, true)
 	docs, rep = runPass(map[string]string{})
-	if got := len(active(docs)); got != 4*3*2 {
-		t.Errorf("after widening: %d active findings, want %d", got, 4*3*2)
+	// GitHub gives no Dependabot alerts of an archived repository (old).
+	if got := len(active(docs)); got != 4*3*2-2 {
+		t.Errorf("after widening: %d active findings, want %d", got, 4*3*2-2)
 	}
 	if len(rep.Failures) != 0 || !slices.ContainsFunc(rep.Skipped, func(s string) bool { return strings.Contains(s, "custom properties") }) {
 		t.Errorf("without the permission: failures %+v, skipped %q; want no failure and the missing permission named", rep.Failures, rep.Skipped)

@@ -174,7 +174,7 @@ func (p *puller) installation(ctx context.Context, st *instState) {
 	}
 	if st.in.IsOrganization() && cfg.Strategy == StrategyAuto {
 		_ = forEach(ctx, len(p.kinds()), p.kinds(), func(ctx context.Context, k ghclient.Kind) error {
-			if p.listing(ctx, scope{inst: st, kind: k}) {
+			if p.preferRepositories(st, k) || p.listing(ctx, scope{inst: st, kind: k}) { // scope.go
 				perRepo(k)
 			}
 			return nil

@@ -192,7 +192,7 @@ func (p *puller) confirmRemoval(ctx context.Context, rm removal) (gone bool, err
 		return true, nil
 	case ctx.Err() != nil:
 		return false, ctx.Err()
-	case errors.Is(err, ghclient.ErrFeatureOff):
+	case errors.Is(err, ghclient.ErrFeatureOff), archivedRefusal(sc, err): // scope.go
 		p.off.Store(sc.String(), true)
 		rs.featureOff(sc.String(), err)
 		return false, nil

@@ -292,3 +292,46 @@ func (p *puller) removeOutOfScope(ctx context.Context, st *instState, all []ghcl
 		p.rs.fail("out-of-scope findings of "+st.in.Account, err)
 	}
 }
+
+// preferRepositories reports whether, for an organisation's alert kind,
+// listing each repository in scope costs fewer requests than the
+// organisation listing, which pages through the alerts of every
+// repository, those left out by the filters too. The rule:
+//   - every repository in scope (no repository filter): the organisation
+//     listing;
+//   - no repository in scope: the (empty) repository listings, nothing is
+//     requested;
+//   - else per-repository cost = Σ over the repositories in scope of
+//     max(1, ⌈stored findings of the kind/100⌉), and the organisation's
+//     alerts are estimated from the stored findings of the repositories
+//     in scope scaled to all the organisation's repositories (at least one
+//     alert per repository when nothing is stored, or in a delta pull,
+//     which reads no snapshot), organisation cost = ⌈estimate/100⌉; the
+//     repositories are listed when they cost less.
+func (p *puller) preferRepositories(st *instState, k ghclient.Kind) bool {
+	n, total := len(st.list), len(st.repos)
+	if n >= total {
+		return false
+	}
+	if n == 0 {
+		return true
+	}
+	ds := transform.DatasetOf(eventOf(k))
+	perRepo, stored := 0, 0
+	for i := range st.list {
+		c := 0
+		if p.snap != nil {
+			c = len(p.snap.byRepo[st.list[i].ID][ds])
+		}
+		stored += c
+		perRepo += max(1, pagesOf(c))
+	}
+	estimate := total
+	if stored > 0 {
+		estimate = max(total, stored*total/n)
+	}
+	return perRepo < pagesOf(estimate)
+}
+
+// pagesOf is how many listing pages of 100 hold n items.
+func pagesOf(n int) int { return (n + 99) / 100 }

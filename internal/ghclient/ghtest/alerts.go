@@ -54,7 +54,7 @@ func (s *Server) listOrgAlerts(r *http.Request, who principal, seg []string) rep
 		var refs []alertRef
 		for _, id := range in.repoIDs {
 			rs := s.repos[id]
-			if rs.features[kind] != FeatureOn {
+			if rs.features[kind] != FeatureOn || archivedRefusal(rs, kind) {
 				continue
 			}
 			for _, a := range rs.alerts[kind] {
@@ -77,7 +77,7 @@ func (s *Server) listRepoAlerts(r *http.Request, who principal, seg []string) re
 		s.mu.Unlock()
 		return errReply(http.StatusNotFound, "Not Found")
 	}
-	if rep := featureReply(kind, rs.features[kind]); rep != nil {
+	if rep := repoFeatureReply(rs, kind); rep != nil { // properties.go
 		s.mu.Unlock()
 		return *rep
 	}
@@ -107,7 +107,7 @@ func (s *Server) getAlert(r *http.Request, who principal, seg []string) reply {
 		s.mu.Unlock()
 		return errReply(http.StatusNotFound, "Not Found")
 	}
-	if rep := featureReply(kind, rs.features[kind]); rep != nil {
+	if rep := repoFeatureReply(rs, kind); rep != nil { // properties.go
 		s.mu.Unlock()
 		return *rep
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // Repository facts and custom properties: topics, forks, archived
-// repositories, and GET /orgs/{org}/properties/values (single- and
+// repositories (whose Dependabot alerts GitHub refuses with 403), and GET /orgs/{org}/properties/values (single- and
 // multi-select values, properties without a value, 403 when the App lacks
 // the organisation permission "custom properties: read").
 //
@@ -116,4 +116,21 @@ func (s *Server) listPropertyValues(r *http.Request, who principal, seg []string
 	}
 	s.mu.Unlock()
 	return s.pageByNumber(r, items, func(page []byte) []byte { return page })
+}
+
+// archivedRefusal reports whether GitHub refuses a kind of alerts of a
+// repository because it is archived: Dependabot alerts of an archived
+// repository are not available (403 on the repository's listing and
+// single alerts; the organisation listing leaves them out).
+func archivedRefusal(rs *repoState, kind Kind) bool { return rs.Archived && kind == Dependabot }
+
+// repoFeatureReply is the refusal of a repository's alert endpoint: an
+// archived repository's Dependabot alerts, else a feature that is off;
+// nil when the endpoint answers.
+func repoFeatureReply(rs *repoState, kind Kind) *reply {
+	if archivedRefusal(rs, kind) {
+		rep := errReply(http.StatusForbidden, "Dependabot alerts are not available for archived repositories.")
+		return &rep
+	}
+	return featureReply(kind, rs.features[kind])
 }
