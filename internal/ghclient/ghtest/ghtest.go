@@ -252,6 +252,7 @@ func Start(opts Options) (*Server, error) {
 		inflight:    map[int64]int{},
 	}
 	s.stats.ByEndpoint = map[string]int{}
+	s.stats.NotModifiedByEndpoint = map[string]int{}
 	s.stats.MaxInFlightByInstallation = map[int64]int{}
 	s.hs = httptest.NewUnstartedServer(s)
 	if opts.Addr != "" {

@@ -77,6 +77,8 @@ type Stats struct {
 	Redeliveries int
 	// ByEndpoint counts requests by "METHOD /path/{template}".
 	ByEndpoint map[string]int
+	// NotModifiedByEndpoint counts the 304 answers the same way.
+	NotModifiedByEndpoint map[string]int
 	// MaxInFlight is the most requests handled at once; by installation
 	// (0: the App's JWT calls) in MaxInFlightByInstallation.
 	MaxInFlight               int
@@ -89,6 +91,7 @@ func (s *Server) Stats() Stats {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.ByEndpoint = maps.Clone(s.stats.ByEndpoint)
+	st.NotModifiedByEndpoint = maps.Clone(s.stats.NotModifiedByEndpoint)
 	st.MaxInFlightByInstallation = maps.Clone(s.stats.MaxInFlightByInstallation)
 	return st
 }
@@ -97,7 +100,7 @@ func (s *Server) Stats() Stats {
 func (s *Server) ResetStats() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stats = Stats{ByEndpoint: map[string]int{}, MaxInFlightByInstallation: map[int64]int{}}
+	s.stats = Stats{ByEndpoint: map[string]int{}, NotModifiedByEndpoint: map[string]int{}, MaxInFlightByInstallation: map[int64]int{}}
 }
 
 func (s *Server) enter(id int64) {

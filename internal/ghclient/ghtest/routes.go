@@ -179,6 +179,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			s.mu.Lock()
 			s.stats.NotModified++
+			s.stats.NotModifiedByEndpoint[r.Method+" "+endpointTemplate(path)]++
 			s.mu.Unlock()
 			rep = reply{status: http.StatusNotModified, header: http.Header{"ETag": {etag}}}
 		}
