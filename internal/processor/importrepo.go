@@ -123,7 +123,9 @@ func (p *Processor) resolveRepository(ctx context.Context, kv jetstream.KeyValue
 		switch {
 		case err == nil:
 			rec.Fork, rec.ForkKnown = fetched.Facts.Fork, true
-		case !errors.Is(err, errUnresolved):
+		case errors.Is(err, errUnresolved):
+			rec.ForkKnown = true // the App cannot see it: not asked again, counted as not a fork
+		default:
 			return resolvedRepository{}, err
 		}
 	}
