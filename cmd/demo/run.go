@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -28,77 +27,13 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/finding"
 	"github.com/ghas-relay/ghas-relay/internal/ghclient"
 	"github.com/ghas-relay/ghas-relay/internal/ghclient/ghtest"
+	"github.com/ghas-relay/ghas-relay/internal/proc"
 	"github.com/ghas-relay/ghas-relay/internal/processor"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/webhook/webhooktest"
 )
 
 const secret = "demo-webhook-secret"
-
-// child is one started process; done closes when it has exited.
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// procs owns the child processes; stopAll ends every one of them.
-type procs struct {
-	mu   sync.Mutex
-	list []*child
-}
-
-func (p *procs) start(dir, logDir, name string, env []string, args ...string) (*child, error) {
-	logf, err := os.Create(filepath.Join(logDir, name+".log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(filepath.Join(dir, args[0]), args[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
-	p.mu.Lock()
-	p.list = append(p.list, c)
-	p.mu.Unlock()
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(c.done)
-	}()
-	return c, nil
-}
-
-// stopAll stops the children in reverse start order: SIGTERM, then SIGKILL
-// after 10 s.
-func (p *procs) stopAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i := len(p.list) - 1; i >= 0; i-- {
-		c := p.list[i]
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(10 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-c.done
-		}
-	}
-	p.list = nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
@@ -132,35 +67,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	say("building nats-server (the go.mod tool) and the three binaries into %s", binDir)
-	build := exec.CommandContext(ctx, "go", "build", "-o", binDir+string(os.PathSeparator),
-		"github.com/nats-io/nats-server/v2", "./cmd/receiver", "./cmd/processor", "./cmd/reconciler")
-	build.Stdout, build.Stderr = stderr, stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("go build: %w", err)
+	if err := proc.Build(ctx, ".", binDir, stderr,
+		"github.com/nats-io/nats-server/v2", "./cmd/receiver", "./cmd/processor", "./cmd/reconciler"); err != nil {
+		return err
 	}
 
-	var ps procs
-	defer ps.stopAll()
+	ps := &proc.Group{LogDir: logDir, Grace: 10 * time.Second}
+	defer ps.StopAll()
+	// Each child in its own process group: a Ctrl-C in the terminal reaches
+	// the demo, which then stops the children in order.
+	bin := func(name string, args []string, env []string, ready string) proc.Spec {
+		s := proc.Spec{Name: name, Path: filepath.Join(binDir, name), Args: args, Env: env, OwnGroup: true, ReadyTimeout: 30 * time.Second}
+		if ready != "" {
+			s.Ready = proc.HTTPReady("http://" + ready + "/readyz")
+		}
+		return s
+	}
 
-	// JetStream.
-	natsAddr, err := freeAddr()
+	// JetStream, with the shipped configuration (deploy/nats): one user per
+	// binary with its least-privilege permissions, fresh passwords each run.
+	var natsCfg natsSetup
+	var cfgErr error
+	_, addrs, err := ps.StartOnFreeAddrs(ctx, 1, func(a []string) proc.Spec {
+		host, port, _ := net.SplitHostPort(a[0])
+		natsCfg, cfgErr = writeNATSConfig(filepath.Join(*dataDir, "nats-conf"), natsDir, host, port)
+		s := bin("nats-server", []string{"-c", natsCfg.conf}, natsCfg.serverEnv, "")
+		s.Ready = proc.Listening(a[0])
+		return s
+	})
+	if cfgErr != nil {
+		return cfgErr
+	}
 	if err != nil {
 		return err
 	}
-	host, port, _ := net.SplitHostPort(natsAddr)
-	// The shipped configuration (deploy/nats): one user per binary with
-	// its least-privilege permissions, fresh passwords each run.
-	natsCfg, err := writeNATSConfig(filepath.Join(*dataDir, "nats-conf"), natsDir, host, port)
+	natsURL := "nats://" + addrs[0]
+	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.UserInfo("ghas-admin", natsCfg.passwords["admin"]))
 	if err != nil {
-		return err
-	}
-	if _, err := ps.start(binDir, logDir, "nats-server", natsCfg.serverEnv, "nats-server", "-c", natsCfg.conf); err != nil {
-		return err
-	}
-	natsURL := "nats://" + natsAddr
-	nc, err := connectWait(ctx, natsURL, "ghas-admin", natsCfg.passwords["admin"])
-	if err != nil {
-		return err
+		return fmt.Errorf("connect to nats-server: %w", err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -199,28 +143,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer sinkSrv.Close()
 
 	// The three binaries.
-	listen, _ := freeAddr()
 	common := []string{"NATS_URL=" + natsURL, "LOG_FORMAT=json", "LOG_LEVEL=info"}
-	recvAdmin, _ := freeAddr()
-	procAdmin, _ := freeAddr()
-	recAdmin, _ := freeAddr()
 	app := []string{
 		fmt.Sprintf("GITHUB_APP_ID=%d", gh.AppID()),
 		"GITHUB_APP_PRIVATE_KEY_FILE=" + keyFile,
 		"GITHUB_API_URL=" + gh.URL(),
 	}
-	if _, err := ps.start(binDir, logDir, "receiver", append(append(common, natsCfg.env("receiver")...), "LISTEN_ADDR="+listen, "ADMIN_ADDR="+recvAdmin, "GITHUB_WEBHOOK_SECRET="+secret, "IMPORT_TOKENS="+importToken), "receiver"); err != nil {
+	_, addrs, err = ps.StartOnFreeAddrs(ctx, 2, func(a []string) proc.Spec {
+		return bin("receiver", nil, append(append(common, natsCfg.env("receiver")...),
+			"LISTEN_ADDR="+a[0], "ADMIN_ADDR="+a[1], "GITHUB_WEBHOOK_SECRET="+secret, "IMPORT_TOKENS="+importToken), a[1])
+	})
+	if err != nil {
 		return err
 	}
-	if _, err := ps.start(binDir, logDir, "processor", append(append(append(common, natsCfg.env("processor")...), app...),
-		"ADMIN_ADDR="+procAdmin, "SINK_URL=http://"+sinkLn.Addr().String()+"/findings", "SINK_TOKEN=demo-sink-token"), "processor"); err != nil {
+	listen, recvAdmin := addrs[0], addrs[1]
+	_, addrs, err = ps.StartOnFreeAddrs(ctx, 1, func(a []string) proc.Spec {
+		return bin("processor", nil, append(append(append(common, natsCfg.env("processor")...), app...),
+			"ADMIN_ADDR="+a[0], "SINK_URL=http://"+sinkLn.Addr().String()+"/findings", "SINK_TOKEN=demo-sink-token"), a[0])
+	})
+	if err != nil {
 		return err
 	}
-	for _, a := range []string{recvAdmin, procAdmin} {
-		if err := waitReady(ctx, "http://"+a+"/readyz"); err != nil {
-			return err
-		}
-	}
+	procAdmin := addrs[0]
 	say("receiver on http://%s/webhook, processor ready (admin %s, %s)", listen, recvAdmin, procAdmin)
 
 	// Every sample delivery, signed.
@@ -245,18 +189,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// One reconcile: missed-delivery sweep, delta pull and full pull.
 	say("reconciling against the fake GitHub (reconciler -once, all modes)")
-	rec, err := ps.start(binDir, logDir, "reconciler", append(append(append(common, natsCfg.env("reconciler")...), app...), "ADMIN_ADDR="+recAdmin, "RECONCILE_MODE=daemon"), "reconciler", "-once")
+	// Its admin listener is not waited for: any free port will do.
+	rec, err := ps.Start(ctx, bin("reconciler", []string{"-once"}, append(append(append(common, natsCfg.env("reconciler")...), app...),
+		"ADMIN_ADDR=127.0.0.1:0", "RECONCILE_MODE=daemon"), ""))
 	if err != nil {
 		return err
 	}
 	select {
-	case <-rec.done:
+	case <-rec.Done():
 	case <-time.After(90 * time.Second):
 		return errors.New("reconciler did not finish within 90 s; see " + filepath.Join(logDir, "reconciler.log"))
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	say("reconciler exited with code %d (report in %s)", rec.cmd.ProcessState.ExitCode(), filepath.Join(logDir, "reconciler.log"))
+	say("reconciler exited with code %d (report in %s)", rec.ExitCode(), filepath.Join(logDir, "reconciler.log"))
 
 	if err := waitDrained(ctx, js); err != nil {
 		return err
@@ -331,42 +277,6 @@ func missedDelivery(ctx context.Context, gh *ghtest.Server, world ghtest.Demo) (
 		InstallationID: world.Org.ID, RepositoryID: repo.ID, Payload: payload,
 	})
 	return fmt.Sprintf("%s (%s alert %d dismissed)", guid, repo.FullName, a.Number), nil
-}
-
-func connectWait(ctx context.Context, url, user, password string) (*nats.Conn, error) {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.UserInfo(user, password))
-		if err == nil {
-			return nc, nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("nats-server did not start: %w", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func waitReady(ctx context.Context, url string) error {
-	c := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := c.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready within 30 s", url)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // waitDrained waits until the processors have acked every event.

@@ -287,4 +287,3 @@ func subscribeDenied(t *testing.T, c *client, subject string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-

@@ -6,21 +6,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/ghclient/ghtest"
+	"github.com/ghas-relay/ghas-relay/internal/proc"
 	"github.com/ghas-relay/ghas-relay/internal/processor"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/webhook/webhooktest"
@@ -54,93 +54,37 @@ func TestBinariesWithOwnUsers(t *testing.T) {
 func buildBinaries(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./cmd/receiver", "./cmd/processor", "./cmd/reconciler")
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := proc.Build(t.Context(), filepath.Join("..", ".."), dir, nil, "./cmd/receiver", "./cmd/processor", "./cmd/reconciler"); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
 
-// binary is one started binary; its stdout and stderr go to log.
-type binary struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
-func startBinary(t *testing.T, bin, name string, env map[string]string, args ...string) *binary {
+// startBinary starts the binary name of bin with only env (and PATH, a
+// HOME of its own, JSON debug logs) on n fresh loopback addresses that
+// addrs turns into settings, and waits until it serves /readyz on the
+// last (its ADMIN_ADDR); n 0: nothing is waited for. It is stopped when
+// the test ends.
+func startBinary(t *testing.T, bin, name string, env map[string]string, n int, addrs func(a []string) []string, args ...string) (*proc.Process, []string) {
 	t.Helper()
-	b := &binary{name: name, log: filepath.Join(t.TempDir(), name+".log"), done: make(chan struct{})}
-	f, err := os.Create(b.log)
-	if err != nil {
-		t.Fatal(err)
+	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "LOG_FORMAT=json", "LOG_LEVEL=debug"}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		base = append(base, k+"="+env[k])
 	}
-	b.cmd = exec.Command(filepath.Join(bin, name), args...)
-	b.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "LOG_FORMAT=json", "LOG_LEVEL=debug"}
-	for k, v := range env {
-		b.cmd.Env = append(b.cmd.Env, k+"="+v)
-	}
-	b.cmd.Stdout, b.cmd.Stderr = f, f
-	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = b.cmd.Wait()
-		f.Close()
-		close(b.done)
-	}()
-	t.Cleanup(func() {
-		_ = b.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-b.done:
-		case <-time.After(20 * time.Second):
-			_ = b.cmd.Process.Kill()
-			<-b.done
+	log := filepath.Join(t.TempDir(), name+".log")
+	p, got, err := proc.StartOnFreeAddrs(t.Context(), n, func(a []string) proc.Spec {
+		s := proc.Spec{Name: name, Path: filepath.Join(bin, name), Args: args, BaseEnv: base, Log: log}
+		if n > 0 {
+			s.Env = addrs(a)
+			s.Ready = proc.HTTPReady("http://" + a[n-1] + "/readyz")
 		}
+		return s
 	})
-	return b
-}
-
-func (b *binary) output(t *testing.T) string {
-	t.Helper()
-	out, err := os.ReadFile(b.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(out)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func waitReady(t *testing.T, b *binary, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-b.done:
-			t.Fatalf("%s exited:\n%s", b.name, b.output(t))
-		default:
-		}
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready:\n%s", b.name, b.output(t))
+	t.Cleanup(func() { p.Stop(20 * time.Second) })
+	return p, got
 }
 
 // recordingSink accepts every finding but secrets, which it rejects with
@@ -205,13 +149,13 @@ func runBinaries(t *testing.T, bin string, ns *natsServer) {
 	sinkSrv := httptest.NewServer(sink)
 	t.Cleanup(sinkSrv.Close)
 
-	listen, recvAdmin, procAdmin, recAdmin := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	recv := startBinary(t, bin, "receiver", with(ns.env["receiver"], "LISTEN_ADDR", listen, "ADMIN_ADDR", recvAdmin,
-		"GITHUB_WEBHOOK_SECRET", webhookSecret, "IMPORT_TOKENS", importToken))
-	waitReady(t, recv, recvAdmin) // it created the layout alone
-	proc := startBinary(t, bin, "processor", with(ns.env["processor"], append(app, "ADMIN_ADDR", procAdmin, "ENRICH", "always",
-		"PROCESSOR_MAX_DELIVER", "2", "SINK_URL", sinkSrv.URL+"/findings", "SINK_TOKEN", "t0ken")...))
-	waitReady(t, proc, procAdmin)
+	// The receiver, ready: it created the layout alone.
+	recv, addrs := startBinary(t, bin, "receiver", with(ns.env["receiver"], "GITHUB_WEBHOOK_SECRET", webhookSecret, "IMPORT_TOKENS", importToken),
+		2, func(a []string) []string { return []string{"LISTEN_ADDR=" + a[0], "ADMIN_ADDR=" + a[1]} })
+	listen := addrs[0]
+	process, _ := startBinary(t, bin, "processor", with(ns.env["processor"], append(app, "ENRICH", "always",
+		"PROCESSOR_MAX_DELIVER", "2", "SINK_URL", sinkSrv.URL+"/findings", "SINK_TOKEN", "t0ken")...),
+		1, func(a []string) []string { return []string{"ADMIN_ADDR=" + a[0]} })
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	send := func(event, delivery string, body []byte) int {
@@ -234,22 +178,22 @@ func runBinaries(t *testing.T, bin string, ns *natsServer) {
 	waitDrained(t, admin)
 	importSARIF(t, listen, world.Repositories[0].FullName)
 
-	rec := startBinary(t, bin, "reconciler", with(ns.env["reconciler"], append(app, "ADMIN_ADDR", recAdmin, "RECONCILE_MODE", "daemon")...), "-once")
+	rec, _ := startBinary(t, bin, "reconciler", with(ns.env["reconciler"], append(app, "ADMIN_ADDR", "127.0.0.1:0", "RECONCILE_MODE", "daemon")...), 0, nil, "-once")
 	waitFor(t, "end of reconciler -once", func() bool {
-		for _, b := range []*binary{recv, proc, rec} {
-			if out := b.output(t); strings.Contains(strings.ToLower(out), "permissions violation") {
-				t.Fatalf("%s was refused something:\n%s", b.name, out)
+		for _, b := range []*proc.Process{recv, process, rec} {
+			if out := b.Logs(); strings.Contains(strings.ToLower(out), "permissions violation") {
+				t.Fatalf("%s was refused something:\n%s", b.Name(), out)
 			}
 		}
 		select {
-		case <-rec.done:
+		case <-rec.Done():
 			return true
 		default:
 			return false
 		}
 	})
-	if code := rec.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("reconciler exit code %d:\n%s", code, rec.output(t))
+	if code := rec.ExitCode(); code != 0 {
+		t.Fatalf("reconciler exit code %d:\n%s", code, rec.Logs())
 	}
 	waitDrained(t, admin)
 
@@ -276,16 +220,16 @@ func runBinaries(t *testing.T, bin string, ns *natsServer) {
 		return sink.count() > 0 && countOn(t, admin, stream.DLQStream, stream.DLQPrefix+">") > countOn(t, admin, stream.DLQStream, stream.DLQSubject("code_scanning_alert"))
 	})
 
-	for _, b := range []*binary{recv, proc, rec} {
-		out := b.output(t)
+	for _, b := range []*proc.Process{recv, process, rec} {
+		out := b.Logs()
 		if strings.Contains(strings.ToLower(out), "permissions violation") {
-			t.Errorf("%s was refused something:\n%s", b.name, out)
+			t.Errorf("%s was refused something:\n%s", b.Name(), out)
 		}
 		for _, e := range ns.env {
 			if f := e["NATS_PASSWORD_FILE"]; f != "" {
 				pw, _ := os.ReadFile(f)
 				if p := strings.TrimSpace(string(pw)); p != "" && strings.Contains(out, p) {
-					t.Errorf("%s logged a NATS password", b.name)
+					t.Errorf("%s logged a NATS password", b.Name())
 				}
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ghas-relay/ghas-relay/internal/finding"
+	"github.com/ghas-relay/ghas-relay/internal/proc"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
 )
@@ -61,16 +62,14 @@ func TestClusterNodeAndProcessorKilledUnderLoad(t *testing.T) {
 	cluster := streamtest.RunCluster(t, 3)
 	_, js := cluster.Connect(3)
 	env := []string{"NATS_URL=" + cluster.URLs(), "STREAM_REPLICAS=3", "LOG_LEVEL=warn"}
-	listen, radmin := addr(t), addr(t)
-	recv := startProc(t, "receiver", "receiver", append(env, "LISTEN_ADDR="+listen, "ADMIN_ADDR="+radmin, "GITHUB_WEBHOOK_SECRET="+secret))
-	waitReady(t, recv, radmin)
-	var procs []*proc
-	var padmins []string
+	recv, addrs := serve(t, "receiver", "receiver", 2, func(a []string) []string {
+		return append(env, "LISTEN_ADDR="+a[0], "ADMIN_ADDR="+a[1], "GITHUB_WEBHOOK_SECRET="+secret)
+	})
+	listen := addrs[0]
+	var procs []*proc.Process
 	for i := range 2 {
-		a := addr(t)
-		p := startProc(t, fmt.Sprintf("processor-%d", i+1), "processor", append(env, "ADMIN_ADDR="+a))
-		waitReady(t, p, a)
-		procs, padmins = append(procs, p), append(padmins, a)
+		p, _ := serve(t, fmt.Sprintf("processor-%d", i+1), "processor", 1, func(a []string) []string { return append(env, "ADMIN_ADDR="+a[0]) })
+		procs = append(procs, p)
 	}
 
 	const repo = 777001
@@ -79,12 +78,13 @@ func TestClusterNodeAndProcessorKilledUnderLoad(t *testing.T) {
 		waitSent(sent, 400)
 		cluster.Servers[1].Shutdown() // a NATS node dies
 		waitSent(sent, 900)
-		procs[0].kill() // a processor dies holding messages
+		procs[0].Kill() // a processor dies holding messages
 		waitSent(sent, 1300)
 		cluster.Servers[1].Start()
-		procs[0].start()
+		if err := procs[0].Restart(t.Context()); err != nil { // same address, same log
+			t.Error(err)
+		}
 	})
-	waitReady(t, procs[0], padmins[0])
 
 	accepted := 0
 	for _, c := range codes {
@@ -97,7 +97,7 @@ func TestClusterNodeAndProcessorKilledUnderLoad(t *testing.T) {
 		}
 	}
 	if accepted < len(ds)/2 {
-		t.Fatalf("only %d of %d deliveries accepted; receiver log:\n%s", accepted, len(ds), recv.logs())
+		t.Fatalf("only %d of %d deliveries accepted; receiver log:\n%s", accepted, len(ds), recv.Logs())
 	}
 	waitFor(t, 90*time.Second, "processors to drain", func() bool { return drained(js) })
 
@@ -132,9 +132,10 @@ func TestJetStreamDownTenSeconds(t *testing.T) {
 	}
 	ns := streamtest.Run(t)
 	_, js := ns.Connect()
-	listen, radmin := addr(t), addr(t)
-	recv := startProc(t, "receiver", "receiver", []string{"NATS_URL=" + ns.URL(), "LOG_LEVEL=warn", "LISTEN_ADDR=" + listen, "ADMIN_ADDR=" + radmin, "GITHUB_WEBHOOK_SECRET=" + secret})
-	waitReady(t, recv, radmin)
+	_, addrs := serve(t, "receiver", "receiver", 2, func(a []string) []string {
+		return []string{"NATS_URL=" + ns.URL(), "LOG_LEVEL=warn", "LISTEN_ADDR=" + a[0], "ADMIN_ADDR=" + a[1], "GITHUB_WEBHOOK_SECRET=" + secret}
+	})
+	listen := addrs[0]
 
 	ds := makeDeliveries(t, 3000, 777002)
 	var downFrom, downTo time.Time
@@ -206,9 +207,9 @@ func TestSinkDownThirtySeconds(t *testing.T) {
 	nc, js := ns.Connect()
 	_ = nc
 	sinkAddr := addr(t) // nothing listens yet: connection refused
-	padmin := addr(t)
-	proc := startProc(t, "processor", "processor", []string{"NATS_URL=" + ns.URL(), "LOG_LEVEL=warn", "ADMIN_ADDR=" + padmin, "SINK_URL=http://" + sinkAddr + "/findings"})
-	waitReady(t, proc, padmin)
+	serve(t, "processor", "processor", 1, func(a []string) []string {
+		return []string{"NATS_URL=" + ns.URL(), "LOG_LEVEL=warn", "ADMIN_ADDR=" + a[0], "SINK_URL=http://" + sinkAddr + "/findings"}
+	})
 
 	const repo = 777003
 	ds := makeDeliveries(t, 300, repo)

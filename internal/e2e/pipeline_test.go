@@ -75,11 +75,11 @@ func TestPipelineEndToEnd(t *testing.T) {
 	app := []string{fmt.Sprintf("GITHUB_APP_ID=%d", gh.AppID()), "GITHUB_APP_PRIVATE_KEY_FILE=" + keyFile, "GITHUB_API_URL=" + gh.URL()}
 	common := []string{"NATS_URL=" + ns.URL(), "LOG_LEVEL=warn"}
 
-	listen, radmin, padmin, cadmin := addr(t), addr(t), addr(t), addr(t)
-	recv := startProc(t, "receiver", "receiver", append(common, "LISTEN_ADDR="+listen, "ADMIN_ADDR="+radmin, "GITHUB_WEBHOOK_SECRET="+secret))
-	proc := startProc(t, "processor", "processor", append(append(common, app...), "ADMIN_ADDR="+padmin))
-	waitReady(t, recv, radmin)
-	waitReady(t, proc, padmin)
+	_, addrs := serve(t, "receiver", "receiver", 2, func(a []string) []string {
+		return append(common, "LISTEN_ADDR="+a[0], "ADMIN_ADDR="+a[1], "GITHUB_WEBHOOK_SECRET="+secret)
+	})
+	listen := addrs[0]
+	serve(t, "processor", "processor", 1, func(a []string) []string { return append(append(common, app...), "ADMIN_ADDR="+a[0]) })
 
 	// Webhooks, built as GitHub builds them: the alert as REST shows it
 	// with the repository and installation, for the first two alerts of
@@ -154,14 +154,14 @@ func TestPipelineEndToEnd(t *testing.T) {
 	gone := gh.Alerts(repos[0].ID, ghtest.CodeScanning)[0]
 	gh.DeleteAlert(repos[0].ID, ghtest.CodeScanning, gone.Number)
 
-	rec := startProc(t, "reconciler", "reconciler", append(append(common, app...), "ADMIN_ADDR="+cadmin, "RECONCILE_MODE=daemon"), "-once")
+	rec := startProc(t, "reconciler", "reconciler", append(append(common, app...), "ADMIN_ADDR=127.0.0.1:0", "RECONCILE_MODE=daemon"), "-once")
 	select {
-	case <-rec.done:
+	case <-rec.Done():
 	case <-time.After(120 * time.Second):
-		t.Fatalf("reconciler -once did not finish; log:\n%s", rec.logs())
+		t.Fatalf("reconciler -once did not finish; log:\n%s", rec.Logs())
 	}
-	if code := rec.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("reconciler exit code %d; log:\n%s", code, rec.logs())
+	if code := rec.ExitCode(); code != 0 {
+		t.Fatalf("reconciler exit code %d; log:\n%s", code, rec.Logs())
 	}
 	waitFor(t, 60*time.Second, "reconcile events processed", func() bool { return drained(js) })
 
@@ -239,7 +239,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if stored[deliveredGUID] != 0 {
 		t.Errorf("a delivered delivery was published again by the sweep")
 	}
-	t.Logf("%d webhooks, %d findings; reconciler log tail:\n%s", sentWebhooks, len(docs), tail(rec.logs(), 2000))
+	t.Logf("%d webhooks, %d findings; reconciler log tail:\n%s", sentWebhooks, len(docs), tail(rec.Logs(), 2000))
 }
 
 func tail(s string, n int) string {

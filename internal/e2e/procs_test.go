@@ -1,17 +1,14 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/finding"
+	"github.com/ghas-relay/ghas-relay/internal/proc"
 	"github.com/ghas-relay/ghas-relay/internal/processor"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
@@ -41,13 +39,7 @@ func binaries(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+string(os.PathSeparator), "./cmd/receiver", "./cmd/processor", "./cmd/reconciler")
-		cmd.Dir = filepath.Join("..", "..")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out.String())
-		}
+		buildErr = proc.Build(context.Background(), filepath.Join("..", ".."), binDir, nil, "./cmd/receiver", "./cmd/processor", "./cmd/reconciler")
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -63,87 +55,40 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is one running binary.
-type proc struct {
-	t    *testing.T
-	name string
-	bin  string
-	env  []string
-	args []string
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  string
+// serve starts one of the binaries on n fresh loopback addresses (env
+// gives its environment from them; the last is its ADMIN_ADDR) and waits
+// until it serves /readyz. Its log is in the test's folder; it is killed
+// when the test ends.
+func serve(t *testing.T, name, bin string, n int, env func(addrs []string) []string, args ...string) (*proc.Process, []string) {
+	t.Helper()
+	log := filepath.Join(t.TempDir(), name+".log")
+	p, addrs, err := proc.StartOnFreeAddrs(t.Context(), n, func(a []string) proc.Spec {
+		return proc.Spec{Name: name, Path: filepath.Join(binaries(t), bin), Args: args, Env: env(a), Log: log,
+			Ready: proc.HTTPReady("http://" + a[n-1] + "/readyz")}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	return p, addrs
 }
 
-func startProc(t *testing.T, name, bin string, env []string, args ...string) *proc {
+// startProc starts one of the binaries without waiting for it (reconciler
+// -once); it is killed when the test ends.
+func startProc(t *testing.T, name, bin string, env []string, args ...string) *proc.Process {
 	t.Helper()
-	p := &proc{t: t, name: name, bin: filepath.Join(binaries(t), bin), env: env, args: args, log: filepath.Join(t.TempDir(), name+".log")}
-	p.start()
-	t.Cleanup(p.kill)
+	p, err := proc.Start(t.Context(), proc.Spec{Name: name, Path: filepath.Join(binaries(t), bin), Args: args, Env: env,
+		Log: filepath.Join(t.TempDir(), name+".log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
 	return p
 }
 
-func (p *proc) start() {
-	p.t.Helper()
-	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.cmd = exec.Command(p.bin, p.args...)
-	p.cmd.Env = append(os.Environ(), p.env...)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatalf("start %s: %v", p.name, err)
-	}
-	p.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); f.Close(); close(done) }(p.cmd, p.done)
-}
-
-// kill ends the process at once (SIGKILL): nothing is flushed or acked.
-func (p *proc) kill() {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// stop ends the process gracefully and returns its exit code.
-func (p *proc) stop() int {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.t.Errorf("%s did not stop within 20s; killing", p.name)
-		p.kill()
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-func (p *proc) logs() string {
-	b, _ := os.ReadFile(p.log)
-	return string(b)
-}
-
+// addr is a loopback address nothing listens on yet, for a listener the
+// test opens itself later.
 func addr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", streamtest.FreePort(t)) }
-
-func waitReady(t *testing.T, p *proc, adminAddr string) {
-	t.Helper()
-	c := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := c.Get("http://" + adminAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready within 60s; log:\n%s", p.name, p.logs())
-}
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()

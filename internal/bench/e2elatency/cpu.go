@@ -55,9 +55,9 @@ func machineIdle() time.Duration {
 
 func (e *env) cpu() cpuSnap {
 	return cpuSnap{at: time.Now(), cpu: [5]time.Duration{
-		cpuTime(strconv.Itoa(e.recvCmd.Process.Pid)),
-		cpuTime(strconv.Itoa(e.procCmd.Process.Pid)),
-		cpuTime(strconv.Itoa(e.natsCmd.Process.Pid)),
+		cpuTime(strconv.Itoa(e.recv.Pid())),
+		cpuTime(strconv.Itoa(e.process.Pid())),
+		cpuTime(strconv.Itoa(e.server.Pid())),
 		cpuTime("self"),
 		machineIdle(),
 	}}

@@ -41,8 +41,9 @@ import (
 )
 
 const (
-	secret = "bench-secret"
-	repoID = 337911632 // repository.id of the sample; fixed for every delivery
+	readyTimeout = 30 * time.Second // of each process at start
+	secret       = "bench-secret"
+	repoID       = 337911632 // repository.id of the sample; fixed for every delivery
 )
 
 type options struct {

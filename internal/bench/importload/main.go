@@ -21,15 +21,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -55,83 +52,6 @@ func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "importload:", err)
 		os.Exit(1)
-	}
-}
-
-type env struct {
-	dir, natsURL, listen, adm string
-	natsCmd, recvCmd          *exec.Cmd
-}
-
-func (e *env) stop() {
-	for _, c := range []*exec.Cmd{e.recvCmd, e.natsCmd} {
-		if c != nil && c.Process != nil {
-			_ = c.Process.Kill()
-			_ = c.Wait()
-		}
-	}
-	_ = os.RemoveAll(e.dir)
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func start(ctx context.Context, stderr io.Writer) (*env, error) {
-	dir, err := os.MkdirTemp("", "importload-")
-	if err != nil {
-		return nil, err
-	}
-	e := &env{dir: dir}
-	for _, b := range [][2]string{{"nats-server", "github.com/nats-io/nats-server/v2"}, {"receiver", "./cmd/receiver"}} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, b[0]), b[1])
-		cmd.Stdout, cmd.Stderr = stderr, stderr
-		if err := cmd.Run(); err != nil {
-			e.stop()
-			return nil, fmt.Errorf("build %s (run from the module root): %w", b[1], err)
-		}
-	}
-	natsAddr := freeAddr()
-	e.listen, e.adm = freeAddr(), freeAddr()
-	host, port, _ := net.SplitHostPort(natsAddr)
-	conf := fmt.Sprintf("listen: %s:%s\nmax_payload: 33554432\njetstream { store_dir: %q }\n", host, port, filepath.Join(dir, "js"))
-	if err := os.WriteFile(filepath.Join(dir, "nats.conf"), []byte(conf), 0o600); err != nil {
-		e.stop()
-		return nil, err
-	}
-	e.natsURL = "nats://" + natsAddr
-	e.natsCmd = exec.Command(filepath.Join(dir, "nats-server"), "-c", filepath.Join(dir, "nats.conf"))
-	if err := e.natsCmd.Start(); err != nil {
-		e.stop()
-		return nil, err
-	}
-	e.recvCmd = exec.Command(filepath.Join(dir, "receiver"))
-	e.recvCmd.Env = append(os.Environ(), "NATS_URL="+e.natsURL, "LISTEN_ADDR="+e.listen, "ADMIN_ADDR="+e.adm,
-		"GITHUB_WEBHOOK_SECRET=bench", "IMPORT_TOKENS="+token, "MAX_BODY_BYTES=33000000", "LOG_LEVEL=warn")
-	e.recvCmd.Stderr = stderr
-	if err := e.recvCmd.Start(); err != nil {
-		e.stop()
-		return nil, err
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + e.adm + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return e, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			e.stop()
-			return nil, errors.New("receiver not ready after 30s")
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -209,7 +129,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	body := sarif(*results)
 	fmt.Fprintf(stdout, "SARIF: %d results, %.1f MB\n", *results, float64(len(body))/(1<<20))
-	pid := e.recvCmd.Process.Pid
+	pid := e.recv.Pid()
 	time.Sleep(500 * time.Millisecond) // let the receiver settle
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
 		return fmt.Errorf("reset peak RSS: %w", err)

@@ -9,8 +9,19 @@
 // a processor has turned the first run's events into ghas_findings,
 // unchanged (conditional requests answered 304). It reports requests,
 // rate limit spent, wall time and the reconciler process's peak RSS
-// (VmHWM sampled every 10 ms), against the lower bound Σ⌈alerts/100⌉ per kind +
-// ⌈repositories/100⌉ + 2 installation calls (list, token).
+// (VmHWM sampled every 10 ms), against the lower bound of the work in
+// scope: 2 installation calls (list, token) + ⌈repositories/100⌉
+// (repository listing) + ⌈repositories/100⌉ (the organisation's custom
+// property values) + per kind in scope the cheaper of the organisation
+// listing (⌈alerts of the kind/100⌉) and the listings of the repositories
+// in scope (one page per 100 of each one's alerts, at least one). Without
+// filters that is Σ⌈alerts/100⌉ per kind + 2·⌈repositories/100⌉ + 2.
+//
+// -properties gives every repository custom property values (owner,
+// business_unit, a multi-select regions); -env KEY=VALUE (repeatable)
+// passes a setting to the reconciler and the processor, e.g. the scope
+// filters EXCLUDE_REPOS=big-org/repo-1* (half of the default 2,000
+// repositories) and INCLUDE_TYPES=sast.
 //
 // Run from the module root: go run ./internal/bench/reconcileload
 package main
@@ -24,7 +35,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -33,10 +43,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ghas-relay/ghas-relay/internal/config"
 	"github.com/ghas-relay/ghas-relay/internal/ghclient/ghtest"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	"github.com/ghas-relay/ghas-relay/internal/proc"
 	"github.com/ghas-relay/ghas-relay/internal/processor"
 	"github.com/ghas-relay/ghas-relay/internal/reconcile"
+	"github.com/ghas-relay/ghas-relay/internal/scope"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
 )
@@ -59,7 +72,20 @@ func run(args []string, out io.Writer) error {
 	latency := fs.Duration("latency", 20*time.Millisecond, "delay of every fake GitHub request")
 	strategies := fs.String("strategies", "auto,per-repo", "comma-separated strategies to measure")
 	fill := fs.Bool("fill", true, "run a processor between the runs, so the second run compares with stored findings")
+	props := fs.Bool("properties", false, "give every repository custom property values")
+	var extra []string
+	fs.Func("env", "KEY=VALUE setting passed to the reconciler and the processor (repeatable), e.g. EXCLUDE_REPOS=big-org/repo-1*", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("%q is not KEY=VALUE", v)
+		}
+		extra = append(extra, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	filter, err := scopeOf(extra)
+	if err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "reconcileload-*")
@@ -68,8 +94,8 @@ func run(args []string, out io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "reconciler")
-	if b, err := exec.Command("go", "build", "-o", bin, "./cmd/reconciler").CombinedOutput(); err != nil {
-		return fmt.Errorf("build reconciler (run from the module root): %v\n%s", err, b)
+	if err := proc.Build(context.Background(), ".", dir, nil, "./cmd/reconciler"); err != nil {
+		return err
 	}
 
 	// The per-repo strategy needs more than GitHub's 5,000 requests an
@@ -82,25 +108,49 @@ func run(args []string, out io.Writer) error {
 	org := gh.AddInstallation("big-org", "Organization")
 	perKind := map[ghtest.Kind]int{ghtest.CodeScanning: *alerts * 2 / 5, ghtest.Dependabot: *alerts * 2 / 5}
 	perKind[ghtest.SecretScanning] = *alerts - perKind[ghtest.CodeScanning] - perKind[ghtest.Dependabot]
+	inScope := map[ghtest.Kind]*kindCost{}
+	for k, n := range perKind {
+		inScope[k] = &kindCost{org: ceil(n)}
+	}
 	for i := range *repos {
-		r := gh.AddRepository(org.ID, fmt.Sprintf("repo-%04d", i), true)
+		name := fmt.Sprintf("repo-%04d", i)
+		r := gh.AddRepository(org.ID, name, true)
+		if *props {
+			gh.SetRepositoryFacts(r.ID, ghtest.RepositoryFacts{Properties: map[string]any{
+				"owner": fmt.Sprintf("team-%d", i%20), "business_unit": fmt.Sprintf("unit-%d", i%5), "regions": []string{"eu", "us"}}})
+		}
 		for k, n := range perKind {
-			if c := n / *repos + b2i(i < n%*repos); c > 0 {
+			c := n / *repos + b2i(i < n%*repos)
+			if c > 0 {
 				gh.AddAlerts(r.ID, k, c)
+			}
+			if filter.Name("big-org/" + name) {
+				inScope[k].repos += max(1, ceil(c))
+				inScope[k].alerts += c
 			}
 		}
 	}
-	bound := ceil(*repos) + 2
-	for _, n := range perKind {
-		bound += ceil(n)
+	bound, alertBound := 2*ceil(*repos)+2, 2*ceil(*repos)+2
+	var kinds []string
+	for _, k := range ghtest.Kinds() {
+		c := inScope[k]
+		if c == nil || !filter.Type(transform.DatasetOf(eventOfKind(k))) {
+			continue
+		}
+		kinds = append(kinds, string(k))
+		bound += min(c.org, c.repos)
+		alertBound += ceil(c.alerts)
 	}
-	fmt.Fprintf(out, "world: 1 organisation, %d repositories, %d alerts (code scanning %d, Dependabot %d, secret scanning %d), %v latency per request\n",
-		*repos, *alerts, perKind[ghtest.CodeScanning], perKind[ghtest.Dependabot], perKind[ghtest.SecretScanning], *latency)
-	fmt.Fprintf(out, "lower bound: %d requests\n\n", bound)
-	fmt.Fprintln(out, "| strategy | run | requests | 304s | rate limit spent | vs lower bound | vs first run | wall s | peak RSS MiB | published | drift new/changed/removed | processor fill s |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(out, "world: 1 organisation, %d repositories, %d alerts (code scanning %d, Dependabot %d, secret scanning %d), %v latency per request, custom properties %v\n",
+		*repos, *alerts, perKind[ghtest.CodeScanning], perKind[ghtest.Dependabot], perKind[ghtest.SecretScanning], *latency, *props)
+	if len(extra) > 0 {
+		fmt.Fprintf(out, "settings: %s (kinds in scope: %s)\n", strings.Join(extra, " "), strings.Join(kinds, ", "))
+	}
+	fmt.Fprintf(out, "lower bound of the work in scope: %d requests (the alerts in scope alone, as if GitHub could list only them: %d)\n\n", bound, alertBound)
+	fmt.Fprintln(out, "| strategy | run | requests | 304s | rate limit spent | vs lower bound | vs first run | property requests (304) | wall s | peak RSS MiB | published | drift new/changed/removed | processor fill s |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, strategy := range strings.Split(*strategies, ",") {
-		if err := measure(out, dir, bin, gh, strategy, bound, *fill); err != nil {
+		if err := measure(out, dir, bin, gh, strategy, bound, *fill, extra, filter); err != nil {
 			return fmt.Errorf("%s: %w", strategy, err)
 		}
 	}
@@ -116,8 +166,41 @@ func b2i(b bool) int {
 
 func ceil(n int) int { return (n + 99) / 100 }
 
+// kindCost is what listing one alert kind costs: the organisation listing
+// (pages), the listings of the repositories in scope (pages), and the
+// alerts in scope.
+type kindCost struct {
+	org, repos, alerts int
+}
+
+func eventOfKind(k ghtest.Kind) string {
+	switch k {
+	case ghtest.CodeScanning:
+		return transform.EventCodeScanning
+	case ghtest.Dependabot:
+		return transform.EventDependabot
+	}
+	return transform.EventSecretScanning
+}
+
+// scopeOf is the scope filter of the -env settings (the processor that
+// fills ghas_findings must decide like the reconciler).
+func scopeOf(extra []string) (*scope.Filter, error) {
+	m := map[string]string{}
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	s := config.New("reconcileload", func(k string) string { return m[k] }, io.Discard)
+	build := scope.Flags(s)
+	if err := s.Parse(nil); err != nil {
+		return nil, err
+	}
+	return build()
+}
+
 // measure runs the two full pulls of one strategy on a fresh JetStream.
-func measure(out io.Writer, dir, bin string, gh *ghtest.Server, strategy string, bound int, fill bool) error {
+func measure(out io.Writer, dir, bin string, gh *ghtest.Server, strategy string, bound int, fill bool, extra []string, filter *scope.Filter) error {
 	store, err := os.MkdirTemp(dir, "js-*")
 	if err != nil {
 		return err
@@ -155,20 +238,18 @@ func measure(out io.Writer, dir, bin string, gh *ghtest.Server, strategy string,
 	for i := 1; i <= 2; i++ {
 		gh.ResetStats()
 		start := time.Now()
-		cmd := exec.Command(bin, "-once")
 		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		cmd.Env = append(os.Environ(),
-			"NATS_URL="+ns.ClientURL(),
+		p, err := proc.Start(ctx, proc.Spec{Name: "reconciler", Path: bin, Args: []string{"-once"}, Output: &stderr, Env: append([]string{
+			"NATS_URL=" + ns.ClientURL(),
 			"ADMIN_ADDR=127.0.0.1:0",
 			"GITHUB_APP_ID=1",
-			"GITHUB_APP_PRIVATE_KEY="+string(gh.PrivateKeyPEM()),
-			"GITHUB_API_URL="+gh.URL(),
+			"GITHUB_APP_PRIVATE_KEY=" + string(gh.PrivateKeyPEM()),
+			"GITHUB_API_URL=" + gh.URL(),
 			"RECONCILE_MODE=full",
-			"RECONCILE_STRATEGY="+strategy,
+			"RECONCILE_STRATEGY=" + strategy,
 			"LOG_LEVEL=warn",
-		)
-		if err := cmd.Start(); err != nil {
+		}, extra...)})
+		if err != nil {
 			return fmt.Errorf("run %d: %w", i, err)
 		}
 		// VmHWM, sampled while the process runs. (getrusage's ru_maxrss
@@ -179,7 +260,7 @@ func measure(out io.Writer, dir, bin string, gh *ghtest.Server, strategy string,
 		go func() {
 			defer close(sampled)
 			for {
-				if v, err := vmHWM(cmd.Process.Pid); err == nil {
+				if v, err := vmHWM(p.Pid()); err == nil {
 					peakKiB = max(peakKiB, v)
 				}
 				select {
@@ -189,11 +270,11 @@ func measure(out io.Writer, dir, bin string, gh *ghtest.Server, strategy string,
 				}
 			}
 		}()
-		err := cmd.Wait()
+		<-p.Done()
 		close(stopSampling)
 		<-sampled
-		if err != nil {
-			return fmt.Errorf("run %d: %v\n%s", i, err, tail(stderr.String()))
+		if code := p.ExitCode(); code != 0 {
+			return fmt.Errorf("run %d: exit code %d\n%s", i, code, tail(stderr.String()))
 		}
 		wall := time.Since(start)
 		rss := float64(peakKiB) / 1024
@@ -208,15 +289,16 @@ func measure(out io.Writer, dir, bin string, gh *ghtest.Server, strategy string,
 		}
 		fillS := "—"
 		if i == 1 && fill {
-			d, err := drain(ctx, js)
+			d, err := drain(ctx, js, filter)
 			if err != nil {
 				return err
 			}
 			fillS = fmt.Sprintf("%.1f", d.Seconds())
 		}
-		fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %.3f × | %.1f %% | %.1f | %.0f | %d | %d/%d/%d | %s |\n",
+		const propsEP = "GET /orgs/{org}/properties/values"
+		fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %.3f × | %.1f %% | %d (%d) | %.1f | %.0f | %d | %d/%d/%d | %s |\n",
 			strategy, []string{"", "cold", "unchanged"}[i], st.Requests, st.NotModified, spent,
-			float64(st.Requests)/float64(bound), 100*float64(spent)/float64(first), wall.Seconds(), rss,
+			float64(st.Requests)/float64(bound), 100*float64(spent)/float64(first), st.ByEndpoint[propsEP], st.NotModifiedByEndpoint[propsEP], wall.Seconds(), rss,
 			rep.Published, rep.Drift.New, rep.Drift.Changed, rep.Drift.Removed, fillS)
 	}
 	return nil
@@ -224,13 +306,13 @@ func measure(out io.Writer, dir, bin string, gh *ghtest.Server, strategy string,
 
 // drain runs a processor until it consumed every event, and returns how
 // long that took.
-func drain(ctx context.Context, js jetstream.JetStream) (time.Duration, error) {
+func drain(ctx context.Context, js jetstream.JetStream, filter *scope.Filter) (time.Duration, error) {
 	findings, err := js.KeyValue(ctx, stream.FindingsBucket)
 	if err != nil {
 		return 0, err
 	}
 	p := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), js, js, findings, staticMaps{transform.Defaults()}, nil,
-		processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: 32})
+		processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: 32, Scope: filter})
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	start := time.Now()

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ghas-relay/ghas-relay/internal/proc"
+)
+
+// env is the system under test: a nats-server process and a receiver process.
+type env struct {
+	dir              string
+	natsURL, webhook string
+	procs            proc.Group
+	server, recv     *proc.Process
+	nc               *nats.Conn
+	js               jetstream.JetStream
+}
+
+func (e *env) stop() {
+	if e.nc != nil {
+		e.nc.Close()
+	}
+	e.procs.StopAll()
+	_ = os.RemoveAll(e.dir)
+}
+
+func start(ctx context.Context, stderr io.Writer, o options) (*env, error) {
+	dir, err := os.MkdirTemp("", "receiverload-")
+	if err != nil {
+		return nil, err
+	}
+	e := &env{dir: dir}
+	fail := func(err error) (*env, error) { e.stop(); return nil, err }
+	builds := []string{"github.com/nats-io/nats-server/v2", "./cmd/receiver"}
+	receiverBin := filepath.Join(dir, "receiver")
+	if o.receiver != "" {
+		builds, receiverBin = builds[:1], o.receiver
+	}
+	if err := proc.Build(ctx, ".", dir, stderr, builds...); err != nil {
+		return fail(err)
+	}
+	conf, err := proc.WriteJetStreamConf(dir)
+	if err != nil {
+		return fail(err)
+	}
+	var addrs []string
+	e.server, addrs, err = e.procs.StartOnFreeAddrs(ctx, 1, func(a []string) proc.Spec {
+		return proc.NATSSpec(filepath.Join(dir, "nats-server"), conf, a[0])
+	})
+	if err != nil {
+		return fail(err)
+	}
+	e.natsURL = "nats://" + addrs[0]
+	e.recv, addrs, err = e.procs.StartOnFreeAddrs(ctx, 2, func(a []string) proc.Spec {
+		return proc.Spec{
+			Name: "receiver", Path: receiverBin, Output: stderr,
+			Env: []string{"NATS_URL=" + e.natsURL, "LISTEN_ADDR=" + a[0], "ADMIN_ADDR=" + a[1],
+				"GITHUB_WEBHOOK_SECRET=" + secret, "LOG_LEVEL=warn"},
+			Ready: proc.HTTPReady("http://" + a[1] + "/readyz"), ReadyTimeout: 30 * time.Second,
+		}
+	})
+	if err != nil {
+		return fail(err)
+	}
+	e.webhook = addrs[0]
+	e.nc, err = nats.Connect(e.natsURL)
+	if err != nil {
+		return fail(err)
+	}
+	e.js, _ = jetstream.New(e.nc)
+	return e, nil
+}
