@@ -194,10 +194,12 @@ func (p *puller) alert(ctx context.Context, sc scope, raw, repoRaw json.RawMessa
 	if snapRev > 0 {
 		extra.Set(stream.HeaderSnapshotRevision, strconv.FormatUint(snapRev, 10))
 	}
-	// The id is a function of GitHub's data and of the stored revision it
-	// corrects: a rerun against the same state publishes nothing new, a
-	// correction of a later revision is a new event.
-	msgID := "reconcile:" + doc.FindingKey + ":" + sha(body) + ":" + strconv.FormatUint(rev, 10)
+	// The id is a function of GitHub's data, of the stored revision it
+	// corrects and of the snapshot it was read after: a retried publish is
+	// dropped as a duplicate, but a correction the processor could not
+	// apply (the stored revision came after this page's snapshot and is
+	// dated later) is sent again by the next pull, whose snapshot is later.
+	msgID := "reconcile:" + doc.FindingKey + ":" + sha(body) + ":" + strconv.FormatUint(rev, 10) + ":" + strconv.FormatUint(snapRev, 10)
 	if err := rs.publish(ctx, stream.ReconcileSubject(event), event, msgID, body, stream.OriginReconcile, extra); err != nil {
 		return 0, err
 	}

@@ -143,7 +143,7 @@ func (p *puller) remove(ctx context.Context, rm removal) error {
 		repo = repoOfDocument(stored)
 	}
 	body := envelope(transform.ActionReconcileRemoved, fmt.Appendf(nil, `{"number":%d}`, rm.number), repo, rm.inst)
-	msgID := "reconcile-removed:" + rm.key + ":" + stored.ContentHash() + ":" + strconv.FormatUint(rev, 10)
+	msgID := "reconcile-removed:" + rm.key + ":" + stored.ContentHash() + ":" + strconv.FormatUint(rev, 10) + ":" + strconv.FormatUint(rm.snapRev, 10)
 	extra := nats.Header{}
 	extra.Set(stream.HeaderRemovedReason, rm.reason)
 	if rm.snapRev > 0 {

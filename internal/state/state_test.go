@@ -131,3 +131,44 @@ func TestStoreRevisions(t *testing.T) {
 		t.Errorf("LastRevision = %d, %v; want 7", last, err)
 	}
 }
+
+// A restarted instance (empty cache) assumes a key it never saw is new and
+// writes the content the key was created with: the same message id as the
+// key's first write. That write must not pass for stored while a newer
+// revision is current (the server checks the expected revision; write
+// also re-reads on a duplicate ack): it is a conflict, read again and
+// retried, and A is back over the hand-written revision.
+func TestDuplicateIDIsNoSuccessOverANewerRevision(t *testing.T) {
+	_, js := streamtest.Run(t).Connect()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, stream.FindingsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const k = "sast.1.1"
+	a := doc(k, "ACTIVE", "2026-01-01T00:00:00Z", "reconcile")
+	write := func(s *Store, d *finding.Document) Outcome {
+		o, err := s.Apply(ctx, k, func(*finding.Document, uint64) (*finding.Document, error) { return d, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	if write(New(js, kv, 16), a) != Written {
+		t.Fatal("first write not stored")
+	}
+	z := doc(k, "FIXED", "2027-01-01T00:00:00Z", "webhook")
+	b, _, _ := z.Encode()
+	if _, err := kv.Put(ctx, k, b); err != nil {
+		t.Fatal(err)
+	}
+	// A restarted instance (empty cache) writes A again.
+	if write(New(js, kv, 16), a) != Written {
+		t.Fatal("second write of A not stored")
+	}
+	got, _, err := New(js, kv, 0).Get(ctx, k)
+	if err != nil || got == nil || got.ContentHash() != a.ContentHash() {
+		t.Errorf("stored %+v, want A back over the hand-written revision", got)
+	}
+}

@@ -181,11 +181,19 @@ func (s *Store) write(ctx context.Context, key, hash string, data []byte, rev ui
 		}
 	}
 	msg.Header.Set(stream.HeaderPreviousRevision, prevRev)
-	// A duplicate ack means this very revision was stored by an earlier
-	// attempt whose ack was lost; its sequence is the revision.
 	ack, err := s.js.PublishMsg(ctx, msg)
 	if err != nil {
 		return 0, err
+	}
+	if ack.Duplicate {
+		// The server matched the message id before the compare-and-set
+		// condition: this very revision was stored by an earlier attempt
+		// (its ack lost) — or our idea of the current revision is stale
+		// and the id is an old write's. Only the first is a success.
+		e, gerr := s.kv.Get(ctx, key)
+		if gerr != nil || e.Revision() != ack.Sequence {
+			return 0, jetstream.ErrKeyExists // a conflict: read again and retry
+		}
 	}
 	return ack.Sequence, nil
 }
