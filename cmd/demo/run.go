@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -40,6 +38,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	dataDir := fs.String("dir", filepath.Join(".local", "demo"), "where the demo keeps binaries, JetStream data and logs")
 	keep := fs.Bool("keep", false, "keep the JetStream data of earlier runs (default: start empty)")
+	sinkFormat := fs.String("sink-format", "ocsf", "what the local sink receives: ocsf (OCSF 1.6.0 events) or document (finding documents)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -159,7 +158,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	listen, recvAdmin := addrs[0], addrs[1]
 	_, addrs, err = ps.StartOnFreeAddrs(ctx, 1, func(a []string) proc.Spec {
 		return bin("processor", nil, append(append(append(common, natsCfg.env("processor")...), app...),
-			"ADMIN_ADDR="+a[0], "SINK_URL=http://"+sinkLn.Addr().String()+"/findings", "SINK_TOKEN=demo-sink-token"), a[0])
+			"ADMIN_ADDR="+a[0], "SINK_URL=http://"+sinkLn.Addr().String()+"/findings", "SINK_TOKEN=demo-sink-token", "SINK_FORMAT="+*sinkFormat), a[0])
 	})
 	if err != nil {
 		return err
@@ -215,6 +214,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "demo:", err)
 	}
 	printTable(stdout, docs)
+	printOwners(stdout, docs)
+	sink.print(stdout, *sinkFormat)
 	if err := demoImports(ctx, stdout, listen, js); err != nil { // findings of other tools (imports.go)
 		fmt.Fprintln(stderr, "demo:", err)
 	}
@@ -376,45 +377,6 @@ func summary(m map[string]int) string {
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ", ")
-}
-
-// sinkLog is the local HTTP sink: it records each finding revision it got
-// (finding key and content hash) and the idempotency keys.
-type sinkLog struct {
-	mu   sync.Mutex
-	keys map[string]bool
-	revs map[string]bool
-}
-
-func (s *sinkLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var buf bytes.Buffer
-	_, _ = io.Copy(&buf, io.LimitReader(r.Body, 1<<20))
-	s.mu.Lock()
-	if s.keys == nil {
-		s.keys = map[string]bool{}
-	}
-	s.keys[r.Header.Get("Idempotency-Key")] = true
-	if d, err := finding.Decode(buf.Bytes()); err == nil {
-		if s.revs == nil {
-			s.revs = map[string]bool{}
-		}
-		s.revs[d.FindingKey+":"+d.ContentHash()] = true
-	}
-	s.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *sinkLog) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.keys)
-}
-
-// has reports whether the sink got this revision of d.
-func (s *sinkLog) has(d finding.Document) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.revs[d.FindingKey+":"+d.ContentHash()]
 }
 
 // waitSink waits until the sink holds the current version of every finding.

@@ -24,6 +24,14 @@ func (s *Server) SeedDemo() Demo {
 		s.AddAlerts(r.ID, SecretScanning, 5-i)
 	}
 	s.SetFeature(d.Repositories[2].ID, CodeScanning, FeatureOff)
+	// Ownership as organisations record it: custom properties and topics.
+	for i, f := range []RepositoryFacts{
+		{Topics: []string{"api", "go"}, Properties: map[string]any{"owner": "team-platform", "business_unit": "Core", "environment": []string{"production", "staging"}}},
+		{Topics: []string{"pci"}, Properties: map[string]any{"owner": "team-payments", "business_unit": "Retail", "environment": []string{"production"}}},
+		{Topics: []string{"frontend"}, Properties: map[string]any{"owner": "team-web", "business_unit": nil}},
+	} {
+		s.SetRepositoryFacts(d.Repositories[i].ID, f)
+	}
 	r := s.AddRepository(d.User.ID, "Hello-World", false)
 	d.Repositories = append(d.Repositories, r)
 	s.AddAlerts(r.ID, CodeScanning, 4)
