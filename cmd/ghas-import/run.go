@@ -20,6 +20,7 @@ import (
 
 	"github.com/ghas-relay/ghas-relay/internal/config"
 	"github.com/ghas-relay/ghas-relay/internal/imports"
+	"github.com/ghas-relay/ghas-relay/internal/retry"
 )
 
 type importConfig struct {
@@ -178,16 +179,20 @@ func do(client *http.Client, req *http.Request, v any) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// errPending is a poll's answer while the import is neither processed nor
+// failed.
+var errPending = errors.New("import pending")
+
 // wait polls GET /imports/{id} until the import is processed or failed,
-// rewriting one progress line on stderr.
+// rewriting one progress line on stderr; polls are 200 ms apart at first,
+// then twice as far each time up to 2 s.
 func wait(ctx context.Context, client *http.Client, cfg importConfig, id string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	deadline := start.Add(cfg.Wait)
-	delay := 200 * time.Millisecond
-	for {
+	poll := func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.URL, "/")+imports.Path+"/"+id, nil)
 		if err != nil {
-			return err
+			return retry.Permanent(err)
 		}
 		req.Header.Set("Authorization", "Bearer "+cfg.Token)
 		var st imports.Status
@@ -202,22 +207,22 @@ func wait(ctx context.Context, client *http.Client, cfg importConfig, id string,
 			return nil
 		case code == http.StatusOK && st.Status == imports.StatusFailed:
 			fmt.Fprintf(stderr, "\r\033[K")
-			return fmt.Errorf("import %s failed: %s", id, st.Error)
+			return retry.Permanent(fmt.Errorf("import %s failed: %s", id, st.Error))
 		default:
 			fmt.Fprintf(stderr, "\rimport %s: %s, %s", id, orDefault(st.Status, "waiting"), time.Since(start).Round(time.Second))
 		}
 		if time.Now().After(deadline) {
 			fmt.Fprintln(stderr)
-			return fmt.Errorf("import %s not processed within %s (it goes on; GET %s/%s)", id, cfg.Wait, imports.Path, id)
+			return retry.Permanent(fmt.Errorf("import %s not processed within %s (it goes on; GET %s/%s)", id, cfg.Wait, imports.Path, id))
 		}
-		select {
-		case <-ctx.Done():
-			fmt.Fprintln(stderr)
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 2*time.Second)
+		return errPending
 	}
+	err := retry.Restart(ctx, retry.Policy{Initial: 200 * time.Millisecond, Max: 2 * time.Second}, poll, nil)
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintln(stderr)
+		return ctx.Err()
+	}
+	return err
 }
 
 func orDefault(s, def string) string {

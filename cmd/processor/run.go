@@ -19,6 +19,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/config"
 	"github.com/ghas-relay/ghas-relay/internal/ghclient"
 	"github.com/ghas-relay/ghas-relay/internal/group"
+	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/processor"
 	"github.com/ghas-relay/ghas-relay/internal/scope"
@@ -234,7 +235,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 					return nil // stopping before the maps loaded
 				}
 				close(ready)
-				logger.Info("processor ready", slog.String("enrich", cfg.Enrich), slog.Bool("sink", forwarder != nil))
+				logger.Info("processor ready", slog.String(logging.KeyEnrich, cfg.Enrich), slog.Bool(logging.KeySink, forwarder != nil))
 				return proc.Run(ctx)
 			},
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/admin"
 	"github.com/ghas-relay/ghas-relay/internal/config"
 	"github.com/ghas-relay/ghas-relay/internal/imports"
+	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/webhook"
@@ -146,7 +147,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			logger.Info("nats layout ready")
 			if mp := nc.MaxPayload(); mp < cfg.MaxBodyBytes {
 				logger.Warn("nats max_payload is below MAX_BODY_BYTES: larger deliveries get 503",
-					slog.Int64("max_payload", mp), slog.Int64("max_body_bytes", cfg.MaxBodyBytes))
+					slog.Int64(logging.KeyMaxPayload, mp), slog.Int64(logging.KeyMaxBodyBytes, cfg.MaxBodyBytes))
 			}
 		}
 		return err

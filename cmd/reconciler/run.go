@@ -186,7 +186,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				return nil // stopping before the maps loaded
 			}
 			close(ready)
-			logger.Info("reconciler ready", slog.String("mode", cfg.Mode), slog.Bool("once", cfg.Once))
+			logger.Info("reconciler ready", slog.String(logging.KeyMode, cfg.Mode), slog.Bool(logging.KeyOnce, cfg.Once))
 			if !cfg.Once {
 				if cfg.Mode == reconcile.ModeDaemon {
 					return rec.Daemon(ctx, reconcile.Schedule{FullAt: cfg.FullAt, DeltaEvery: cfg.DeltaEvery, RedeliverEvery: cfg.Redeliver})

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/ghas-relay/ghas-relay/internal/logging"
 )
 
 // ServeHTTP runs srv on ln until ctx ends, then stops accepting and lets
@@ -16,7 +18,7 @@ import (
 func ServeHTTP(ctx context.Context, logger *slog.Logger, name string, srv *http.Server, ln net.Listener, grace time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	logger.Info(name+" listening", slog.String("addr", ln.Addr().String()))
+	logger.Info(name+" listening", slog.String(logging.KeyAddr, ln.Addr().String()))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("%s serve: %w", name, err)

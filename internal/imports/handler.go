@@ -156,7 +156,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err.status >= 500 {
 		level = slog.LevelError
 	}
-	h.logger.LogAttrs(r.Context(), level, "import rejected", slog.Int("status", err.status), slog.String(logging.KeyError, err.msg))
+	h.logger.LogAttrs(r.Context(), level, "import rejected", slog.Int(logging.KeyStatus, err.status), slog.String(logging.KeyError, err.msg))
 	writeJSON(w, err.status, errorBody{Error: err.msg, Line: err.line})
 }
 
@@ -329,7 +329,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) *httpError {
 	body = nil // only the compressed copy is needed now
 	ack, err := h.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(stream.EventsStream))
 	if err != nil {
-		h.logger.Error("import not stored", slog.String("import", id), logging.Err(err))
+		h.logger.Error("import not stored", slog.String(logging.KeyImport, id), logging.Err(err))
 		return fail(http.StatusServiceUnavailable, "import not stored: JetStream unavailable")
 	}
 	status := StatusAccepted
@@ -344,9 +344,9 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) *httpError {
 	}
 	if err != nil {
 		// Stored: the processor will record the outcome.
-		h.logger.Warn("import status not recorded", slog.String("import", id), logging.Err(err))
+		h.logger.Warn("import status not recorded", slog.String(logging.KeyImport, id), logging.Err(err))
 	}
-	h.logger.Info("import "+status, slog.String("import", id), slog.String("format", p.Format), slog.Int("results", sum.Results))
+	h.logger.Info("import "+status, slog.String(logging.KeyImport, id), slog.String(logging.KeyFormat, p.Format), slog.Int(logging.KeyResults, sum.Results))
 	writeJSON(w, http.StatusAccepted, accepted{Import: id, Status: status, Results: sum.Results})
 	return nil
 }

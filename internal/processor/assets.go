@@ -281,7 +281,7 @@ func (p *Processor) refreshRepository(ctx context.Context, ev transform.Event, r
 	}
 	if len(keys) > 0 {
 		p.logger.Debug("repository refreshed", slog.Int64(logging.KeyRepositoryID, facts.ID), slog.String(logging.KeyEvent, ev.Name),
-			slog.Int("findings", len(keys)), slog.String("result", result))
+			slog.Int(logging.KeyFindings, len(keys)), slog.String(logging.KeyResult, result))
 	}
 	return result, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/logging"
+	"github.com/ghas-relay/ghas-relay/internal/retry"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
 )
@@ -42,20 +43,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		close(msgs)
 		wg.Wait()
 	}()
-	delay := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := p.consume(ctx, msgs)
-		if ctx.Err() != nil {
-			break
-		}
-		p.logger.Warn("event consumer stopped, starting it again", logging.Err(err), slog.Duration("retry_in", delay))
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 5*time.Second)
-	}
-	return nil
+	restart := retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
+	_ = retry.Restart(ctx, restart, func(ctx context.Context) error { return p.consume(ctx, msgs) },
+		func(err error, wait time.Duration) {
+			p.logger.Warn("event consumer stopped, starting it again", logging.Err(err), slog.Duration(logging.KeyRetryIn, wait))
+		})
+	return nil // Restart only returns when ctx ends: consume never returns nil
 }
 
 // consume creates (or updates) the durable consumer and hands its messages
@@ -111,7 +104,7 @@ func (p *Processor) Handle(ctx context.Context, msg jetstream.Msg) {
 	md, _ := msg.Metadata()
 	poison := errors.Is(err, transform.ErrInvalid)
 	if !poison && md != nil && md.NumDelivered < uint64(p.cfg.MaxDeliver) {
-		log().Warn("event failed, will retry", logging.Err(err), slog.Uint64("delivered", md.NumDelivered))
+		log().Warn("event failed, will retry", logging.Err(err), slog.Uint64(logging.KeyDelivered, md.NumDelivered))
 		p.metrics.Events.Inc(event, "retry")
 		_ = msg.NakWithDelay(p.cfg.RetryDelay * time.Duration(min(md.NumDelivered, 30)))
 		return
@@ -199,13 +192,13 @@ func receivedAt(msg jetstream.Msg) time.Time {
 func (p *Processor) process(ctx context.Context, msg jetstream.Msg, event string) (string, error) {
 	ev := transform.Event{Name: event, Payload: msg.Data(), Origin: origin(msg), ReceivedAt: receivedAt(msg)}
 	switch event {
-	case "code_scanning_alert", "dependabot_alert", "secret_scanning_alert":
+	case stream.EventCodeScanningAlert, stream.EventDependabotAlert, stream.EventSecretScanningAlert:
 		return p.alert(ctx, ev, snapshotRevision(msg), removedReason(msg))
-	case "repository":
+	case stream.EventRepository:
 		return p.repositoryEvent(ctx, ev) // assets.go
-	case "custom_property_values":
+	case stream.EventCustomPropertyValues:
 		return p.customPropertyValues(ctx, ev) // assets.go
-	case "installation", "installation_repositories":
+	case stream.EventInstallation, stream.EventInstallationRepositories:
 		return p.installation(ctx, ev)
 	case "sarif", "codex-csv", "csv": // ghas.import.<format> (imports.go)
 		return p.importFile(ctx, msg)

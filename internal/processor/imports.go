@@ -318,7 +318,7 @@ func (p *Processor) importSources(ctx context.Context, kv jetstream.KeyValue, re
 	if err := putJSON(ctx, kv, key, next, rev); err != nil {
 		return nil, err
 	}
-	p.logger.Info("repository gained a source", slog.Int64(logging.KeyRepositoryID, repoID), slog.String("source", source))
+	p.logger.Info("repository gained a source", slog.Int64(logging.KeyRepositoryID, repoID), slog.String(logging.KeySource, source))
 	return next, nil
 }
 

@@ -92,7 +92,7 @@ func (rs *runState) pull(ctx context.Context, full bool) {
 	accessible := map[int64]bool{}
 	accessKnown := true
 	_ = forEach(ctx, r.cfg.Installations, insts, func(ctx context.Context, in ghclient.Installation) error {
-		log := r.logger.With(slog.Int64(logging.KeyInstallationID, in.ID), slog.String("account", in.Account))
+		log := r.logger.With(slog.Int64(logging.KeyInstallationID, in.ID), slog.String(logging.KeyAccount, in.Account))
 		if in.Suspended {
 			rs.skip(fmt.Sprintf("installation %d (%s): suspended", in.ID, in.Account))
 			mu.Lock()
@@ -120,7 +120,7 @@ func (rs *runState) pull(ctx context.Context, full bool) {
 		}
 		mu.Unlock()
 		rs.update(func(rep *Report) { rep.Repositories += len(repos) })
-		log.Info("pulling installation", slog.String("mode", rs.mode), slog.Int("repositories", len(repos)))
+		log.Info("pulling installation", slog.String(logging.KeyMode, rs.mode), slog.Int(logging.KeyRepositories, len(repos)))
 		p.removeOutOfScope(ctx, st, repos) // scope.go
 		p.installation(ctx, st)
 		return nil
@@ -201,7 +201,7 @@ func (p *puller) listing(ctx context.Context, sc scope) (fallback bool) {
 	} else {
 		err = p.deltaListing(ctx, sc)
 	}
-	log := rs.r.logger.With(slog.Int64(logging.KeyInstallationID, sc.inst.in.ID), slog.String("scope", sc.String()))
+	log := rs.r.logger.With(slog.Int64(logging.KeyInstallationID, sc.inst.in.ID), slog.String(logging.KeyScope, sc.String()))
 	switch {
 	case err == nil:
 		rs.update(func(rep *Report) { rep.ListingsComplete++ })

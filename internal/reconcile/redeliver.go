@@ -27,15 +27,6 @@ type checkpoint struct {
 	DeliveredAt time.Time `json:"deliveredAt"`
 }
 
-// handledEvent reports whether the receiver handles event, ping aside.
-func handledEvent(event string) bool {
-	switch event {
-	case "code_scanning_alert", "dependabot_alert", "secret_scanning_alert", "repository", "installation", "installation_repositories", "custom_property_values":
-		return true
-	}
-	return false
-}
-
 // guidState is every attempt of one delivery GUID the sweep saw.
 type guidState struct {
 	guid      string
@@ -110,7 +101,7 @@ func (rs *runState) redeliver(ctx context.Context) {
 			continue
 		}
 		dr.Failed++
-		if !handledEvent(g.event) {
+		if !stream.Handled(g.event) {
 			dr.Ignored++
 			continue
 		}

@@ -183,7 +183,7 @@ func (p *puller) confirmRemoval(ctx context.Context, rm removal) (gone bool, err
 	case err == nil:
 		rs.removalsRefuted.Add(1)
 		rs.r.logger.Info("a complete listing skipped an alert GitHub still has; not removed",
-			slog.Int64(logging.KeyInstallationID, sc.inst.in.ID), slog.String(logging.KeyFindingKey, rm.key), slog.String("scope", sc.String()))
+			slog.Int64(logging.KeyInstallationID, sc.inst.in.ID), slog.String(logging.KeyFindingKey, rm.key), slog.String(logging.KeyScope, sc.String()))
 		_, err := p.alert(ctx, sc, raw, sc.repo.Raw, 0, true)
 		return false, err
 	case errors.Is(err, ghclient.ErrNotFound) && ghclient.StatusCode(err) == http.StatusNotFound:

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ghas-relay/ghas-relay/internal/logging"
 )
 
 // Report is what one run did. It is logged at the end of the run
@@ -102,35 +104,35 @@ type Failure struct {
 // attrs are the report's log attributes.
 func (rep *Report) attrs() []any {
 	a := []any{
-		slog.String("mode", rep.Mode),
-		slog.Float64("duration_seconds", rep.DurationSeconds),
-		slog.Int("installations", rep.Installations),
-		slog.Int("repositories", rep.Repositories),
-		slog.Int("alerts_seen", rep.AlertsSeen),
-		slog.Int("drift_new", rep.Drift.New),
-		slog.Int("drift_changed", rep.Drift.Changed),
-		slog.Int("drift_removed", rep.Drift.Removed),
-		slog.Int("drift_stale", rep.Drift.Stale),
-		slog.Int("removals_confirmed", rep.RemovalsConfirmed),
-		slog.Int("removals_refuted", rep.RemovalsRefuted),
-		slog.Int("published", rep.Published),
-		slog.Int("requests", rep.Requests),
-		slog.Int("not_modified", rep.NotModified),
-		slog.Int("rate_limit_spent", rep.RateLimitSpent),
-		slog.Any("rate_limit_remaining", rep.RateLimitRemaining),
-		slog.Int("failures", len(rep.Failures)),
+		slog.String(logging.KeyMode, rep.Mode),
+		slog.Float64(logging.KeyDurationSeconds, rep.DurationSeconds),
+		slog.Int(logging.KeyInstallations, rep.Installations),
+		slog.Int(logging.KeyRepositories, rep.Repositories),
+		slog.Int(logging.KeyAlertsSeen, rep.AlertsSeen),
+		slog.Int(logging.KeyDriftNew, rep.Drift.New),
+		slog.Int(logging.KeyDriftChanged, rep.Drift.Changed),
+		slog.Int(logging.KeyDriftRemoved, rep.Drift.Removed),
+		slog.Int(logging.KeyDriftStale, rep.Drift.Stale),
+		slog.Int(logging.KeyRemovalsConfirmed, rep.RemovalsConfirmed),
+		slog.Int(logging.KeyRemovalsRefuted, rep.RemovalsRefuted),
+		slog.Int(logging.KeyPublished, rep.Published),
+		slog.Int(logging.KeyRequests, rep.Requests),
+		slog.Int(logging.KeyNotModified, rep.NotModified),
+		slog.Int(logging.KeyRateLimitSpent, rep.RateLimitSpent),
+		slog.Any(logging.KeyRateLimitRemaining, rep.RateLimitRemaining),
+		slog.Int(logging.KeyFailures, len(rep.Failures)),
 	}
 	if len(rep.Failures) > 0 {
-		a = append(a, slog.Any("failed", rep.Failures))
+		a = append(a, slog.Any(logging.KeyFailed, rep.Failures))
 	}
 	if len(rep.FeaturesOff) > 0 {
-		a = append(a, slog.Any("features_off", rep.FeaturesOff))
+		a = append(a, slog.Any(logging.KeyFeaturesOff, rep.FeaturesOff))
 	}
 	if len(rep.Skipped) > 0 {
-		a = append(a, slog.Any("skipped", rep.Skipped))
+		a = append(a, slog.Any(logging.KeySkipped, rep.Skipped))
 	}
 	if rep.Deliveries != nil {
-		a = append(a, slog.Any("deliveries", rep.Deliveries))
+		a = append(a, slog.Any(logging.KeyDeliveries, rep.Deliveries))
 	}
 	return a
 }
@@ -176,8 +178,8 @@ type runState struct {
 	receivedAt time.Time
 	// startRev is the last revision of ghas_findings when a full pull
 	// began, before any repository was listed.
-	startRev  uint64
-	req0, nm0 int64
+	startRev                            uint64
+	requestsAtStart, notModifiedAtStart int64
 
 	alertsSeen, pages, pagesNM, published, dups atomic.Int64
 	newN, changedN, removedN, staleN            atomic.Int64
@@ -193,7 +195,7 @@ type runState struct {
 func (r *Reconciler) newRun(mode string) *runState {
 	now := r.cfg.Now()
 	rs := &runState{r: r, mode: mode, start: now, receivedAt: now.UTC().Truncate(time.Second)}
-	rs.req0, rs.nm0 = r.counter.Counts()
+	rs.requestsAtStart, rs.notModifiedAtStart = r.counter.Counts()
 	rs.rep.Mode = mode
 	rs.rep.StartedAt = now.UTC()
 	return rs
@@ -266,15 +268,15 @@ func (rs *runState) progress(ctx context.Context) (stop func()) {
 			case <-t.C:
 				req, nm := rs.r.counter.Counts()
 				rs.r.logger.Info("reconcile run in progress",
-					slog.String("mode", rs.mode),
-					slog.Duration("elapsed", rs.r.cfg.Now().Sub(rs.start).Round(time.Second)),
-					slog.Int64("pages", rs.pages.Load()),
-					slog.Int64("alerts_seen", rs.alertsSeen.Load()),
-					slog.Int64("drift_new", rs.newN.Load()),
-					slog.Int64("drift_changed", rs.changedN.Load()),
-					slog.Int64("drift_removed", rs.removedN.Load()),
-					slog.Int64("requests", req-rs.req0),
-					slog.Int64("not_modified", nm-rs.nm0))
+					slog.String(logging.KeyMode, rs.mode),
+					slog.Duration(logging.KeyElapsed, rs.r.cfg.Now().Sub(rs.start).Round(time.Second)),
+					slog.Int64(logging.KeyPages, rs.pages.Load()),
+					slog.Int64(logging.KeyAlertsSeen, rs.alertsSeen.Load()),
+					slog.Int64(logging.KeyDriftNew, rs.newN.Load()),
+					slog.Int64(logging.KeyDriftChanged, rs.changedN.Load()),
+					slog.Int64(logging.KeyDriftRemoved, rs.removedN.Load()),
+					slog.Int64(logging.KeyRequests, req-rs.requestsAtStart),
+					slog.Int64(logging.KeyNotModified, nm-rs.notModifiedAtStart))
 			}
 		}
 	}()
@@ -298,7 +300,7 @@ func (rs *runState) finish() *Report {
 	rep.RemovalsRefuted = int(rs.removalsRefuted.Load())
 	rep.Drift = Drift{New: int(rs.newN.Load()), Changed: int(rs.changedN.Load()), Removed: int(rs.removedN.Load()), Stale: int(rs.staleN.Load())}
 	req, nm := rs.r.counter.Counts()
-	rep.Requests, rep.NotModified = int(req-rs.req0), int(nm-rs.nm0)
+	rep.Requests, rep.NotModified = int(req-rs.requestsAtStart), int(nm-rs.notModifiedAtStart)
 	rep.RateLimitSpent = rep.Requests - rep.NotModified
 	rep.Deliveries = rs.deliv
 	ids := append([]int64{0}, rs.instIDs...)

@@ -93,9 +93,9 @@ func (r *Reconciler) Daemon(ctx context.Context, s Schedule) error {
 		r.logger.Info("no successful full pull recorded in " + stream.StateBucket + "; full pull at start")
 	}
 	r.logger.Info("reconciler daemon started",
-		slog.Time("next_full", pulls[1].at),
-		slog.Duration("delta_every", s.DeltaEvery),
-		slog.Duration("redeliver_every", s.RedeliverEvery))
+		slog.Time(logging.KeyNextFull, pulls[1].at),
+		slog.Duration(logging.KeyDeltaEvery, s.DeltaEvery),
+		slog.Duration(logging.KeyRedeliverEvery, s.RedeliverEvery))
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -128,7 +128,7 @@ func (r *Reconciler) loop(ctx context.Context, s Schedule, ds []due) {
 			return
 		}
 		if _, err := r.Run(ctx, ds[i].mode); err != nil && ctx.Err() == nil {
-			r.logger.Warn("reconcile run failed; the schedule goes on", slog.String("mode", ds[i].mode), logging.Err(err))
+			r.logger.Warn("reconcile run failed; the schedule goes on", slog.String(logging.KeyMode, ds[i].mode), logging.Err(err))
 		}
 		end := r.cfg.Now()
 		switch ds[i].mode {

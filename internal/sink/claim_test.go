@@ -95,37 +95,3 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"":                              0,
-		"0":                             0,
-		"-5":                            0,
-		"3":                             3 * time.Second,
-		" 120 ":                         2 * time.Minute,
-		"99999999999999":                time.Hour,
-		"Sat, 21 Nov 2026 10:00:30 GMT": 30 * time.Second,
-		"Sat, 21 Nov 2026 09:00:00 GMT": 0,
-		"Sun, 22 Nov 2026 10:00:00 GMT": time.Hour,
-		"soon":                          0,
-		"1.5":                           0,
-	} {
-		if got := parseRetryAfter(in, now, time.Hour); got != want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
-		}
-	}
-}
-
-func FuzzParseRetryAfter(f *testing.F) {
-	for _, s := range []string{"", "1", "120", "-1", "Sat, 21 Nov 2026 10:00:30 GMT", "Monday, 02-Jan-06 15:04:05 MST", "9223372036854775807"} {
-		f.Add(s)
-	}
-	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, s string) {
-		d := parseRetryAfter(s, now, time.Hour)
-		if d < 0 || d > time.Hour {
-			t.Fatalf("parseRetryAfter(%q) = %v, outside [0, 1h]", s, d)
-		}
-	})
-}

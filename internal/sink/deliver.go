@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/logging"
+	"github.com/ghas-relay/ghas-relay/internal/retry"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 )
 
@@ -55,32 +56,6 @@ type result struct {
 	detail     string        // short reason for logs and Ghas-Error
 }
 
-// parseRetryAfter parses a Retry-After value: delay seconds or an HTTP
-// date (relative to now). It returns 0 when absent, invalid or past, and
-// caps the result at limit.
-func parseRetryAfter(v string, now time.Time, limit time.Duration) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		if secs > int64(limit/time.Second) {
-			return limit
-		}
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	if d <= 0 {
-		return 0
-	}
-	return min(d, limit)
-}
-
 // findingKeyOf is the finding key of a message: header Ghas-Finding-Key,
 // else the document's findingKey, else "".
 func findingKeyOf(msg jetstream.Msg) string {
@@ -114,8 +89,8 @@ func (f *Forwarder) handle(ctx context.Context, cl *claims, msg jetstream.Msg) {
 		return
 	}
 	key := findingKeyOf(msg)
-	log := f.logger.With(slog.String(logging.KeyFindingKey, key), slog.Uint64("stream_seq", meta.Sequence.Stream),
-		slog.Uint64("delivered", meta.NumDelivered))
+	log := f.logger.With(slog.String(logging.KeyFindingKey, key), slog.Uint64(logging.KeyStreamSeq, meta.Sequence.Stream),
+		slog.Uint64(logging.KeyDelivered, meta.NumDelivered))
 	if ctx.Err() != nil {
 		f.requeue(msg, 0)
 		return
@@ -181,7 +156,7 @@ func (f *Forwarder) handle(ctx context.Context, cl *claims, msg jetstream.Msg) {
 			f.finish(cl, c, log)
 			f.settle(log, msg, OutcomeDelivered)
 			if attempt > 1 || meta.NumDelivered > 1 {
-				log.Info("sink: delivered after retries", slog.Int("attempts", attempt))
+				log.Info("sink: delivered after retries", slog.Int(logging.KeyAttempts, attempt))
 			}
 			return
 		case classPermanent:
@@ -200,13 +175,13 @@ func (f *Forwarder) handle(ctx context.Context, cl *claims, msg jetstream.Msg) {
 			if next != backoff.Stop {
 				delay = wait
 			}
-			log.Warn("sink: not accepted, requeued", slog.String("reason", res.detail),
-				slog.Int("attempts", attempt), slog.Duration("retry_in", delay))
+			log.Warn("sink: not accepted, requeued", slog.String(logging.KeyReason, res.detail),
+				slog.Int(logging.KeyAttempts, attempt), slog.Duration(logging.KeyRetryIn, delay))
 			f.release(cl, c)
 			f.requeue(msg, delay)
 			return
 		}
-		log.Debug("sink: not accepted, retrying", slog.String("reason", res.detail), slog.Duration("retry_in", wait))
+		log.Debug("sink: not accepted, retrying", slog.String(logging.KeyReason, res.detail), slog.Duration(logging.KeyRetryIn, wait))
 		if !sleep(ctx, wait) {
 			f.release(cl, c)
 			f.requeue(msg, 0)
@@ -247,7 +222,7 @@ func (f *Forwarder) post(ctx context.Context, msg jetstream.Msg, key string, bod
 	res := result{
 		class:      classify(resp.StatusCode),
 		status:     resp.StatusCode,
-		retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), f.cfg.MaxRetryAfter),
+		retryAfter: min(retry.ParseAfter(resp.Header.Get("Retry-After"), time.Now()), f.cfg.MaxRetryAfter),
 		detail:     "sink answered " + resp.Status,
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
@@ -297,14 +272,14 @@ func (f *Forwarder) deadLetter(ctx context.Context, log *slog.Logger, cl *claims
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, err := f.js.PublishMsg(pctx, out); err != nil {
-		log.Error("sink: dead-letter publish failed, requeued", logging.Err(err), slog.String("reason", reason))
+		log.Error("sink: dead-letter publish failed, requeued", logging.Err(err), slog.String(logging.KeyReason, reason))
 		if c != nil {
 			f.release(cl, *c)
 		}
 		f.requeue(msg, f.cfg.BusyDelay)
 		return
 	}
-	log.Warn("sink: rejected, dead-lettered", slog.String("reason", reason), slog.String(logging.KeySubject, stream.DLQSubject(DLQEvent)))
+	log.Warn("sink: rejected, dead-lettered", slog.String(logging.KeyReason, reason), slog.String(logging.KeySubject, stream.DLQSubject(DLQEvent)))
 	if c != nil {
 		f.finish(cl, *c, log)
 	}

@@ -33,6 +33,7 @@ import (
 
 	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	"github.com/ghas-relay/ghas-relay/internal/retry"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 )
 
@@ -236,7 +237,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		lease:  f.cfg.Lease,
 		now:    time.Now,
 	}
-	f.logger.Info("sink forwarder started", slog.String("durable", f.cfg.Durable), slog.String("url", redactURL(f.url)))
+	f.logger.Info("sink forwarder started", slog.String(logging.KeyDurable, f.cfg.Durable), slog.String(logging.KeyURL, redactURL(f.url)))
 
 	held := newHeld(f.cfg.MaxInFlight)
 	lanes := make([]chan jetstream.Msg, f.cfg.Lanes)
@@ -269,20 +270,19 @@ func (f *Forwarder) Run(ctx context.Context) error {
 }
 
 func (f *Forwarder) setup(ctx context.Context) (jetstream.Consumer, jetstream.KeyValue, error) {
-	delay := 200 * time.Millisecond
-	for {
-		cons, kv, err := f.trySetup(ctx)
-		if err == nil {
-			return cons, kv, nil
-		}
-		f.logger.Warn("sink consumer not ready, retrying", logging.Err(err), slog.Duration("retry_in", delay))
-		select {
-		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("start sink: %w", errors.Join(ctx.Err(), err))
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 5*time.Second)
+	var cons jetstream.Consumer
+	var kv jetstream.KeyValue
+	err := retry.Restart(ctx, retry.Policy{Initial: 200 * time.Millisecond, Max: 5 * time.Second}, func(ctx context.Context) error {
+		var err error
+		cons, kv, err = f.trySetup(ctx)
+		return err
+	}, func(err error, wait time.Duration) {
+		f.logger.Warn("sink consumer not ready, retrying", logging.Err(err), slog.Duration(logging.KeyRetryIn, wait))
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("start sink: %w", err)
 	}
+	return cons, kv, nil
 }
 
 func (f *Forwarder) trySetup(ctx context.Context) (jetstream.Consumer, jetstream.KeyValue, error) {

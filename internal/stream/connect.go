@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/ghas-relay/ghas-relay/internal/logging"
 )
 
 // ConnConfig is how a binary connects to NATS: at most one of CredsFile,
@@ -98,14 +100,14 @@ func Connect(logger *slog.Logger, cfg ConnConfig) (*nats.Conn, error) {
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.ReconnectBufSize(-1), // never buffer publishes while down: fail fast, answer 503
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			logger.Warn("nats disconnected", slog.Any("error", err))
+			logger.Warn("nats disconnected", slog.Any(logging.KeyError, err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			logger.Info("nats reconnected", slog.String("server", nc.ConnectedUrlRedacted()))
+			logger.Info("nats reconnected", slog.String(logging.KeyServer, nc.ConnectedUrlRedacted()))
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
 			if err := nc.LastError(); err != nil {
-				logger.Error("nats connection closed", slog.Any("error", err))
+				logger.Error("nats connection closed", slog.Any(logging.KeyError, err))
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -113,7 +115,7 @@ func Connect(logger *slog.Logger, cfg ConnConfig) (*nats.Conn, error) {
 			if sub != nil {
 				subj = sub.Subject
 			}
-			logger.Warn("nats async error", slog.String("subject", subj), slog.Any("error", err))
+			logger.Warn("nats async error", slog.String(logging.KeySubject, subj), slog.Any(logging.KeyError, err))
 		}),
 	}
 	opts = append(opts, cfg.options()...)

@@ -15,6 +15,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ghas-relay/ghas-relay/internal/logging"
+	"github.com/ghas-relay/ghas-relay/internal/retry"
 )
 
 // Stream and bucket names (contract: docs/contract.md).
@@ -313,33 +316,29 @@ func Check(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
 // WaitEnsure retries Ensure until it succeeds or ctx ends, so a binary
 // started before NATS sets up the layout once the server is reachable.
 func WaitEnsure(ctx context.Context, logger *slog.Logger, js jetstream.JetStream, l Layout) error {
-	delay := 200 * time.Millisecond
-	var deadline time.Time
-	if l.StartTimeout > 0 {
-		deadline = time.Now().Add(l.StartTimeout)
+	var last error
+	err := retry.Restart(ctx, retry.Policy{Initial: 200 * time.Millisecond, Max: 5 * time.Second, MaxElapsed: l.StartTimeout},
+		func(ctx context.Context) error {
+			tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			err := Ensure(tctx, js, l)
+			last = err
+			if nc := js.Conn(); err != nil && nc != nil && nc.IsClosed() {
+				// Closed for good (the server refused the credentials).
+				return retry.Permanent(fmt.Errorf("ensure nats layout: connection closed: %w", errors.Join(nc.LastError(), err)))
+			}
+			return err
+		},
+		func(err error, wait time.Duration) {
+			logger.Warn("nats layout not ready, retrying", logging.Err(err), slog.Duration(logging.KeyRetryIn, wait))
+		})
+	switch {
+	case err == nil || ctx.Err() == nil && !errors.Is(err, retry.ErrExpired):
+		return err // nil, or the connection closed for good
+	case ctx.Err() != nil:
+		return fmt.Errorf("ensure nats layout: %w", err)
 	}
-	for {
-		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := Ensure(tctx, js, l)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if nc := js.Conn(); nc != nil && nc.IsClosed() {
-			// Closed for good (the server refused the credentials).
-			return fmt.Errorf("ensure nats layout: connection closed: %w", errors.Join(nc.LastError(), err))
-		}
-		if !deadline.IsZero() && time.Now().Add(delay).After(deadline) {
-			return fmt.Errorf("nats not ready within %s (NATS_START_TIMEOUT): %w", l.StartTimeout, err)
-		}
-		logger.Warn("nats layout not ready, retrying", slog.Any("error", err), slog.Duration("retry_in", delay))
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("ensure nats layout: %w", errors.Join(ctx.Err(), err))
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 5*time.Second)
-	}
+	return fmt.Errorf("nats not ready within %s (NATS_START_TIMEOUT): %w", l.StartTimeout, last)
 }
 
 // FindingsCaughtUp reports whether GHAS_FINDINGS has copied every revision
@@ -394,7 +393,7 @@ func sourcedUpTo(ctx context.Context, fs jetstream.Stream, seq uint64) bool {
 func Drain(logger *slog.Logger, nc *nats.Conn, timeout time.Duration) {
 	if err := nc.Drain(); err != nil {
 		// E.g. still reconnecting: nothing to flush.
-		logger.Warn("nats drain", slog.Any("error", err))
+		logger.Warn("nats drain", slog.Any(logging.KeyError, err))
 		nc.Close()
 		return
 	}

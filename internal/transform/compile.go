@@ -13,41 +13,41 @@ type program struct {
 	root   *trie
 	nslots int
 	nseen  int
-	rows   []crow
+	rows   []compiledRow
 
 	// Alert programs only: where the facts the code itself needs live.
 	alertSeen, repoSeen int
-	number, repoID      *cpath
-	action              *cpath
-	times               map[string]*cpath // alert timestamps by field name
+	number, repoID      *compiledPath
+	action              *compiledPath
+	times               map[string]*compiledPath // alert timestamps by field name
 }
 
-type crow struct {
+type compiledRow struct {
 	target   string
 	set      setter
 	fn       function
 	args     map[string]string
-	in       [][]*cpath // per source, its alternatives
-	constant any        // for rows with a value
+	in       [][]*compiledPath // per source, its alternatives
+	constant any               // for rows with a value
 }
 
-// cpath is one compiled path: a context source, or a slot of the
+// compiledPath is one compiled path: a context source, or a slot of the
 // scanner plus the segments to walk inside the slot's decoded value.
-type cpath struct {
+type compiledPath struct {
 	ctx  string
-	segs []seg // relative to the scanned root, before slot assignment
+	segs []pathStep // relative to the scanned root, before slot assignment
 	slot int
-	rest []seg
+	rest []pathStep
 }
 
 type builder struct {
 	root  *trie
-	paths []*cpath
+	paths []*compiledPath
 	nseen int
 }
 
-func (b *builder) add(segs []seg) *cpath {
-	p := &cpath{segs: segs, slot: -1}
+func (b *builder) add(segs []pathStep) *compiledPath {
+	p := &compiledPath{segs: segs, slot: -1}
 	b.paths = append(b.paths, p)
 	n := b.root
 	for _, s := range segs {
@@ -106,7 +106,7 @@ func (b *builder) finish() int {
 	return nslots
 }
 
-func mustSegs(p string) []seg {
+func mustSegs(p string) []pathStep {
 	s, err := parsePath(p)
 	if err != nil {
 		panic(err) // only called with constant paths
@@ -133,7 +133,7 @@ rows:
 		if assetOnly && isFindingTarget(r.Target) {
 			continue
 		}
-		cr := crow{target: r.Target, set: set, args: r.Args}
+		cr := compiledRow{target: r.Target, set: set, args: r.Args}
 		if len(r.Value) > 0 {
 			if len(r.Source) > 0 || r.Function != "" {
 				return program{}, fmt.Errorf("row %d (%s): a value row has no source or function", i, r.Target)
@@ -146,7 +146,7 @@ rows:
 			if cr.constant == nil {
 				return program{}, fmt.Errorf("row %d (%s): value is null", i, r.Target)
 			}
-			if err := set(nil0(), cr.constant); err != nil {
+			if err := set(scratchDocument(), cr.constant); err != nil {
 				return program{}, fmt.Errorf("row %d (%s): value: %w", i, r.Target, err)
 			}
 			prog.rows = append(prog.rows, cr)
@@ -165,15 +165,15 @@ rows:
 			}
 		}
 		cr.fn = fn
-		var pending [][]seg // asset mode: add paths only for kept rows
+		var pending [][]pathStep // asset mode: add paths only for kept rows
 		for _, src := range r.Source {
-			var alts []*cpath
+			var alts []*compiledPath
 			for _, alt := range strings.Split(src, "|") {
 				if ctxs[alt] {
 					if assetOnly {
 						continue rows
 					}
-					alts = append(alts, &cpath{ctx: alt, slot: -1})
+					alts = append(alts, &compiledPath{ctx: alt, slot: -1})
 					continue
 				}
 				if strings.HasPrefix(alt, "$") {
@@ -183,7 +183,7 @@ rows:
 				if err != nil {
 					return program{}, fmt.Errorf("row %d (%s): source: %w", i, r.Target, err)
 				}
-				var payload []seg
+				var payload []pathStep
 				switch root := segs[0].key; {
 				case root == alertRoot(dataset):
 					if len(segs) < 2 || segs[1].index != -1 {
@@ -195,13 +195,13 @@ rows:
 					if assetOnly {
 						continue rows
 					}
-					payload = append([]seg{{key: "alert", index: -1}}, segs[1:]...)
+					payload = append([]pathStep{{key: "alert", index: -1}}, segs[1:]...)
 				case root == "codeScanningAlerts" || root == "dependabotAlerts" || root == "secretScanningAlerts":
 					return program{}, fmt.Errorf("row %d (%s): source %q: the %s map reads %s", i, r.Target, alt, dataset, alertRoot(dataset))
 				case assetOnly:
 					payload = segs
 				default:
-					payload = append([]seg{{key: "repository", index: -1}}, segs...)
+					payload = append([]pathStep{{key: "repository", index: -1}}, segs...)
 				}
 				if assetOnly {
 					pending = append(pending, payload)
@@ -227,7 +227,7 @@ rows:
 		prog.number = b.add(mustSegs("alert.number"))
 		prog.repoID = b.add(mustSegs("repository.id"))
 		prog.action = b.add(mustSegs("action"))
-		prog.times = map[string]*cpath{}
+		prog.times = map[string]*compiledPath{}
 		for _, f := range []string{"created_at", "fixed_at", "dismissed_at", "auto_dismissed_at", "resolved_at"} {
 			prog.times[f] = b.add(mustSegs("alert." + f))
 		}

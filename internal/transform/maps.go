@@ -213,19 +213,19 @@ func ParseMap(dataset string, b []byte) (*Map, error) {
 	return m, nil
 }
 
-// seg is one step of a path: an object key, an array index or every
+// pathStep is one step of a path: an object key, an array index or every
 // element of an array ([]).
-type seg struct {
+type pathStep struct {
 	key   string
 	index int // >= 0 for [n]; -1 for a key; -2 for []
 }
 
 // parsePath splits a.b[0].c[].d into segments.
-func parsePath(p string) ([]seg, error) {
+func parsePath(p string) ([]pathStep, error) {
 	if p == "" {
 		return nil, errors.New("empty path")
 	}
-	var segs []seg
+	var segs []pathStep
 	for _, part := range strings.Split(p, ".") {
 		key, rest, hasIndex := strings.Cut(part, "[")
 		if hasIndex && rest == "" {
@@ -238,7 +238,7 @@ func parsePath(p string) ([]seg, error) {
 			if strings.ContainsAny(key, "]$|") {
 				return nil, fmt.Errorf("path %q: bad key %q", p, key)
 			}
-			segs = append(segs, seg{key: key, index: -1})
+			segs = append(segs, pathStep{key: key, index: -1})
 		} else if rest == "" {
 			return nil, fmt.Errorf("path %q: empty key", p)
 		}
@@ -248,13 +248,13 @@ func parsePath(p string) ([]seg, error) {
 				return nil, fmt.Errorf("path %q: missing ]", p)
 			}
 			if idx == "" {
-				segs = append(segs, seg{index: -2})
+				segs = append(segs, pathStep{index: -2})
 			} else {
 				n, err := strconv.Atoi(idx)
 				if err != nil || n < 0 || n > 1<<16 {
 					return nil, fmt.Errorf("path %q: bad index %q", p, idx)
 				}
-				segs = append(segs, seg{index: n})
+				segs = append(segs, pathStep{index: n})
 			}
 			if after == "" {
 				break
@@ -270,7 +270,7 @@ func parsePath(p string) ([]seg, error) {
 
 // walk resolves the remaining segments of a path on a decoded value. A
 // step through a value of another type yields nil (absent).
-func walk(v any, segs []seg) any {
+func walk(v any, segs []pathStep) any {
 	for i, s := range segs {
 		switch {
 		case s.index == -1:

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ghas-relay/ghas-relay/internal/finding"
+	"github.com/ghas-relay/ghas-relay/internal/jsonobject"
 )
 
 const testRepo = `{"id":1296269,"name":"Hello-World","full_name":"octocat/Hello-World","owner":{"login":"octocat"},
@@ -235,6 +236,20 @@ func TestInvalid(t *testing.T) {
 				t.Errorf("Inspect: err %v, want ErrInvalid", err)
 			}
 		})
+	}
+	// The receiver and the transform share one depth limit: what the
+	// receiver stores is transformed, one level more is refused by both.
+	for _, depth := range []int{jsonobject.MaxDepth, jsonobject.MaxDepth + 1} {
+		for _, where := range []string{"x", "alert"} { // skipped, and decoded (an alert field)
+			payload := `{"alert":{"number":1,"x":` + strings.Repeat("[", depth-2) + strings.Repeat("]", depth-2) + `},"repository":{"id":1}}`
+			if where == "x" {
+				payload = `{"x":` + strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1) + `,"alert":{"number":1},"repository":{"id":1}}`
+			}
+			_, err := maps.Alert(Event{Name: EventCodeScanning, Payload: []byte(payload)}, testNow)
+			if stored := jsonobject.Valid([]byte(payload)); stored != (err == nil) || stored != (depth <= jsonobject.MaxDepth) {
+				t.Errorf("nested %d deep under %s: receiver accepts %v, transform error %v", depth, where, stored, err)
+			}
+		}
 	}
 	// Unknown fields and actions are fine.
 	if _, err := maps.Alert(Event{Name: EventCodeScanning, Payload: []byte(`{"action":"brand_new","new":{"a":[1,2,{"b":null}]},"alert":{"number":1,"new_field":true},"repository":{"id":1,"x":"\u00e9\ud83d\ude00"}}`)}, testNow); err != nil {

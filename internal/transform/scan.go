@@ -7,15 +7,17 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/ghas-relay/ghas-relay/internal/jsonobject"
 )
 
 // The scanner reads only the parts of a payload the maps name. GitHub
 // payloads are mostly repository URLs nobody maps; decoding all of them
 // into map[string]any costs about twice the per-alert budget, so the
 // scanner validates and skips what no path wants and decodes the rest.
-
-// maxDepth bounds nesting so a hostile payload cannot exhaust the stack.
-const maxDepth = 1000
+// Nesting is bounded by jsonobject.MaxDepth, the receiver's limit, so a
+// hostile payload cannot exhaust the stack and a stored delivery is never
+// refused here for its depth.
 
 var errSyntax = errors.New("invalid json")
 
@@ -71,8 +73,8 @@ func (s *scanner) run(t *trie) error {
 // object scans an object at s.pos (which holds '{') following t; a nil t
 // skips it.
 func (s *scanner) object(t *trie, depth int) error {
-	if depth > maxDepth {
-		return s.errorf("nesting too deep")
+	if depth >= jsonobject.MaxDepth { // this object would be one level too deep
+		return s.errorf("nesting deeper than %d", jsonobject.MaxDepth)
 	}
 	if t != nil && t.seen >= 0 {
 		s.seen[t.seen] = true
@@ -342,66 +344,26 @@ func (s *scanner) number() (string, error) {
 	return string(d[start:s.pos]), nil
 }
 
-// skip validates and passes over one value.
+// skip validates and passes over one value, with the validator the
+// receiver uses (one rule, one depth limit).
 func (s *scanner) skip(depth int) error {
-	if depth > maxDepth {
-		return s.errorf("nesting too deep")
+	end, ok := jsonobject.Skip(s.data, s.pos, depth)
+	if !ok {
+		s.pos = end
+		return s.errorf("invalid value, or nesting deeper than %d", jsonobject.MaxDepth)
 	}
-	if s.pos >= len(s.data) {
-		return s.errorf("unexpected end")
-	}
-	switch c := s.data[s.pos]; {
-	case c == '"':
-		_, _, err := s.rawString()
-		return err
-	case c == '{':
-		return s.object(nil, depth)
-	case c == '[':
-		s.pos++
-		s.ws()
-		if s.pos < len(s.data) && s.data[s.pos] == ']' {
-			s.pos++
-			return nil
-		}
-		for {
-			s.ws()
-			if err := s.skip(depth + 1); err != nil {
-				return err
-			}
-			s.ws()
-			if s.pos >= len(s.data) {
-				return s.errorf("unterminated array")
-			}
-			if s.data[s.pos] == ']' {
-				s.pos++
-				return nil
-			}
-			if s.data[s.pos] != ',' {
-				return s.errorf("want ',' or ']'")
-			}
-			s.pos++
-		}
-	case c == 't':
-		return s.literal("true")
-	case c == 'f':
-		return s.literal("false")
-	case c == 'n':
-		return s.literal("null")
-	case c == '-' || '0' <= c && c <= '9':
-		_, err := s.number()
-		return err
-	}
-	return s.errorf("unexpected character %q", s.data[s.pos])
+	s.pos = end
+	return nil
 }
 
 // value decodes one value generically: nil, bool, string, json.Number,
 // []any or map[string]any.
 func (s *scanner) value(depth int) (any, error) {
-	if depth > maxDepth {
-		return nil, s.errorf("nesting too deep")
-	}
 	if s.pos >= len(s.data) {
 		return nil, s.errorf("unexpected end")
+	}
+	if c := s.data[s.pos]; (c == '{' || c == '[') && depth >= jsonobject.MaxDepth {
+		return nil, s.errorf("nesting deeper than %d", jsonobject.MaxDepth)
 	}
 	switch c := s.data[s.pos]; {
 	case c == '"':

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ghas-relay/ghas-relay/internal/logging"
 )
 
 // Seed writes the embedded default map of every dataset into the maps
@@ -85,7 +87,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	ds := e.Key()
-	log := w.logger.With(slog.String("map", ds), slog.Uint64("revision", e.Revision()))
+	log := w.logger.With(slog.String(logging.KeyMap, ds), slog.Uint64(logging.KeyRevision, e.Revision()))
 	switch {
 	case ds == ImportsKey:
 		w.applyImports(e, log)
@@ -98,7 +100,7 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	default:
 		mp, err := ParseMap(ds, e.Value())
 		if err != nil {
-			log.Error("map rejected; keeping the last good map", slog.Any("error", err))
+			log.Error("map rejected; keeping the last good map", slog.Any(logging.KeyError, err))
 			break
 		}
 		w.cur.Store(w.cur.Load().With(ds, mp))

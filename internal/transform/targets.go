@@ -52,7 +52,7 @@ func targetPaths() []string {
 // than the asset part of the document.
 func isFindingTarget(path string) bool { return strings.HasPrefix(path, "findings[") }
 
-func f0(d *finding.Document) *finding.Finding {
+func firstFinding(d *finding.Document) *finding.Finding {
 	if len(d.Findings) == 0 {
 		d.Findings = []finding.Finding{{}}
 	}
@@ -60,7 +60,7 @@ func f0(d *finding.Document) *finding.Finding {
 }
 
 func loc(d *finding.Document) *finding.Location {
-	f := f0(d)
+	f := firstFinding(d)
 	if f.Location == nil {
 		f.Location = &finding.Location{}
 	}
@@ -68,7 +68,7 @@ func loc(d *finding.Document) *finding.Location {
 }
 
 func vuln(d *finding.Document) *finding.Vulnerability {
-	f := f0(d)
+	f := firstFinding(d)
 	if f.FindingType == nil {
 		f.FindingType = &finding.FindingType{}
 	}
@@ -87,7 +87,7 @@ func cvss(d *finding.Document) *finding.CVSS {
 }
 
 func product(d *finding.Document) *finding.Product {
-	f := f0(d)
+	f := firstFinding(d)
 	if f.Product == nil {
 		f.Product = &finding.Product{}
 	}
@@ -95,7 +95,7 @@ func product(d *finding.Document) *finding.Product {
 }
 
 func mitigation(d *finding.Document) *finding.Mitigation {
-	f := f0(d)
+	f := firstFinding(d)
 	if f.Mitigation == nil {
 		f.Mitigation = &finding.Mitigation{}
 	}
@@ -276,31 +276,31 @@ func lookupTarget(path string) (setter, bool) {
 	case "assetDetail.repositoryAssetClass.archived":
 		return boolean(func(d *finding.Document) *bool { return &d.AssetDetail.RepositoryAssetClass.Archived }), true
 	case "findings[0].externalFindingId":
-		return str(func(d *finding.Document) *string { return &f0(d).ExternalFindingID }), true
+		return str(func(d *finding.Document) *string { return &firstFinding(d).ExternalFindingID }), true
 	case "findings[0].name":
-		return str(func(d *finding.Document) *string { return &f0(d).Name }), true
+		return str(func(d *finding.Document) *string { return &firstFinding(d).Name }), true
 	case "findings[0].description":
-		return str(func(d *finding.Document) *string { return &f0(d).Description }), true
+		return str(func(d *finding.Document) *string { return &firstFinding(d).Description }), true
 	case "findings[0].findingURL":
-		return str(func(d *finding.Document) *string { return &f0(d).FindingURL }), true
+		return str(func(d *finding.Document) *string { return &firstFinding(d).FindingURL }), true
 	case "findings[0].findingDetectionURL":
-		return str(func(d *finding.Document) *string { return &f0(d).FindingDetectionURL }), true
+		return str(func(d *finding.Document) *string { return &firstFinding(d).FindingDetectionURL }), true
 	case "findings[0].findingStatus":
-		return str(func(d *finding.Document) *string { return &f0(d).FindingStatus }), true
+		return str(func(d *finding.Document) *string { return &firstFinding(d).FindingStatus }), true
 	case "findings[0].sourceState":
-		return str(func(d *finding.Document) *string { return &f0(d).SourceState }), true
+		return str(func(d *finding.Document) *string { return &firstFinding(d).SourceState }), true
 	case "findings[0].severity":
-		return str(func(d *finding.Document) *string { return &f0(d).Severity }), true
+		return str(func(d *finding.Document) *string { return &firstFinding(d).Severity }), true
 	case "findings[0].firstFoundOn":
-		return optStr(func(d *finding.Document) **string { return &f0(d).FirstFoundOn }), true
+		return optStr(func(d *finding.Document) **string { return &firstFinding(d).FirstFoundOn }), true
 	case "findings[0].lastFoundOn":
-		return optStr(func(d *finding.Document) **string { return &f0(d).LastFoundOn }), true
+		return optStr(func(d *finding.Document) **string { return &firstFinding(d).LastFoundOn }), true
 	case "findings[0].lastFixedOn":
-		return optStr(func(d *finding.Document) **string { return &f0(d).LastFixedOn }), true
+		return optStr(func(d *finding.Document) **string { return &firstFinding(d).LastFixedOn }), true
 	case "findings[0].detectionMethod":
-		return str(func(d *finding.Document) *string { return &f0(d).DetectionMethod }), true
+		return str(func(d *finding.Document) *string { return &firstFinding(d).DetectionMethod }), true
 	case "findings[0].ruleId":
-		return str(func(d *finding.Document) *string { return &f0(d).RuleID }), true
+		return str(func(d *finding.Document) *string { return &firstFinding(d).RuleID }), true
 	case "findings[0].location.path":
 		return str(func(d *finding.Document) *string { return &loc(d).Path }), true
 	case "findings[0].location.startLine":
@@ -312,9 +312,9 @@ func lookupTarget(path string) (setter, bool) {
 	case "findings[0].location.commitSha":
 		return str(func(d *finding.Document) *string { return &loc(d).CommitSHA }), true
 	case "findings[0].solutionRecommendation":
-		return str(func(d *finding.Document) *string { return &f0(d).SolutionRecommendation }), true
+		return str(func(d *finding.Document) *string { return &firstFinding(d).SolutionRecommendation }), true
 	case "findings[0].references":
-		return strs(func(d *finding.Document) *[]string { return &f0(d).References }), true
+		return strs(func(d *finding.Document) *[]string { return &firstFinding(d).References }), true
 	case "findings[0].findingType.vulnerability.cweIds":
 		return strs(func(d *finding.Document) *[]string { return &vuln(d).CWEIDs }), true
 	case "findings[0].findingType.vulnerability.owaspTop10Ids":
@@ -343,7 +343,7 @@ func lookupTarget(path string) (setter, bool) {
 			if err != nil || s == "" {
 				return err
 			}
-			f0(d).Remediations = []finding.Remediation{{RemediationBy: s}}
+			firstFinding(d).Remediations = []finding.Remediation{{RemediationBy: s}}
 			return nil
 		}, true
 	case "findings[0].mitigation.mitigationStrategy":

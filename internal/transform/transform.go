@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ghas-relay/ghas-relay/internal/finding"
+	"github.com/ghas-relay/ghas-relay/internal/stream"
 )
 
 // ErrInvalid marks poison input: a payload that is not JSON, lacks the
@@ -40,11 +41,11 @@ const (
 	ActionReconcileRemoved = "reconcile_removed"
 )
 
-// Alert event names.
+// Alert event names (the list of handled events is stream.HandledEvents).
 const (
-	EventCodeScanning   = "code_scanning_alert"
-	EventDependabot     = "dependabot_alert"
-	EventSecretScanning = "secret_scanning_alert"
+	EventCodeScanning   = stream.EventCodeScanningAlert
+	EventDependabot     = stream.EventDependabotAlert
+	EventSecretScanning = stream.EventSecretScanningAlert
 )
 
 // DatasetOf returns the dataset of an alert event name, or "".
@@ -176,7 +177,7 @@ func (c *evalCtx) get(name string) any {
 	return nil
 }
 
-func (p *cpath) get(vals []any, ctx *evalCtx) any {
+func (p *compiledPath) get(vals []any, ctx *evalCtx) any {
 	if p.ctx != "" {
 		return ctx.get(p.ctx)
 	}
@@ -347,5 +348,5 @@ func run(p *program, vals []any, ctx *evalCtx, d *finding.Document) error {
 	return nil
 }
 
-// nil0 is a scratch document for checking a constant's type.
-func nil0() *finding.Document { return &finding.Document{} }
+// scratchDocument is a scratch document for checking a constant's type.
+func scratchDocument() *finding.Document { return &finding.Document{} }

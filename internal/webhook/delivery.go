@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"mime"
 	"net/http"
+
+	"github.com/ghas-relay/ghas-relay/internal/jsonobject"
 )
 
 // Canonical forms of the request headers, for map lookups that do not
@@ -105,7 +107,7 @@ func parseChecked(h http.Header, mt string, body []byte, v *verifier) (Delivery,
 			return Delivery{}, err
 		}
 	}
-	if !isJSONObject(payload) {
+	if !jsonobject.Valid(payload) {
 		return Delivery{}, errNotObject
 	}
 	return Delivery{
@@ -116,10 +118,6 @@ func parseChecked(h http.Header, mt string, body []byte, v *verifier) (Delivery,
 		Payload:              payload,
 	}, nil
 }
-
-// isJSONObject reports whether b is valid JSON whose top-level value is an
-// object. It validates without decoding.
-func isJSONObject(b []byte) bool { return validJSONObject(b) }
 
 // formPayload returns the decoded value of the first "payload" field of an
 // application/x-www-form-urlencoded body, decoding in place: percent

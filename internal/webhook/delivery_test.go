@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/ghas-relay/ghas-relay/internal/jsonobject"
 	"github.com/ghas-relay/ghas-relay/internal/webhook/webhooktest"
 )
 
@@ -118,7 +119,7 @@ func FuzzParse(f *testing.F) {
 		orig := bytes.Clone(body)
 		d, err := Parse(h, bytes.Clone(body), secrets)
 		if err == nil {
-			if !isJSONObject(d.Payload) {
+			if !jsonobject.Valid(d.Payload) {
 				t.Fatalf("accepted payload %q is not a JSON object", d.Payload)
 			}
 			if !form && !bytes.Equal(d.Payload, orig) {

@@ -106,8 +106,8 @@ func NewHandler(logger *slog.Logger, pub Publisher, m *Metrics, opts Options) *H
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = DefaultMaxInFlight
 	}
-	subjects := make(map[string]string, len(handledEvents))
-	for e := range handledEvents {
+	subjects := map[string]string{stream.EventPing: stream.WebhookSubject(stream.EventPing)}
+	for _, e := range stream.HandledEvents() {
 		subjects[e] = stream.WebhookSubject(e)
 	}
 	return &Handler{
@@ -143,7 +143,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.logger.LogAttrs(r.Context(), level, "webhook rejected",
 			slog.String(logging.KeyDeliveryID, logValue(id)), slog.String(logging.KeyEvent, logValue(event)),
-			slog.Int("status", status), logging.Err(logErr))
+			slog.Int(logging.KeyStatus, status), logging.Err(logErr))
 		msg := "error"
 		if se, ok := err.(*statusError); ok {
 			msg = se.msg

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ghas-relay/ghas-relay/internal/jsonobject"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
@@ -118,6 +119,12 @@ func TestStatuses(t *testing.T) {
 	newAction := []byte(`{"action":"some_action_github_adds_next_year","alert":{"number":8}}`)
 	form := webhooktest.FormBody(obj)
 	big := []byte(`{"pad":"` + strings.Repeat("x", limit) + `"}`)
+	// Nested as deep as the processor reads (accepted), and 5,000 deep
+	// (valid JSON the processor would dead-letter: refused here).
+	nested := func(depth int) []byte {
+		return []byte(`{"action":"created","x":` + strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1) + `}`)
+	}
+	atLimit, tooDeep := nested(jsonobject.MaxDepth), nested(5000)
 	signed := func(ct, event, id string, body []byte, sig string) *http.Request {
 		req, _ := http.NewRequest(http.MethodPost, r.url, bytes.NewReader(body))
 		if ct != "" {
@@ -165,6 +172,8 @@ func TestStatuses(t *testing.T) {
 		{"missing delivery", webhooktest.NewRequest(r.url, "ping", "", obj, secretA), 400, "", nil},
 		{"json array", webhooktest.NewRequest(r.url, "ping", "d-array", []byte(`[{}]`), secretA), 400, "", nil},
 		{"invalid json", webhooktest.NewRequest(r.url, "ping", "d-bad", []byte(`{"a":`), secretA), 400, "", nil},
+		{"nested at the depth limit", webhooktest.NewRequest(r.url, "code_scanning_alert", "d-deep-ok", atLimit, secretA), 202, StatusAccepted, atLimit},
+		{"nested 5,000 deep", webhooktest.NewRequest(r.url, "code_scanning_alert", "d-deep", tooDeep, secretA), 400, "", nil},
 		{"form without payload", signed("application/x-www-form-urlencoded", "ping", "d-nopl", []byte("x=1"), webhooktest.Sign(secretA, []byte("x=1"))), 400, "", nil},
 		{"GET", get, 405, "", nil},
 		{"oversized, Content-Length", webhooktest.NewRequest(r.url, "ping", "d-big", big, secretA), 413, "", nil},

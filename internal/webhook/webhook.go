@@ -11,6 +11,8 @@ package webhook
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/ghas-relay/ghas-relay/internal/stream"
 )
 
 // Request headers GitHub sets on every delivery.
@@ -34,22 +36,10 @@ const (
 	StatusIgnored   = "ignored"
 )
 
-// handledEvents are the events the receiver publishes. Every
-// action of these events is accepted, including actions GitHub adds later.
-var handledEvents = map[string]bool{
-	"code_scanning_alert":       true,
-	"dependabot_alert":          true,
-	"secret_scanning_alert":     true,
-	"repository":                true,
-	"installation":              true,
-	"installation_repositories": true,
-	"custom_property_values":    true,
-	"ping":                      true,
-}
-
-// Handled reports whether deliveries of event are published; deliveries of
-// other events are answered 202 "ignored".
-func Handled(event string) bool { return handledEvents[event] }
+// Handled reports whether deliveries of event are published: the events
+// of stream.HandledEvents, every action, and ping; deliveries of other
+// events are answered 202 "ignored".
+func Handled(event string) bool { return event == stream.EventPing || stream.Handled(event) }
 
 // Delivery is one parsed, verified GitHub webhook delivery.
 type Delivery struct {
