@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ghas-relay/ghas-relay/internal/config/configtest"
 	"github.com/ghas-relay/ghas-relay/internal/finding"
 	"github.com/ghas-relay/ghas-relay/internal/ghclient/ghtest"
 	"github.com/ghas-relay/ghas-relay/internal/imports"
+	"github.com/ghas-relay/ghas-relay/internal/logging/loggingtest"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
 )
@@ -35,15 +37,15 @@ func TestImportLookupWithoutEnrichment(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	admin := fmt.Sprintf("127.0.0.1:%d", streamtest.FreePort(t))
-	var stderr syncBuffer
+	var stderr loggingtest.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"processor"}, env(map[string]string{
+		done <- run(ctx, []string{"processor"}, configtest.Getenv(map[string]string{
 			"NATS_URL": ns.URL(), "ADMIN_ADDR": admin, "ENRICH": "never", "EXCLUDE_FORKS": "true",
 			"GITHUB_APP_ID": "1", "GITHUB_APP_PRIVATE_KEY": string(gh.PrivateKeyPEM()), "GITHUB_API_URL": gh.URL(),
 		}), io.Discard, &stderr)
 	}()
-	waitFor(t, "/readyz 200", func() bool { return status("http://"+admin+"/readyz") == 200 })
+	streamtest.WaitFor(t, 20*time.Second, "/readyz 200", func() bool { return status("http://"+admin+"/readyz") == 200 })
 
 	body, err := os.ReadFile(filepath.Join("..", "..", "testdata", "imports", "claude-security.sarif"))
 	if err != nil {
@@ -61,7 +63,7 @@ func TestImportLookupWithoutEnrichment(t *testing.T) {
 			t.Fatal(err)
 		}
 		var st imports.Status
-		waitFor(t, "import "+repo+" done", func() bool {
+		streamtest.WaitFor(t, 20*time.Second, "import "+repo+" done", func() bool {
 			s, ok, _ := imports.GetStatus(ctx, kvImp, id)
 			st = s
 			return ok && s.Status != imports.StatusAccepted

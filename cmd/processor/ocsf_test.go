@@ -18,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ghas-relay/ghas-relay/internal/config"
+	"github.com/ghas-relay/ghas-relay/internal/config/configtest"
+	"github.com/ghas-relay/ghas-relay/internal/logging/loggingtest"
 	"github.com/ghas-relay/ghas-relay/internal/ocsf/ocsftest"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
@@ -76,14 +78,14 @@ func TestSinkOCSF(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"processor"}, env(map[string]string{
+		done <- run(ctx, []string{"processor"}, configtest.Getenv(map[string]string{
 			"NATS_URL":    ns.URL(),
 			"ADMIN_ADDR":  admin,
 			"SINK_URL":    hs.URL,
 			"SINK_FORMAT": "ocsf",
 		}), io.Discard, io.Discard)
 	}()
-	waitFor(t, "/readyz 200", func() bool { return status("http://"+admin+"/readyz") == 200 })
+	streamtest.WaitFor(t, 20*time.Second, "/readyz 200", func() bool { return status("http://"+admin+"/readyz") == 200 })
 
 	kv, err := js.KeyValue(ctx, stream.FindingsBucket)
 	if err != nil {
@@ -104,7 +106,7 @@ func TestSinkOCSF(t *testing.T) {
 	}
 	deliver("cs-created", "created.payload.json")
 	var key string
-	waitFor(t, "the finding in KV", func() bool {
+	streamtest.WaitFor(t, 20*time.Second, "the finding in KV", func() bool {
 		keys, err := kv.Keys(ctx)
 		if err != nil || len(keys) != 1 {
 			return false
@@ -112,12 +114,12 @@ func TestSinkOCSF(t *testing.T) {
 		key = keys[0]
 		return true
 	})
-	waitFor(t, "failed attempts while the sink is down", func() bool {
+	streamtest.WaitFor(t, 20*time.Second, "failed attempts while the sink is down", func() bool {
 		failed, _ := sk.snapshot()
 		return len(failed) >= 2
 	})
 	deliver("cs-fixed", "fixed.payload.json")
-	waitFor(t, "the fixed revision in KV", func() bool {
+	streamtest.WaitFor(t, 20*time.Second, "the fixed revision in KV", func() bool {
 		e, err := kv.Get(ctx, key)
 		return err == nil && e.Revision() > 1 && strings.Contains(string(e.Value()), `"findingStatus":"FIXED"`)
 	})
@@ -125,7 +127,7 @@ func TestSinkOCSF(t *testing.T) {
 	sk.mu.Lock()
 	sk.down = false
 	sk.mu.Unlock()
-	waitFor(t, "two events at the sink", func() bool {
+	streamtest.WaitFor(t, 20*time.Second, "two events at the sink", func() bool {
 		_, acc := sk.snapshot()
 		return len(acc) >= 2
 	})
@@ -176,8 +178,8 @@ func TestSinkOCSF(t *testing.T) {
 }
 
 func TestSinkFormatInvalid(t *testing.T) {
-	var stderr syncBuffer
-	err := run(context.Background(), []string{"processor"}, env(map[string]string{
+	var stderr loggingtest.Buffer
+	err := run(context.Background(), []string{"processor"}, configtest.Getenv(map[string]string{
 		"NATS_URL": "nats://127.0.0.1:1", "ADMIN_ADDR": "127.0.0.1:0", "SINK_URL": "http://127.0.0.1:1/", "SINK_FORMAT": "xml",
 	}), io.Discard, &stderr)
 	var ce *config.Error

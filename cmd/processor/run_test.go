@@ -17,40 +17,12 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ghas-relay/ghas-relay/internal/config"
+	"github.com/ghas-relay/ghas-relay/internal/config/configtest"
 	"github.com/ghas-relay/ghas-relay/internal/finding"
+	"github.com/ghas-relay/ghas-relay/internal/logging/loggingtest"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func status(url string) int {
 	c := &http.Client{Timeout: 2 * time.Second}
@@ -85,17 +57,17 @@ func TestRun(t *testing.T) {
 
 	admin := fmt.Sprintf("127.0.0.1:%d", streamtest.FreePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
+	var stderr loggingtest.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"processor"}, env(map[string]string{
+		done <- run(ctx, []string{"processor"}, configtest.Getenv(map[string]string{
 			"NATS_URL":   ns.URL(),
 			"ADMIN_ADDR": admin,
 			"SINK_URL":   sinkSrv,
 			"SINK_TOKEN": "sink-token",
 		}), io.Discard, &stderr)
 	}()
-	waitFor(t, "/readyz 200", func() bool { return status("http://"+admin+"/readyz") == 200 })
+	streamtest.WaitFor(t, 20*time.Second, "/readyz 200", func() bool { return status("http://"+admin+"/readyz") == 200 })
 
 	body, err := os.ReadFile(filepath.Join("..", "..", "testdata", "webhooks", "dependabot_alert", "created.payload.json"))
 	if err != nil {
@@ -112,7 +84,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	var key string
-	waitFor(t, "a finding in KV", func() bool {
+	streamtest.WaitFor(t, 20*time.Second, "a finding in KV", func() bool {
 		keys, err := kv.Keys(ctx)
 		if err != nil || len(keys) == 0 {
 			return false
@@ -123,7 +95,7 @@ func TestRun(t *testing.T) {
 	if !strings.HasPrefix(key, finding.SCA+".") {
 		t.Errorf("finding key %q is not an SCA key", key)
 	}
-	waitFor(t, "the finding at the sink", func() bool {
+	streamtest.WaitFor(t, 20*time.Second, "the finding at the sink", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(posts) == 1 && strings.HasPrefix(posts[0], key+":")
@@ -178,7 +150,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 				e[k] = v
 			}
 			var stderr bytes.Buffer
-			err := run(context.Background(), []string{"processor"}, env(e), io.Discard, &stderr)
+			err := run(context.Background(), []string{"processor"}, configtest.Getenv(e), io.Discard, &stderr)
 			var ce *config.Error
 			if !errors.As(err, &ce) || ce.Setting != tc.setting || config.ExitCode(err) != 2 {
 				t.Fatalf("err = %v, want a config error naming %s", err, tc.setting)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ghas-relay/ghas-relay/internal/config"
+	"github.com/ghas-relay/ghas-relay/internal/config/configtest"
 )
 
 // A sink token with a character that cannot be in an HTTP header value is
@@ -45,7 +46,7 @@ func TestSinkTokenMustBeAHeaderValue(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			err := run(context.Background(), []string{"processor"}, env(tc.env), io.Discard, &stderr)
+			err := run(context.Background(), []string{"processor"}, configtest.Getenv(tc.env), io.Discard, &stderr)
 			var ce *config.Error
 			if !errors.As(err, &ce) || ce.Setting != tc.setting || config.ExitCode(err) != 2 {
 				t.Fatalf("err = %v, want a config error naming %s", err, tc.setting)
@@ -59,7 +60,7 @@ func TestSinkTokenMustBeAHeaderValue(t *testing.T) {
 		})
 	}
 	for _, content := range []string{"abc-def\n", "abc-def\r\n", "abc-def"} {
-		c, err := parseConfig([]string{"processor"}, env(with("SINK_TOKEN_FILE", file("ok", content))), io.Discard)
+		c, err := parseConfig([]string{"processor"}, configtest.Getenv(with("SINK_TOKEN_FILE", file("ok", content))), io.Discard)
 		if err != nil {
 			t.Errorf("token file %q refused: %v", content, err)
 		} else if c.SinkToken != "abc-def" {

@@ -11,35 +11,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ghas-relay/ghas-relay/internal/config"
+	"github.com/ghas-relay/ghas-relay/internal/config/configtest"
+	"github.com/ghas-relay/ghas-relay/internal/logging/loggingtest"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
 	"github.com/ghas-relay/ghas-relay/internal/webhook/webhooktest"
 )
-
-// syncBuffer collects the program's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func get(url string) (int, string) {
 	c := &http.Client{Timeout: 2 * time.Second}
@@ -81,10 +62,10 @@ func TestRun(t *testing.T) {
 	adminAddr := fmt.Sprintf("127.0.0.1:%d", streamtest.FreePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr loggingtest.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"receiver", "-listen-addr", listen}, env(map[string]string{
+		done <- run(ctx, []string{"receiver", "-listen-addr", listen}, configtest.Getenv(map[string]string{
 			"NATS_URL":                   ns.URL(),
 			"ADMIN_ADDR":                 adminAddr,
 			"GITHUB_WEBHOOK_SECRET_FILE": secretFile,
@@ -182,7 +163,7 @@ func TestRunConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			err := run(context.Background(), append([]string{"receiver"}, tt.args...), env(tt.env), io.Discard, &stderr)
+			err := run(context.Background(), append([]string{"receiver"}, tt.args...), configtest.Getenv(tt.env), io.Discard, &stderr)
 			var ce *config.Error
 			if !errors.As(err, &ce) || ce.Setting != tt.setting {
 				t.Fatalf("run = %v, want *config.Error for %s", err, tt.setting)
@@ -199,7 +180,7 @@ func TestRunConfigErrors(t *testing.T) {
 
 func TestRunHelp(t *testing.T) {
 	var stdout bytes.Buffer
-	if err := run(context.Background(), []string{"receiver", "-h"}, env(nil), &stdout, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"receiver", "-h"}, configtest.Getenv(nil), &stdout, io.Discard); err != nil {
 		t.Fatalf("-h: %v", err)
 	}
 	for _, want := range []string{"LISTEN_ADDR", "GITHUB_WEBHOOK_SECRET_FILE", "MAX_BODY_BYTES", "NATS_URL", "ADMIN_ADDR"} {

@@ -18,34 +18,18 @@ import (
 	"time"
 
 	"github.com/ghas-relay/ghas-relay/internal/config"
+	"github.com/ghas-relay/ghas-relay/internal/config/configtest"
 	"github.com/ghas-relay/ghas-relay/internal/finding"
 	"github.com/ghas-relay/ghas-relay/internal/ghclient/ghtest"
+	"github.com/ghas-relay/ghas-relay/internal/logging/loggingtest"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/processor"
 	"github.com/ghas-relay/ghas-relay/internal/reconcile"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
+	"github.com/ghas-relay/ghas-relay/internal/transform/transformtest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 var (
 	keyOnce sync.Once
@@ -61,10 +45,6 @@ func appKey(t *testing.T) *rsa.PrivateKey {
 	})
 	return key
 }
-
-type staticMaps struct{ m *transform.Maps }
-
-func (s staticMaps) Current() *transform.Maps { return s.m }
 
 func wantStatus(a ghtest.Alert) string {
 	switch a.State {
@@ -92,7 +72,7 @@ func TestRunOnceDaemon(t *testing.T) {
 	defer cancel()
 	findings, _ := js.KeyValue(ctx, stream.FindingsBucket)
 	state, _ := js.KeyValue(ctx, stream.StateBucket)
-	proc := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), js, js, findings, staticMaps{transform.Defaults()}, nil,
+	proc := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), js, js, findings, transformtest.Defaults(), nil,
 		processor.NewMetrics(metrics.NewRegistry()), processor.Config{RetryDelay: 20 * time.Millisecond})
 	pctx, pcancel := context.WithCancel(ctx)
 	pdone := make(chan struct{})
@@ -108,8 +88,8 @@ func TestRunOnceDaemon(t *testing.T) {
 	gh.AddDelivery(ghtest.Delivery{GUID: "missed-1", Event: "dependabot_alert", Action: "created",
 		DeliveredAt: time.Now().Add(-time.Hour), Status: "Invalid HTTP Response: 502", StatusCode: 502, Payload: payload})
 
-	var stderr syncBuffer
-	err = run(ctx, []string{"reconciler", "-once"}, env(map[string]string{
+	var stderr loggingtest.Buffer
+	err = run(ctx, []string{"reconciler", "-once"}, configtest.Getenv(map[string]string{
 		"NATS_URL":               ns.URL(),
 		"ADMIN_ADDR":             "127.0.0.1:0",
 		"GITHUB_APP_ID":          "1",
@@ -202,8 +182,8 @@ func TestRunOnceFailureExitsOne(t *testing.T) {
 	in := gh.AddInstallation("octo-org", "Organization")
 	gh.AddAlerts(gh.AddRepository(in.ID, "repo", true).ID, ghtest.Dependabot, 3)
 	gh.Inject(ghtest.Fault{Path: "/installation/repositories", Status: 404, Message: "Not Found"})
-	var stderr syncBuffer
-	err := run(context.Background(), []string{"reconciler", "-once"}, env(map[string]string{
+	var stderr loggingtest.Buffer
+	err := run(context.Background(), []string{"reconciler", "-once"}, configtest.Getenv(map[string]string{
 		"NATS_URL":               ns.URL(),
 		"ADMIN_ADDR":             "127.0.0.1:0",
 		"GITHUB_APP_ID":          "1",
@@ -253,7 +233,7 @@ func TestConfigErrors(t *testing.T) {
 		{with("RECONCILE_STRATEGY", "random"), "RECONCILE_STRATEGY"},
 	} {
 		var stderr bytes.Buffer
-		err := run(context.Background(), []string{"reconciler", "-once"}, env(c.env), io.Discard, &stderr)
+		err := run(context.Background(), []string{"reconciler", "-once"}, configtest.Getenv(c.env), io.Discard, &stderr)
 		var ce *config.Error
 		if config.ExitCode(err) != 2 || !errors.As(err, &ce) || ce.Setting != c.setting {
 			t.Errorf("%v: err %v, want a config error naming %s", c.env, err, c.setting)
@@ -263,7 +243,7 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 	// The configured values parse.
-	cfg, err := parseConfig([]string{"reconciler"}, env(with("RECONCILE_FULL_AT", "03:30", "RECONCILE_MODE", "delta")), io.Discard)
+	cfg, err := parseConfig([]string{"reconciler"}, configtest.Getenv(with("RECONCILE_FULL_AT", "03:30", "RECONCILE_MODE", "delta")), io.Discard)
 	if err != nil || cfg.FullAt != 3*time.Hour+30*time.Minute || cfg.Mode != "delta" || cfg.DeltaEvery != time.Hour || cfg.Redeliver != 10*time.Minute || cfg.AdminAddr != ":9092" {
 		t.Errorf("parsed %+v, %v", cfg, err)
 	}
@@ -287,10 +267,10 @@ func TestRunFullPullAtStartOnFreshState(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var stderr syncBuffer
+			var stderr loggingtest.Buffer
 			done := make(chan error, 1)
 			go func() {
-				done <- run(ctx, []string{"reconciler"}, env(map[string]string{
+				done <- run(ctx, []string{"reconciler"}, configtest.Getenv(map[string]string{
 					"NATS_URL":               ns.URL(),
 					"ADMIN_ADDR":             "127.0.0.1:0",
 					"GITHUB_APP_ID":          "1",

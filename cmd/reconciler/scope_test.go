@@ -9,15 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ghas-relay/ghas-relay/internal/config/configtest"
 	"github.com/ghas-relay/ghas-relay/internal/finding"
 	"github.com/ghas-relay/ghas-relay/internal/ghclient/ghtest"
+	"github.com/ghas-relay/ghas-relay/internal/logging/loggingtest"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/processor"
 	"github.com/ghas-relay/ghas-relay/internal/reconcile"
 	"github.com/ghas-relay/ghas-relay/internal/scope"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
-	"github.com/ghas-relay/ghas-relay/internal/transform"
+	"github.com/ghas-relay/ghas-relay/internal/transform/transformtest"
 )
 
 // Filters and ownership through the real reconciler: a full pull with
@@ -61,7 +63,7 @@ func TestRunFullPullWithScope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		proc := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), js, js, findings, staticMaps{transform.Defaults()}, nil,
+		proc := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), js, js, findings, transformtest.Defaults(), nil,
 			processor.NewMetrics(metrics.NewRegistry()), processor.Config{RetryDelay: 20 * time.Millisecond, Scope: flt})
 		pctx, pcancel := context.WithCancel(ctx)
 		pdone := make(chan struct{})
@@ -74,8 +76,8 @@ func TestRunFullPullWithScope(t *testing.T) {
 		for k, v := range settings {
 			e[k] = v
 		}
-		var stderr syncBuffer
-		if err := run(ctx, []string{"reconciler", "-once"}, env(e), io.Discard, &stderr); err != nil {
+		var stderr loggingtest.Buffer
+		if err := run(ctx, []string{"reconciler", "-once"}, configtest.Getenv(e), io.Discard, &stderr); err != nil {
 			t.Fatalf("run: %v\n%s", err, stderr.String())
 		}
 		deadline := time.Now().Add(30 * time.Second)

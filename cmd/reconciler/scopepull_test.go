@@ -12,15 +12,17 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ghas-relay/ghas-relay/internal/config/configtest"
 	"github.com/ghas-relay/ghas-relay/internal/finding"
 	"github.com/ghas-relay/ghas-relay/internal/ghclient/ghtest"
+	"github.com/ghas-relay/ghas-relay/internal/logging/loggingtest"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/processor"
 	"github.com/ghas-relay/ghas-relay/internal/reconcile"
 	"github.com/ghas-relay/ghas-relay/internal/scope"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
-	"github.com/ghas-relay/ghas-relay/internal/transform"
+	"github.com/ghas-relay/ghas-relay/internal/transform/transformtest"
 )
 
 // pullWorld is a JetStream and a fake GitHub that full pulls run against.
@@ -54,7 +56,7 @@ func (w *pullWorld) pull(settings map[string]string) (error, map[string]finding.
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), w.js, w.js, w.kv, staticMaps{transform.Defaults()}, nil,
+	proc := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), w.js, w.js, w.kv, transformtest.Defaults(), nil,
 		processor.NewMetrics(metrics.NewRegistry()), processor.Config{RetryDelay: 20 * time.Millisecond, Scope: flt})
 	pctx, pcancel := context.WithCancel(w.ctx)
 	pdone := make(chan struct{})
@@ -67,8 +69,8 @@ func (w *pullWorld) pull(settings map[string]string) (error, map[string]finding.
 	for k, v := range settings {
 		e[k] = v
 	}
-	var stderr syncBuffer
-	runErr := run(w.ctx, []string{"reconciler", "-once"}, env(e), io.Discard, &stderr)
+	var stderr loggingtest.Buffer
+	runErr := run(w.ctx, []string{"reconciler", "-once"}, configtest.Getenv(e), io.Discard, &stderr)
 	deadline := time.Now().Add(30 * time.Second)
 	for ok := false; !ok; ok, _ = stream.Drained(w.ctx, w.js, processor.ConsumerName) {
 		if time.Now().After(deadline) {

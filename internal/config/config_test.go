@@ -8,15 +8,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	"github.com/ghas-relay/ghas-relay/internal/config/configtest"
+)
 
 func TestFlagWinsOverEnv(t *testing.T) {
 	var url string
 	var n int64
 	var d time.Duration
-	s := New("x", env(map[string]string{"NATS_URL": "nats://env:4222", "MAX_BODY_BYTES": "10", "REDELIVER_EVERY": "5m"}), io.Discard)
+	s := New("x", configtest.Getenv(map[string]string{"NATS_URL": "nats://env:4222", "MAX_BODY_BYTES": "10", "REDELIVER_EVERY": "5m"}), io.Discard)
 	s.String(&url, "NATS_URL", "nats://127.0.0.1:4222", "")
 	s.Int(&n, "MAX_BODY_BYTES", 1, "")
 	s.Duration(&d, "REDELIVER_EVERY", time.Minute, "")
@@ -30,14 +30,14 @@ func TestFlagWinsOverEnv(t *testing.T) {
 
 func TestInvalidNamesSetting(t *testing.T) {
 	var n int64
-	s := New("x", env(map[string]string{"MAX_BODY_BYTES": "lots"}), io.Discard)
+	s := New("x", configtest.Getenv(map[string]string{"MAX_BODY_BYTES": "lots"}), io.Discard)
 	s.Int(&n, "MAX_BODY_BYTES", 1, "")
 	err := s.Parse(nil)
 	var ce *Error
 	if !errors.As(err, &ce) || ce.Setting != "MAX_BODY_BYTES" || ExitCode(err) != 2 {
 		t.Fatalf("err = %v", err)
 	}
-	if err := New("x", env(nil), io.Discard).Parse([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+	if err := New("x", configtest.Getenv(nil), io.Discard).Parse([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
 	}
 	if ExitCode(errors.New("boom")) != 1 || ExitCode(nil) != 0 {
@@ -51,17 +51,17 @@ func TestSecretFromEnvOrFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v string
-	s := New("x", env(map[string]string{"SECRET_FILE": file}), io.Discard)
+	s := New("x", configtest.Getenv(map[string]string{"SECRET_FILE": file}), io.Discard)
 	s.Secret(&v, "SECRET", "SECRET_FILE", "the secret")
 	if err := s.Parse(nil); err != nil || v != "s3cret" {
 		t.Fatalf("file: %q %v", v, err)
 	}
-	s = New("x", env(map[string]string{"SECRET": "fromenv", "SECRET_FILE": file}), io.Discard)
+	s = New("x", configtest.Getenv(map[string]string{"SECRET": "fromenv", "SECRET_FILE": file}), io.Discard)
 	s.Secret(&v, "SECRET", "SECRET_FILE", "the secret")
 	if err := s.Parse(nil); err != nil || v != "fromenv" {
 		t.Fatalf("env: %q %v", v, err)
 	}
-	s = New("x", env(nil), io.Discard)
+	s = New("x", configtest.Getenv(nil), io.Discard)
 	s.Secret(&v, "SECRET", "SECRET_FILE", "the secret")
 	err := s.Parse([]string{"-secret-file", "/nonexistent"})
 	var ce *Error

@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ghas-relay/ghas-relay/internal/config/configtest"
 )
 
 func parseCommon(t *testing.T, m map[string]string) (Common, error) {
 	t.Helper()
 	var c Common
-	s := New("x", env(m), io.Discard)
+	s := New("x", configtest.Getenv(m), io.Discard)
 	c.RegisterCommon(s, ":0")
 	if err := s.Parse(nil); err != nil {
 		return c, err
@@ -84,7 +86,7 @@ func TestNATSAuthInvalid(t *testing.T) {
 // TestNATSPasswordNeverAFlag: the password has no flag; only its file has.
 func TestNATSPasswordNeverAFlag(t *testing.T) {
 	var c Common
-	s := New("x", env(nil), io.Discard)
+	s := New("x", configtest.Getenv(nil), io.Discard)
 	c.RegisterCommon(s, ":0")
 	if err := s.Parse([]string{"-nats-password", "x"}); err == nil {
 		t.Fatal("-nats-password accepted")

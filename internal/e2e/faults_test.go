@@ -44,10 +44,10 @@ func sendAll(url string, ds []delivery, conc int, during func(sent *atomic.Int64
 	return codes
 }
 
-func waitSent(sent *atomic.Int64, n int64) {
-	for sent.Load() < n {
-		time.Sleep(5 * time.Millisecond)
-	}
+// waitSent waits until n deliveries were answered (any status).
+func waitSent(t *testing.T, sent *atomic.Int64, n int64) {
+	t.Helper()
+	streamtest.WaitFor(t, 120*time.Second, fmt.Sprintf("%d deliveries answered", n), func() bool { return sent.Load() >= n })
 }
 
 // TestClusterNodeAndProcessorKilledUnderLoad: a 3-node JetStream cluster
@@ -75,11 +75,11 @@ func TestClusterNodeAndProcessorKilledUnderLoad(t *testing.T) {
 	const repo = 777001
 	ds := makeDeliveries(t, 2000, repo)
 	codes := sendAll("http://"+listen+"/webhook", ds, 16, func(sent *atomic.Int64) {
-		waitSent(sent, 400)
+		waitSent(t, sent, 400)
 		cluster.Servers[1].Shutdown() // a NATS node dies
-		waitSent(sent, 900)
+		waitSent(t, sent, 900)
 		procs[0].Kill() // a processor dies holding messages
-		waitSent(sent, 1300)
+		waitSent(t, sent, 1300)
 		cluster.Servers[1].Start()
 		if err := procs[0].Restart(t.Context()); err != nil { // same address, same log
 			t.Error(err)
@@ -99,7 +99,7 @@ func TestClusterNodeAndProcessorKilledUnderLoad(t *testing.T) {
 	if accepted < len(ds)/2 {
 		t.Fatalf("only %d of %d deliveries accepted; receiver log:\n%s", accepted, len(ds), recv.Logs())
 	}
-	waitFor(t, 90*time.Second, "processors to drain", func() bool { return drained(js) })
+	streamtest.WaitFor(t, 90*time.Second, "processors to drain", func() bool { return drained(js) })
 
 	stored := storedDeliveries(t, js)
 	kv, err := js.KeyValue(t.Context(), stream.FindingsBucket)
@@ -216,7 +216,7 @@ func TestSinkDownThirtySeconds(t *testing.T) {
 	for _, d := range ds {
 		publishEvent(t, js, d)
 	}
-	waitFor(t, 60*time.Second, "processor to drain", func() bool { return drained(js) })
+	streamtest.WaitFor(t, 60*time.Second, "processor to drain", func() bool { return drained(js) })
 	time.Sleep(30 * time.Second) // the sink stays down for 30 s in all
 
 	var mu sync.Mutex
@@ -255,7 +255,7 @@ func TestSinkDownThirtySeconds(t *testing.T) {
 		}
 		want[key+" "+doc.ContentHash()] = true
 	}
-	waitFor(t, 90*time.Second, "every finding at the sink", func() bool {
+	streamtest.WaitFor(t, 90*time.Second, "every finding at the sink", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for k := range want {

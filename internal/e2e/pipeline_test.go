@@ -126,7 +126,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, 30*time.Second, "webhooks processed", func() bool { return drained(js) })
+	streamtest.WaitFor(t, 30*time.Second, "webhooks processed", func() bool { return drained(js) })
 
 	// One delivery GitHub failed to deliver: a change of a code scanning
 	// alert that only the sweep can bring in before the full pull.
@@ -163,7 +163,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if code := rec.ExitCode(); code != 0 {
 		t.Fatalf("reconciler exit code %d; log:\n%s", code, rec.Logs())
 	}
-	waitFor(t, 60*time.Second, "reconcile events processed", func() bool { return drained(js) })
+	streamtest.WaitFor(t, 60*time.Second, "reconcile events processed", func() bool { return drained(js) })
 
 	kv, err := js.KeyValue(ctx, stream.FindingsBucket)
 	if err != nil {

@@ -90,17 +90,6 @@ func startProc(t *testing.T, name, bin string, env []string, args ...string) *pr
 // test opens itself later.
 func addr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", streamtest.FreePort(t)) }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // delivery is one signed code scanning delivery for its own alert.
 type delivery struct {
 	guid   string

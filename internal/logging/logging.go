@@ -27,7 +27,9 @@ const (
 	KeyAccount            = "account"
 	KeyAddr               = "addr"
 	KeyAlertsSeen         = "alerts_seen"
+	KeyAttempt            = "attempt"
 	KeyAttempts           = "attempts"
+	KeyAuth               = "auth"
 	KeyDelivered          = "delivered"
 	KeyDeliveries         = "deliveries"
 	KeyDeltaEvery         = "delta_every"
@@ -75,6 +77,7 @@ const (
 	KeyStatus             = "status"
 	KeyStreamSeq          = "stream_seq"
 	KeyURL                = "url"
+	KeyWait               = "wait"
 )
 
 // New returns a logger writing to w at level ("debug", "info", "warn",

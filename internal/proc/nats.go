@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -33,4 +34,23 @@ func NATSSpec(bin, conf, addr string) Spec {
 		Args:  []string{"-c", conf, "-a", host, "-p", port},
 		Ready: Listening(addr),
 	}
+}
+
+// StartJetStream writes dir/nats.conf (WriteJetStreamConf) and starts
+// nats-server (the binary bin, with env added) in g on a fresh loopback
+// address. It returns the process and the server's client URL.
+func (g *Group) StartJetStream(ctx context.Context, bin, dir string, env []string) (*Process, string, error) {
+	conf, err := WriteJetStreamConf(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	p, addrs, err := g.StartOnFreeAddrs(ctx, 1, func(a []string) Spec {
+		s := NATSSpec(bin, conf, a[0])
+		s.Env = env
+		return s
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return p, "nats://" + addrs[0], nil
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/ghclient/ghtest"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
-	"github.com/ghas-relay/ghas-relay/internal/transform"
+	"github.com/ghas-relay/ghas-relay/internal/transform/transformtest"
 )
 
 // TestEnrichmentFromRESTWithRuleCache: a code scanning webhook without the
@@ -30,7 +30,7 @@ func TestEnrichmentFromRESTWithRuleCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	enricher := NewRESTEnricher(e.state, app, EnrichAuto, 5*time.Second)
-	p := New(logger, e.js, e.js, e.findings, staticMaps{transform.Defaults()}, enricher, NewMetrics(metrics.NewRegistry()), Config{Workers: 1})
+	p := New(logger, e.js, e.js, e.findings, transformtest.Defaults(), enricher, NewMetrics(metrics.NewRegistry()), Config{Workers: 1})
 
 	// The webhook's rule says "note" (LOW); REST knows its security
 	// severity is high (HIGH).

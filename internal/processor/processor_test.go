@@ -21,11 +21,8 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
+	"github.com/ghas-relay/ghas-relay/internal/transform/transformtest"
 )
-
-type staticMaps struct{ m *transform.Maps }
-
-func (s staticMaps) Current() *transform.Maps { return s.m }
 
 type env struct {
 	t        *testing.T
@@ -57,7 +54,7 @@ func (e *env) newProcessor(cfg Config) *Processor {
 	if cfg.RetryDelay == 0 {
 		cfg.RetryDelay = 50 * time.Millisecond
 	}
-	return New(logger, e.js, e.js, e.findings, staticMaps{transform.Defaults()}, nil, NewMetrics(metrics.NewRegistry()), cfg)
+	return New(logger, e.js, e.js, e.findings, transformtest.Defaults(), nil, NewMetrics(metrics.NewRegistry()), cfg)
 }
 
 // start runs p until the test ends or the returned stop is called.

@@ -26,6 +26,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
+	"github.com/ghas-relay/ghas-relay/internal/transform/transformtest"
 )
 
 var (
@@ -43,10 +44,6 @@ func appKey(t testing.TB) *rsa.PrivateKey {
 	})
 	return testKey
 }
-
-type staticMaps struct{ m *transform.Maps }
-
-func (s staticMaps) Current() *transform.Maps { return s.m }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -116,7 +113,7 @@ func newEnv(t *testing.T, opts ghtest.Options, withProcessor bool, tune ...func(
 }
 
 func (e *env) reconciler(gh GitHub, cfg Config) *Reconciler {
-	return New(quiet(), gh, e.js, e.findings, e.state, staticMaps{transform.Defaults()}, e.counter, e.metrics, cfg)
+	return New(quiet(), gh, e.js, e.findings, e.state, transformtest.Defaults(), e.counter, e.metrics, cfg)
 }
 
 func ctx(t *testing.T) context.Context {

@@ -10,6 +10,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/finding"
 	"github.com/ghas-relay/ghas-relay/internal/ghclient/ghtest"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
+	"github.com/ghas-relay/ghas-relay/internal/transform/transformtest"
 )
 
 // switchMaps is a map source an operator's change can be simulated on.
@@ -68,7 +69,7 @@ func TestMapChangeReachesEveryFinding(t *testing.T) {
 	}
 	changed := renamedSAST(t)
 	e.procMaps.set(changed)
-	e.rec = New(quiet(), e.app, e.js, e.findings, e.state, staticMaps{changed}, e.counter, e.metrics, Config{})
+	e.rec = New(quiet(), e.app, e.js, e.findings, e.state, transformtest.Static{Maps: changed}, e.counter, e.metrics, Config{})
 	if rep := e.mustRun(ModeFull); rep.PagesNotModified != 0 || rep.Drift.Changed != 150 {
 		t.Errorf("run with changed maps: %d pages not modified (want 0), %d changed (want 150)", rep.PagesNotModified, rep.Drift.Changed)
 	}

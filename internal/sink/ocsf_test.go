@@ -95,7 +95,7 @@ func TestOCSFFormat(t *testing.T) {
 	cfg := testConfig(hs.URL)
 	cfg.Format = sink.FormatOCSF
 	r := start(t, js, discard(), cfg)
-	waitFor(t, 15*time.Second, "consumer settled", func() bool { return settled(t, js, sink.DefaultDurable) })
+	streamtest.WaitFor(t, 15*time.Second, "consumer settled", func() bool { return settled(t, js, sink.DefaultDurable) })
 	r.stop()
 
 	got := fs.delivered()
@@ -249,7 +249,7 @@ func TestDocumentFormatIsTheDocument(t *testing.T) {
 	cfg := testConfig(hs.URL)
 	cfg.Format = sink.FormatDocument
 	r := start(t, js, discard(), cfg)
-	waitFor(t, 10*time.Second, "delivered", func() bool { return len(fs.delivered()) == 1 })
+	streamtest.WaitFor(t, 10*time.Second, "delivered", func() bool { return len(fs.delivered()) == 1 })
 	r.stop()
 	if got := fs.delivered()[0].body; !bytes.Equal(got, body) {
 		t.Errorf("body %s, want the document", got)

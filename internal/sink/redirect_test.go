@@ -74,7 +74,7 @@ func TestRedirectIsNeverFollowed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
-	waitFor(t, 20*time.Second, "every finding settled", func() bool { return settled(t, js, sink.DefaultDurable) })
+	streamtest.WaitFor(t, 20*time.Second, "every finding settled", func() bool { return settled(t, js, sink.DefaultDurable) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)

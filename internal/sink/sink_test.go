@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ghas-relay/ghas-relay/internal/logging/loggingtest"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/sink"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
@@ -162,22 +163,11 @@ func publish(t *testing.T, js jetstream.JetStream, key string, v int) string {
 		t.Fatalf("publish %s: %v", id, err)
 	}
 	// Wait until GHAS_FINDINGS has copied it, so "settled" means delivered.
-	waitFor(t, 10*time.Second, "the finding on GHAS_FINDINGS", func() bool {
+	streamtest.WaitFor(t, 10*time.Second, "the finding on GHAS_FINDINGS", func() bool {
 		ok, _ := stream.FindingsCaughtUp(ctx, js)
 		return ok
 	})
 	return id
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // settled reports whether the consumer has nothing pending or unacked.
@@ -242,7 +232,7 @@ func TestFailuresThenSuccessDeliverEveryFindingOnce(t *testing.T) {
 			hs := httptest.NewServer(fs)
 			defer hs.Close()
 
-			var logs syncBuffer
+			var logs loggingtest.Buffer
 			logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			want := map[string][]byte{}
 			for i := range 20 {
@@ -258,8 +248,8 @@ func TestFailuresThenSuccessDeliverEveryFindingOnce(t *testing.T) {
 			cfg.RetryMax = retryMax
 			cfg.RetryFor = 5 * time.Second
 			r := start(t, js, logger, cfg)
-			waitFor(t, 20*time.Second, "20 findings delivered", func() bool { return len(fs.delivered()) >= 20 })
-			waitFor(t, 10*time.Second, "consumer settled", func() bool { return settled(t, js, sink.DefaultDurable) })
+			streamtest.WaitFor(t, 20*time.Second, "20 findings delivered", func() bool { return len(fs.delivered()) >= 20 })
+			streamtest.WaitFor(t, 10*time.Second, "consumer settled", func() bool { return settled(t, js, sink.DefaultDurable) })
 			r.stop()
 
 			got := countByKey(fs.delivered())
@@ -338,7 +328,7 @@ func TestOlderVersionNeverOverwritesNewer(t *testing.T) {
 	cfg := testConfig(hs.URL)
 	cfg.RetryFor = 300 * time.Millisecond // give v1 up quickly: JetStream redelivers it after Retry-After
 	r := start(t, js, discard(), cfg)
-	waitFor(t, 10*time.Second, "consumer settled", func() bool { return settled(t, js, sink.DefaultDurable) })
+	streamtest.WaitFor(t, 10*time.Second, "consumer settled", func() bool { return settled(t, js, sink.DefaultDurable) })
 	r.stop()
 
 	var seq []string
@@ -389,7 +379,7 @@ func TestInstancesSharingDurableKeepPerKeyOrder(t *testing.T) {
 			publish(t, js, fmt.Sprintf("sca.1.%d", k), v)
 		}
 	}
-	waitFor(t, 30*time.Second, "consumer settled", func() bool {
+	streamtest.WaitFor(t, 30*time.Second, "consumer settled", func() bool {
 		return len(fs.delivered()) >= keys && settled(t, js, sink.DefaultDurable)
 	})
 	a.stop()
@@ -433,7 +423,7 @@ func TestPermanentRejectionGoesToDLQ(t *testing.T) {
 	publish(t, js, "secret.5.2", 1)
 	publish(t, js, "secret.5.3", 1)
 	r := start(t, js, discard(), testConfig(hs.URL))
-	waitFor(t, 10*time.Second, "consumer settled", func() bool { return settled(t, js, sink.DefaultDurable) })
+	streamtest.WaitFor(t, 10*time.Second, "consumer settled", func() bool { return settled(t, js, sink.DefaultDurable) })
 	r.stop()
 
 	if got := countByKey(fs.requests()); got["secret.5.1:v1"] != 1 || got["secret.5.2:v1"] != 1 || got["secret.5.3:v1"] != 1 {
@@ -496,7 +486,7 @@ func TestSinkDownThenUpLosesNothing(t *testing.T) {
 	r := start(t, js, discard(), cfg)
 	down := time.Now()
 	var m bytes.Buffer
-	waitFor(t, 10*time.Second, "connection errors", func() bool {
+	streamtest.WaitFor(t, 10*time.Second, "connection errors", func() bool {
 		m.Reset()
 		r.reg.WriteTo(&m)
 		return strings.Contains(m.String(), `result="error"`) && time.Since(down) > 3*time.Second
@@ -515,7 +505,7 @@ func TestSinkDownThenUpLosesNothing(t *testing.T) {
 	hs.Listener = l
 	hs.Start()
 	defer hs.Close()
-	waitFor(t, 20*time.Second, "all delivered after recovery", func() bool {
+	streamtest.WaitFor(t, 20*time.Second, "all delivered after recovery", func() bool {
 		return len(fs.delivered()) >= n && settled(t, js, sink.DefaultDurable)
 	})
 	r.stop()
@@ -543,7 +533,7 @@ func TestCancelDoesNotAckAndRestartResumes(t *testing.T) {
 	cfg := testConfig(hs.URL)
 	cfg.RetryFor = time.Minute // stay in the in-process retry loop
 	a := start(t, js, discard(), cfg)
-	waitFor(t, 10*time.Second, "first attempts", func() bool { return len(fs.requests()) >= 3 })
+	streamtest.WaitFor(t, 10*time.Second, "first attempts", func() bool { return len(fs.requests()) >= 3 })
 	t0 := time.Now()
 	a.stop()
 	if d := time.Since(t0); d > 5*time.Second {
@@ -555,7 +545,7 @@ func TestCancelDoesNotAckAndRestartResumes(t *testing.T) {
 
 	fs.setAnswer(nil) // 200 from now on
 	b := start(t, js, discard(), cfg)
-	waitFor(t, 10*time.Second, "resumed delivery", func() bool {
+	streamtest.WaitFor(t, 10*time.Second, "resumed delivery", func() bool {
 		return len(fs.delivered()) >= 3 && settled(t, js, sink.DefaultDurable)
 	})
 	b.stop()
@@ -564,7 +554,7 @@ func TestCancelDoesNotAckAndRestartResumes(t *testing.T) {
 		publish(t, js, fmt.Sprintf("sast.3.%d", i), 1)
 	}
 	c := start(t, js, discard(), cfg)
-	waitFor(t, 10*time.Second, "new findings after restart", func() bool {
+	streamtest.WaitFor(t, 10*time.Second, "new findings after restart", func() bool {
 		return len(fs.delivered()) >= 5 && settled(t, js, sink.DefaultDurable)
 	})
 	c.stop()
@@ -603,23 +593,6 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // JetStream restarts while the forwarder runs: it reconnects by itself and
 // delivers what was published before and after, each once.
 func TestNATSRestartResumes(t *testing.T) {
@@ -632,11 +605,11 @@ func TestNATSRestartResumes(t *testing.T) {
 	for i := range 5 {
 		publish(t, js, fmt.Sprintf("sast.4.%d", i), 1)
 	}
-	waitFor(t, 10*time.Second, "first five", func() bool { return len(fs.delivered()) >= 5 })
+	streamtest.WaitFor(t, 10*time.Second, "first five", func() bool { return len(fs.delivered()) >= 5 })
 	srv.Shutdown()
 	time.Sleep(500 * time.Millisecond) // the outage itself: nothing to wait for
 	srv.Start()
-	waitFor(t, 10*time.Second, "reconnect", func() bool {
+	streamtest.WaitFor(t, 10*time.Second, "reconnect", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_, err := js.Stream(ctx, stream.FindingsStream)
@@ -645,7 +618,7 @@ func TestNATSRestartResumes(t *testing.T) {
 	for i := 5; i < 10; i++ {
 		publish(t, js, fmt.Sprintf("sast.4.%d", i), 1)
 	}
-	waitFor(t, 20*time.Second, "all ten", func() bool {
+	streamtest.WaitFor(t, 20*time.Second, "all ten", func() bool {
 		return len(fs.delivered()) >= 10 && settled(t, js, sink.DefaultDurable)
 	})
 	r.stop()

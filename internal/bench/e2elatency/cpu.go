@@ -1,28 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
-)
 
-// cpuTime is the user+system CPU time of a process so far.
-func cpuTime(pid string) time.Duration {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ is 100 on Linux
-}
+	"github.com/ghas-relay/ghas-relay/internal/proc"
+)
 
 // procNames are the processes whose CPU time is reported, in table order;
 // "other" is the rest of the machine (other users of the 2 cores).
@@ -55,10 +41,10 @@ func machineIdle() time.Duration {
 
 func (e *env) cpu() cpuSnap {
 	return cpuSnap{at: time.Now(), cpu: [5]time.Duration{
-		cpuTime(strconv.Itoa(e.recv.Pid())),
-		cpuTime(strconv.Itoa(e.process.Pid())),
-		cpuTime(strconv.Itoa(e.server.Pid())),
-		cpuTime("self"),
+		e.recv.CPUTime(),
+		e.process.CPUTime(),
+		e.server.CPUTime(),
+		proc.CPUTime(0),
 		machineIdle(),
 	}}
 }

@@ -43,21 +43,12 @@ func start(ctx context.Context, stderr io.Writer, o options) (*env, error) {
 	if err := proc.Build(ctx, ".", dir, stderr, "github.com/nats-io/nats-server/v2", "./cmd/receiver", "./cmd/processor"); err != nil {
 		return fail(err)
 	}
-	conf, err := proc.WriteJetStreamConf(dir)
-	if err != nil {
-		return fail(err)
-	}
 	// The binaries start once the server listens, so their start-up is quiet.
-	var addrs []string
-	e.server, addrs, err = e.procs.StartOnFreeAddrs(ctx, 1, func(a []string) proc.Spec {
-		s := proc.NATSSpec(filepath.Join(dir, "nats-server"), conf, a[0])
-		s.Env = o.natsEnv
-		return s
-	})
+	e.server, e.natsURL, err = e.procs.StartJetStream(ctx, filepath.Join(dir, "nats-server"), dir, o.natsEnv)
 	if err != nil {
 		return fail(err)
 	}
-	e.natsURL = "nats://" + addrs[0]
+	var addrs []string
 	e.recv, addrs, err = e.procs.StartOnFreeAddrs(ctx, 2, func(a []string) proc.Spec {
 		return proc.Spec{
 			Name: "receiver", Path: filepath.Join(dir, "receiver"), Output: stderr,

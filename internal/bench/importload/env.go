@@ -33,17 +33,11 @@ func start(ctx context.Context, stderr io.Writer) (*env, error) {
 	if err := proc.Build(ctx, ".", dir, stderr, "github.com/nats-io/nats-server/v2", "./cmd/receiver"); err != nil {
 		return fail(err)
 	}
-	conf, err := proc.WriteJetStreamConf(dir)
+	_, e.natsURL, err = e.procs.StartJetStream(ctx, filepath.Join(dir, "nats-server"), dir, nil)
 	if err != nil {
 		return fail(err)
 	}
-	_, addrs, err := e.procs.StartOnFreeAddrs(ctx, 1, func(a []string) proc.Spec {
-		return proc.NATSSpec(filepath.Join(dir, "nats-server"), conf, a[0])
-	})
-	if err != nil {
-		return fail(err)
-	}
-	e.natsURL = "nats://" + addrs[0]
+	var addrs []string
 	e.recv, addrs, err = e.procs.StartOnFreeAddrs(ctx, 2, func(a []string) proc.Spec {
 		return proc.Spec{
 			Name: "receiver", Path: filepath.Join(dir, "receiver"), Output: stderr,

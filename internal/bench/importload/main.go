@@ -17,7 +17,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -28,7 +27,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,16 +35,13 @@ import (
 
 	"github.com/ghas-relay/ghas-relay/internal/imports"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	"github.com/ghas-relay/ghas-relay/internal/proc"
 	"github.com/ghas-relay/ghas-relay/internal/processor"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
-	"github.com/ghas-relay/ghas-relay/internal/transform"
+	"github.com/ghas-relay/ghas-relay/internal/transform/transformtest"
 )
 
 const token = "bench-token"
-
-type staticMaps struct{ m *transform.Maps }
-
-func (s staticMaps) Current() *transform.Maps { return s.m }
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -114,11 +109,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return ctx.Err()
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	proc := processor.New(logger, js, stateJS, kv, staticMaps{transform.Defaults()}, nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{})
+	processorInstance := processor.New(logger, js, stateJS, kv, transformtest.Defaults(), nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{})
 	pctx, pstop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	t0 := time.Now()
-	go func() { defer close(done); _ = proc.Run(pctx) }()
+	go func() { defer close(done); _ = processorInstance.Run(pctx) }()
 	defer func() { pstop(); <-done }()
 	if err := waitDrained(ctx, js); err != nil {
 		return err
@@ -134,7 +129,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
 		return fmt.Errorf("reset peak RSS: %w", err)
 	}
-	before, _ := procStatus(pid, "VmRSS")
+	before, _ := proc.Memory(pid, "VmRSS")
 	msgs0 := findingMessages(ctx, js)
 	t1 := time.Now()
 	ans, err := post(e.listen, body)
@@ -142,7 +137,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	accept := time.Since(t1)
-	peak, _ := procStatus(pid, "VmHWM")
+	peak, _ := proc.Memory(pid, "VmHWM")
 	growth := peak - before
 	fmt.Fprintf(stdout, "receiver: %s in %s; RSS %.1f MB before, peak %.1f MB: growth %.1f MB = %.2f x the body (limit 3)\n",
 		ans.Status, accept.Round(time.Millisecond), mb(before), mb(peak), mb(growth), float64(growth)/float64(len(body)))
@@ -279,22 +274,6 @@ func findingMessages(ctx context.Context, js jetstream.JetStream) int {
 		n += int(c)
 	}
 	return n
-}
-
-func procStatus(pid int, field string) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }

@@ -44,6 +44,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/processor"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
+	"github.com/ghas-relay/ghas-relay/internal/transform/transformtest"
 )
 
 func main() {
@@ -55,10 +56,6 @@ func main() {
 
 // profile, when set, receives a CPU profile of the first drain.
 var profile *os.File
-
-type staticMaps struct{ m *transform.Maps }
-
-func (s staticMaps) Current() *transform.Maps { return s.m }
 
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("processorload", flag.ContinueOnError)
@@ -389,7 +386,7 @@ func drainProcessors(ctx context.Context, url string, instances, workers, n int)
 			cancel()
 			return err
 		}
-		p := processor.New(logger, js, stateJS, findings, staticMaps{transform.Defaults()}, nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: workers})
+		p := processor.New(logger, js, stateJS, findings, transformtest.Defaults(), nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: workers})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

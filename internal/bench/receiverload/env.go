@@ -46,18 +46,11 @@ func start(ctx context.Context, stderr io.Writer, o options) (*env, error) {
 	if err := proc.Build(ctx, ".", dir, stderr, builds...); err != nil {
 		return fail(err)
 	}
-	conf, err := proc.WriteJetStreamConf(dir)
+	e.server, e.natsURL, err = e.procs.StartJetStream(ctx, filepath.Join(dir, "nats-server"), dir, nil)
 	if err != nil {
 		return fail(err)
 	}
 	var addrs []string
-	e.server, addrs, err = e.procs.StartOnFreeAddrs(ctx, 1, func(a []string) proc.Spec {
-		return proc.NATSSpec(filepath.Join(dir, "nats-server"), conf, a[0])
-	})
-	if err != nil {
-		return fail(err)
-	}
-	e.natsURL = "nats://" + addrs[0]
 	e.recv, addrs, err = e.procs.StartOnFreeAddrs(ctx, 2, func(a []string) proc.Spec {
 		return proc.Spec{
 			Name: "receiver", Path: receiverBin, Output: stderr,

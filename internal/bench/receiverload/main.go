@@ -29,6 +29,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ghas-relay/ghas-relay/internal/proc"
 )
 
 const secret = "bench-secret"
@@ -172,7 +174,7 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 		var samples []string
 		var rss []int64
 		res := openLoop(ctx, recv, o.rate, o.open, func(el time.Duration) {
-			if v, err := procStatus(pid, "VmRSS"); err == nil {
+			if v, err := proc.Memory(pid, "VmRSS"); err == nil {
 				rss = append(rss, v)
 				samples = append(samples, fmt.Sprintf("%ds: %s", int(el.Seconds()), mb(v)))
 			}
@@ -200,9 +202,9 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 		if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
 			return fmt.Errorf("reset peak RSS: %w", err)
 		}
-		before, _ := procStatus(pid, "VmRSS")
+		before, _ := proc.Memory(pid, "VmRSS")
 		err = httpSender(client, url, big)(ctx)
-		peak, _ := procStatus(pid, "VmHWM")
+		peak, _ := proc.Memory(pid, "VmHWM")
 		_ = purge(ctx, e.js)
 		if err != nil {
 			return fmt.Errorf("large delivery: %w", err)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/ghas-relay/ghas-relay/internal/proc"
 )
 
 // announced is the Content-Length the stalled clients announce: the
@@ -21,7 +23,7 @@ const announced = 26214400
 func slowClients(ctx context.Context, client *http.Client, url string, pid, n int, stdout io.Writer) error {
 	host := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/webhook")
 	rss := func() int64 {
-		v, _ := procStatus(pid, "VmRSS")
+		v, _ := proc.Memory(pid, "VmRSS")
 		return v
 	}
 	before := rss()

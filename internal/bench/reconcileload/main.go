@@ -52,6 +52,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/scope"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
+	"github.com/ghas-relay/ghas-relay/internal/transform/transformtest"
 )
 
 func main() {
@@ -60,10 +61,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-type staticMaps struct{ m *transform.Maps }
-
-func (s staticMaps) Current() *transform.Maps { return s.m }
 
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("reconcileload", flag.ContinueOnError)
@@ -254,14 +251,14 @@ func measure(out io.Writer, dir, bin string, gh *ghtest.Server, strategy string,
 		}
 		// VmHWM, sampled while the process runs. (getrusage's ru_maxrss
 		// of a child counts this process's memory at the moment of exec.)
-		var peakKiB int64
+		var peak int64 // bytes
 		stopSampling := make(chan struct{})
 		sampled := make(chan struct{})
 		go func() {
 			defer close(sampled)
 			for {
-				if v, err := vmHWM(p.Pid()); err == nil {
-					peakKiB = max(peakKiB, v)
+				if v, err := p.Memory("VmHWM"); err == nil {
+					peak = max(peak, v)
 				}
 				select {
 				case <-stopSampling:
@@ -277,7 +274,7 @@ func measure(out io.Writer, dir, bin string, gh *ghtest.Server, strategy string,
 			return fmt.Errorf("run %d: exit code %d\n%s", i, code, tail(stderr.String()))
 		}
 		wall := time.Since(start)
-		rss := float64(peakKiB) / 1024
+		rss := float64(peak) / (1 << 20)
 		st := gh.Stats()
 		spent := st.Requests - st.NotModified
 		if i == 1 {
@@ -311,7 +308,7 @@ func drain(ctx context.Context, js jetstream.JetStream, filter *scope.Filter) (t
 	if err != nil {
 		return 0, err
 	}
-	p := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), js, js, findings, staticMaps{transform.Defaults()}, nil,
+	p := processor.New(slog.New(slog.NewTextHandler(io.Discard, nil)), js, js, findings, transformtest.Defaults(), nil,
 		processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: 32, Scope: filter})
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -331,22 +328,6 @@ func drain(ctx context.Context, js jetstream.JetStream, filter *scope.Filter) (t
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// vmHWM is the peak resident set size of a process in KiB.
-func vmHWM(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kib int64
-			_, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kib)
-			return kib, err
-		}
-	}
-	return 0, errors.New("no VmHWM")
 }
 
 func tail(s string) string {

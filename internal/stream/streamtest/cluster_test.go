@@ -45,3 +45,12 @@ func TestClusterR3SurvivesANode(t *testing.T) {
 		t.Fatalf("replicas %d msgs %d, want 3 and 2", info.Config.Replicas, info.State.Msgs)
 	}
 }
+
+func TestWaitFor(t *testing.T) {
+	start := time.Now()
+	n := 0
+	WaitFor(t, 5*time.Second, "three polls", func() bool { n++; return n == 3 })
+	if n != 3 || time.Since(start) > 4*time.Second {
+		t.Errorf("%d polls in %s", n, time.Since(start))
+	}
+}
