@@ -46,19 +46,6 @@ func appKey(t *testing.T) *rsa.PrivateKey {
 	return key
 }
 
-func wantStatus(a ghtest.Alert) string {
-	switch a.State {
-	case "open":
-		return finding.StatusActive
-	case "fixed":
-		return finding.StatusFixed
-	case "resolved":
-		if a.Resolution == "revoked" {
-			return finding.StatusFixed
-		}
-	}
-	return finding.StatusDismissed
-}
 
 // TestRunOnceDaemon drives the whole program in -once daemon mode (one
 // sweep, one delta pull, one full pull) against the fake GitHub and an
@@ -120,7 +107,7 @@ func TestRunOnceDaemon(t *testing.T) {
 			}
 			for _, a := range gh.Alerts(r.ID, k) {
 				ds := transform.DatasetOf(map[ghtest.Kind]string{ghtest.CodeScanning: "code_scanning_alert", ghtest.Dependabot: "dependabot_alert", ghtest.SecretScanning: "secret_scanning_alert"}[k])
-				want[finding.Key(ds, r.ID, a.Number)] = wantStatus(a)
+				want[finding.Key(ds, r.ID, a.Number)] = a.FindingStatus()
 			}
 		}
 	}

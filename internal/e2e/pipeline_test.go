@@ -25,23 +25,6 @@ import (
 var kindDataset = map[ghtest.Kind]string{ghtest.CodeScanning: finding.SAST, ghtest.Dependabot: finding.SCA, ghtest.SecretScanning: finding.Secret}
 var kindEvent = map[ghtest.Kind]string{ghtest.CodeScanning: "code_scanning_alert", ghtest.Dependabot: "dependabot_alert", ghtest.SecretScanning: "secret_scanning_alert"}
 
-// wantStatus is the finding status of an alert of the fake GitHub, by the
-// status rules of docs/contract.md.
-func wantStatus(kind ghtest.Kind, a ghtest.Alert) string {
-	switch {
-	case kind == ghtest.SecretScanning && a.State == "open":
-		return finding.StatusActive
-	case kind == ghtest.SecretScanning && a.Resolution == "revoked":
-		return finding.StatusFixed
-	case kind == ghtest.SecretScanning:
-		return finding.StatusDismissed
-	case a.State == "open":
-		return finding.StatusActive
-	case a.State == "fixed":
-		return finding.StatusFixed
-	}
-	return finding.StatusDismissed
-}
 
 // TestPipelineEndToEnd drives the three binaries against the fake GitHub:
 // webhooks for some alerts, others only visible to the reconciler, one
@@ -173,7 +156,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	for _, r := range repos {
 		for _, kind := range ghtest.Kinds() {
 			for _, a := range gh.Alerts(r.ID, kind) {
-				want[finding.Key(kindDataset[kind], r.ID, a.Number)] = wantStatus(kind, a)
+				want[finding.Key(kindDataset[kind], r.ID, a.Number)] = a.FindingStatus()
 			}
 		}
 	}

@@ -131,7 +131,7 @@ func (a *App) listAlerts(ctx context.Context, installationID int64, r ListReques
 			return err
 		}
 		page := Page{URL: req.URL.String(), Number: n}
-		var v Validator
+		var v PageState
 		var key string
 		if r.ETags != nil {
 			key = ETagKey(page.URL)
@@ -177,7 +177,7 @@ func (a *App) listAlerts(ctx context.Context, installationID int64, r ListReques
 		// Store the validator only after the page was processed, so a page
 		// whose processing failed is fetched in full next time.
 		if r.ETags != nil && !page.NotModified && page.ETag != "" {
-			nv := Validator{ETag: page.ETag, Items: len(items)}
+			nv := PageState{ETag: page.ETag, Items: len(items)}
 			if next != (cursor{}) {
 				nq := maps.Clone(q)
 				next.set(nq)

@@ -218,7 +218,7 @@ func New(logger *slog.Logger, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, &config.Error{Setting: "GITHUB_APP_PRIVATE_KEY_FILE", Msg: err.Error()}
 	}
-	a.app = a.newClient(atr, logger.With(slog.String("auth", "app")))
+	a.app = a.newClient(atr, logger.With(slog.String(logging.KeyAuth, "app")))
 	return a, nil
 }
 
@@ -343,7 +343,7 @@ func (a *App) call(ctx context.Context, c *client, send func() (*github.Response
 		if !refused || waited+wait > a.cfg.MaxRateLimitWait {
 			return resp, err
 		}
-		a.logger.Warn("github rate limit in force, waiting", slog.Duration("wait", wait))
+		a.logger.Warn("github rate limit in force, waiting", slog.Duration(logging.KeyWait, wait))
 		if err := sleep(ctx, wait); err != nil {
 			return nil, err
 		}

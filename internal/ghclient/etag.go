@@ -12,10 +12,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Validator is what is remembered of one fetched page: its ETag, the next
+// PageState is what is remembered of one fetched page: its ETag, the next
 // page's URL (GitHub's 304 answers need not carry a Link header), and how
 // many items it had.
-type Validator struct {
+type PageState struct {
 	ETag  string `json:"etag"`
 	Next  string `json:"next,omitempty"`
 	Items int    `json:"items"`
@@ -23,8 +23,8 @@ type Validator struct {
 
 // ETagStore remembers validators by key (see ETagKey).
 type ETagStore interface {
-	Get(ctx context.Context, key string) (v Validator, ok bool, err error)
-	Put(ctx context.Context, key string, v Validator) error
+	Get(ctx context.Context, key string) (v PageState, ok bool, err error)
+	Put(ctx context.Context, key string, v PageState) error
 }
 
 // ETagKey is the store key of a page URL: "etag." and the hex SHA-256 of the
@@ -43,23 +43,23 @@ type KVETags struct {
 func NewKVETags(kv jetstream.KeyValue) *KVETags { return &KVETags{kv: kv} }
 
 // Get returns the validator stored under key.
-func (s *KVETags) Get(ctx context.Context, key string) (Validator, bool, error) {
+func (s *KVETags) Get(ctx context.Context, key string) (PageState, bool, error) {
 	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return Validator{}, false, nil
+		return PageState{}, false, nil
 	}
 	if err != nil {
-		return Validator{}, false, fmt.Errorf("get %s: %w", key, err)
+		return PageState{}, false, fmt.Errorf("get %s: %w", key, err)
 	}
-	var v Validator
+	var v PageState
 	if err := json.Unmarshal(e.Value(), &v); err != nil || v.ETag == "" {
-		return Validator{}, false, nil // unreadable entry: fetch in full, it is rewritten
+		return PageState{}, false, nil // unreadable entry: fetch in full, it is rewritten
 	}
 	return v, true, nil
 }
 
 // Put stores v under key.
-func (s *KVETags) Put(ctx context.Context, key string, v Validator) error {
+func (s *KVETags) Put(ctx context.Context, key string, v PageState) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
@@ -73,14 +73,14 @@ func (s *KVETags) Put(ctx context.Context, key string, v Validator) error {
 // MemoryETags is an in-memory ETagStore, for tests and one-shot runs.
 type MemoryETags struct {
 	mu sync.Mutex
-	m  map[string]Validator
+	m  map[string]PageState
 }
 
 // NewMemoryETags returns an empty MemoryETags.
-func NewMemoryETags() *MemoryETags { return &MemoryETags{m: map[string]Validator{}} }
+func NewMemoryETags() *MemoryETags { return &MemoryETags{m: map[string]PageState{}} }
 
 // Get returns the validator stored under key.
-func (s *MemoryETags) Get(_ context.Context, key string) (Validator, bool, error) {
+func (s *MemoryETags) Get(_ context.Context, key string) (PageState, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.m[key]
@@ -88,7 +88,7 @@ func (s *MemoryETags) Get(_ context.Context, key string) (Validator, bool, error
 }
 
 // Put stores v under key.
-func (s *MemoryETags) Put(_ context.Context, key string, v Validator) error {
+func (s *MemoryETags) Put(_ context.Context, key string, v PageState) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[key] = v

@@ -59,7 +59,7 @@ func (a *App) listPropertyValues(ctx context.Context, installationID int64, org 
 			return err
 		}
 		page := PropertiesPage{URL: req.URL.String(), Number: n}
-		var v Validator
+		var v PageState
 		var key string
 		if etags != nil {
 			key = ETagKey(page.URL)
@@ -94,7 +94,7 @@ func (a *App) listPropertyValues(ctx context.Context, installationID int64, org 
 			return err
 		}
 		if etags != nil && !page.NotModified && etag != "" {
-			nv := Validator{ETag: etag, Items: len(items)}
+			nv := PageState{ETag: etag, Items: len(items)}
 			if next != (cursor{}) {
 				nq := maps.Clone(q)
 				next.set(nq)

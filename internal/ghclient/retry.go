@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ghas-relay/ghas-relay/internal/retry"
 	"io"
 	"log/slog"
 	"net"
@@ -145,7 +146,7 @@ func rateLimited(logger *slog.Logger, l *limiter, pol retryPolicy) Middleware {
 					if rateWaited+d > pol.maxRateLimitWait {
 						return nil, fmt.Errorf("%w: budget spent, reset in %s", ErrRateLimited, d.Round(time.Second))
 					}
-					logger.Warn("github rate limit spent, waiting for reset", slog.Duration("wait", d))
+					logger.Warn("github rate limit spent, waiting for reset", slog.Duration(logging.KeyWait, d))
 					if err := sleep(ctx, d); err != nil {
 						return nil, err
 					}
@@ -168,7 +169,7 @@ func rateLimited(logger *slog.Logger, l *limiter, pol retryPolicy) Middleware {
 					return resp, err
 				case rateLimit:
 					if rateWaited+d.wait > pol.maxRateLimitWait {
-						logger.Warn("github rate limit outlasts the wait allowed, giving up", slog.String("reason", d.reason), slog.Duration("wait", d.wait))
+						logger.Warn("github rate limit outlasts the wait allowed, giving up", slog.String(logging.KeyReason, d.reason), slog.Duration(logging.KeyWait, d.wait))
 						return resp, err
 					}
 					wait = d.wait
@@ -178,14 +179,14 @@ func rateLimited(logger *slog.Logger, l *limiter, pol retryPolicy) Middleware {
 						transient = pol.transientBackOff(ctx)
 					}
 					if wait = transient.NextBackOff(); wait == backoff.Stop {
-						logger.Warn("github request gave up retrying", slog.String("reason", d.reason), slog.Int("attempts", attempt), logging.Err(err))
+						logger.Warn("github request gave up retrying", slog.String(logging.KeyReason, d.reason), slog.Int(logging.KeyAttempts, attempt), logging.Err(err))
 						return resp, err
 					}
 				}
 				if resp != nil {
 					drain(resp)
 				}
-				logger.Warn("github request retrying", slog.String("reason", d.reason), slog.Duration("wait", wait), slog.Int("attempt", attempt), logging.Err(err))
+				logger.Warn("github request retrying", slog.String(logging.KeyReason, d.reason), slog.Duration(logging.KeyWait, wait), slog.Int(logging.KeyAttempt, attempt), logging.Err(err))
 				if err := sleep(ctx, wait); err != nil {
 					return nil, err
 				}
@@ -222,7 +223,7 @@ func retryDecision(resp *http.Response, err error, now time.Time, pol retryPolic
 	}
 	switch resp.StatusCode {
 	case http.StatusForbidden, http.StatusTooManyRequests:
-		if d := retryAfter(resp.Header, now); d > 0 {
+		if d := retry.ParseAfter(resp.Header.Get("Retry-After"), now); d > 0 {
 			return decision{kind: rateLimit, wait: d, reason: "retry-after"}
 		}
 		if resp.Header.Get("X-Ratelimit-Remaining") == "0" {
@@ -287,19 +288,4 @@ func isSecondaryLimit(e apiError) bool {
 	m := strings.ToLower(e.Message)
 	return strings.HasSuffix(e.DocumentationURL, "secondary-rate-limits") || strings.HasSuffix(e.DocumentationURL, "#abuse-rate-limits") ||
 		strings.Contains(m, "secondary rate limit") || strings.Contains(m, "abuse detection")
-}
-
-// retryAfter parses a Retry-After header (seconds or HTTP date); 0 if absent.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

@@ -177,22 +177,6 @@ func TestEndpointTemplate(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	h := http.Header{}
-	if retryAfter(h, now) != 0 {
-		t.Fatal("absent header")
-	}
-	h.Set("Retry-After", "3")
-	if retryAfter(h, now) != 3*time.Second {
-		t.Fatal("seconds")
-	}
-	h.Set("Retry-After", now.Add(10*time.Second).Format(http.TimeFormat))
-	if retryAfter(h, now) != 10*time.Second {
-		t.Fatal("date")
-	}
-}
-
 func TestKVETags(t *testing.T) {
 	srv := streamtest.Run(t)
 	_, js := srv.Connect()
@@ -210,7 +194,7 @@ func TestKVETags(t *testing.T) {
 	if _, ok, err := store.Get(ctx, key); ok || err != nil {
 		t.Fatalf("empty store: ok=%v err=%v", ok, err)
 	}
-	want := Validator{ETag: `W/"abc"`, Next: "https://api.github.com/x?after=1", Items: 100}
+	want := PageState{ETag: `W/"abc"`, Next: "https://api.github.com/x?after=1", Items: 100}
 	if err := store.Put(ctx, key, want); err != nil {
 		t.Fatal(err)
 	}

@@ -96,10 +96,10 @@ func (p *puller) deltaListing(ctx context.Context, sc scope) error {
 	var etags *deferredETags
 	if !wm.IsZero() {
 		// A 304 for the first page means nothing was updated since the
-		// last complete delta. Validators are kept only once the whole
+		// last complete delta. Page states are kept only once the whole
 		// walk succeeded, so a page 1 stored by a failed walk never
 		// hides the pages it did not reach.
-		etags = &deferredETags{kv: ghclient.NewKVETags(rs.r.state), pending: map[string]ghclient.Validator{}}
+		etags = &deferredETags{kv: ghclient.NewKVETags(rs.r.state), pending: map[string]ghclient.PageState{}}
 		req.ETags = etags
 	}
 	newest := wm
@@ -150,14 +150,14 @@ func (p *puller) deltaListing(ctx context.Context, sc scope) error {
 type deferredETags struct {
 	kv      ghclient.ETagStore
 	mu      sync.Mutex
-	pending map[string]ghclient.Validator
+	pending map[string]ghclient.PageState
 }
 
-func (d *deferredETags) Get(ctx context.Context, key string) (ghclient.Validator, bool, error) {
+func (d *deferredETags) Get(ctx context.Context, key string) (ghclient.PageState, bool, error) {
 	return d.kv.Get(ctx, key)
 }
 
-func (d *deferredETags) Put(_ context.Context, key string, v ghclient.Validator) error {
+func (d *deferredETags) Put(_ context.Context, key string, v ghclient.PageState) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.pending[key] = v

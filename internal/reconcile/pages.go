@@ -40,7 +40,7 @@ type alertRef struct {
 // only when the findings snapshot of this run and the current assets match
 // them; otherwise the page is fetched again and compared in full.
 type pageRecord struct {
-	ghclient.Validator
+	ghclient.PageState
 	Maps       string            `json:"maps,omitempty"`
 	Alerts     [][2]int64        `json:"alerts,omitempty"`
 	Hashes     []uint64          `json:"hashes,omitempty"`
@@ -73,27 +73,27 @@ func newPageStore(kv jetstream.KeyValue, mapsFingerprint string, proof pageProof
 
 // Get returns the validator of a page whose record is complete, was made
 // with the current maps, and matches what ghas_findings holds.
-func (s *pageStore) Get(ctx context.Context, key string) (ghclient.Validator, bool, error) {
+func (s *pageStore) Get(ctx context.Context, key string) (ghclient.PageState, bool, error) {
 	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return ghclient.Validator{}, false, nil
+		return ghclient.PageState{}, false, nil
 	}
 	if err != nil {
-		return ghclient.Validator{}, false, fmt.Errorf("get %s: %w", key, err)
+		return ghclient.PageState{}, false, fmt.Errorf("get %s: %w", key, err)
 	}
 	var rec pageRecord
 	if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.ETag == "" || rec.Maps != s.fp || len(rec.Alerts) != rec.Items ||
 		len(rec.Hashes) != len(rec.Alerts) || (s.proof != nil && !s.proof(&rec)) {
-		return ghclient.Validator{}, false, nil // fetch in full; the record is rewritten
+		return ghclient.PageState{}, false, nil // fetch in full; the record is rewritten
 	}
 	s.mu.Lock()
 	s.loaded[key] = rec
 	s.mu.Unlock()
-	return rec.Validator, true, nil
+	return rec.PageState, true, nil
 }
 
 // Put stores the validator with the record the visit stashed.
-func (s *pageStore) Put(ctx context.Context, key string, v ghclient.Validator) error {
+func (s *pageStore) Put(ctx context.Context, key string, v ghclient.PageState) error {
 	s.mu.Lock()
 	rec, ok := s.pending[key]
 	delete(s.pending, key)
@@ -101,7 +101,7 @@ func (s *pageStore) Put(ctx context.Context, key string, v ghclient.Validator) e
 	if !ok {
 		return nil // the visit did not finish the page: remember nothing
 	}
-	rec.Validator = v
+	rec.PageState = v
 	rec.Maps = s.fp
 	b, err := json.Marshal(rec)
 	if err != nil {

@@ -149,7 +149,7 @@ func interleaving(t *testing.T, seed uint64) {
 	for _, r := range repos {
 		for _, k := range kinds {
 			for _, a := range e.gh.Alerts(r.ID, k) {
-				want[finding.Key(datasetOfKind(k), r.ID, a.Number)] = wantStatus(a)
+				want[finding.Key(datasetOfKind(k), r.ID, a.Number)] = a.FindingStatus()
 			}
 		}
 	}

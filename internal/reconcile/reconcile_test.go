@@ -185,20 +185,6 @@ func (e *env) stored() map[string]finding.Document {
 
 func datasetOfKind(k ghtest.Kind) string { return transform.DatasetOf(eventOf(ghclient.Kind(k))) }
 
-// wantStatus is the finding status of a fake alert (docs/contract.md).
-func wantStatus(a ghtest.Alert) string {
-	switch a.State {
-	case "open":
-		return finding.StatusActive
-	case "fixed":
-		return finding.StatusFixed
-	case "resolved":
-		if a.Resolution == "revoked" {
-			return finding.StatusFixed
-		}
-	}
-	return finding.StatusDismissed
-}
 
 // expect is the state ghas_findings must reach: the fake's alerts of the
 // given repositories with their status, plus removed keys.
@@ -207,7 +193,7 @@ func (e *env) expect(repos []ghtest.Repository, removed ...string) map[string]st
 	for _, r := range repos {
 		for _, k := range ghtest.Kinds() {
 			for _, a := range e.gh.Alerts(r.ID, k) {
-				want[finding.Key(datasetOfKind(k), r.ID, a.Number)] = wantStatus(a)
+				want[finding.Key(datasetOfKind(k), r.ID, a.Number)] = a.FindingStatus()
 			}
 		}
 	}
@@ -689,7 +675,7 @@ func TestUnconfirmedRemovalFailsTheScope(t *testing.T) {
 	}
 	want := e.expect([]ghtest.Repository{r}, finding.Key(finding.SAST, r.ID, deleted.Number))
 	for _, a := range e.gh.Alerts(off.ID, ghtest.CodeScanning) {
-		want[finding.Key(finding.SAST, off.ID, a.Number)] = wantStatus(a) // kept, not REMOVED
+		want[finding.Key(finding.SAST, off.ID, a.Number)] = a.FindingStatus() // kept, not REMOVED
 	}
 	e.check(want)
 

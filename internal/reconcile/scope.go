@@ -139,29 +139,29 @@ type propertyPages struct {
 }
 
 type propertyRecord struct {
-	ghclient.Validator
+	ghclient.PageState
 	Items []ghclient.RepositoryProperties `json:"repositories"`
 }
 
-func (s *propertyPages) Get(ctx context.Context, key string) (ghclient.Validator, bool, error) {
+func (s *propertyPages) Get(ctx context.Context, key string) (ghclient.PageState, bool, error) {
 	e, err := s.kv.Get(ctx, "props."+key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return ghclient.Validator{}, false, nil
+		return ghclient.PageState{}, false, nil
 	}
 	if err != nil {
-		return ghclient.Validator{}, false, fmt.Errorf("get props.%s: %w", key, err)
+		return ghclient.PageState{}, false, fmt.Errorf("get props.%s: %w", key, err)
 	}
 	var rec propertyRecord
-	if json.Unmarshal(e.Value(), &rec) != nil || rec.ETag == "" || len(rec.Items) != rec.Validator.Items {
-		return ghclient.Validator{}, false, nil
+	if json.Unmarshal(e.Value(), &rec) != nil || rec.ETag == "" || len(rec.Items) != rec.PageState.Items {
+		return ghclient.PageState{}, false, nil
 	}
 	s.mu.Lock()
 	s.loaded[key] = rec.Items
 	s.mu.Unlock()
-	return rec.Validator, true, nil
+	return rec.PageState, true, nil
 }
 
-func (s *propertyPages) Put(ctx context.Context, key string, v ghclient.Validator) error {
+func (s *propertyPages) Put(ctx context.Context, key string, v ghclient.PageState) error {
 	s.mu.Lock()
 	items, ok := s.pending[key]
 	delete(s.pending, key)
@@ -169,7 +169,7 @@ func (s *propertyPages) Put(ctx context.Context, key string, v ghclient.Validato
 	if !ok {
 		return nil
 	}
-	b, err := json.Marshal(propertyRecord{Validator: v, Items: items})
+	b, err := json.Marshal(propertyRecord{PageState: v, Items: items})
 	if err != nil {
 		return fmt.Errorf("put props.%s: %w", key, err)
 	}
