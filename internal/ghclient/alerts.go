@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -123,79 +122,20 @@ func (a *App) listAlerts(ctx context.Context, installationID int64, r ListReques
 	if r.Kind == SecretScanning {
 		q.Set("hide_secret", "true")
 	}
-	c := a.installation(installationID)
-	pg := a.pager()
-	for n := 1; ; n++ {
-		req, err := c.gh.NewRequest(http.MethodGet, relPath(q, segs...), nil)
-		if err != nil {
-			return err
-		}
-		page := Page{URL: req.URL.String(), Number: n}
-		var v PageState
-		var key string
-		if r.ETags != nil {
-			key = ETagKey(page.URL)
-			got, ok, err := r.ETags.Get(ctx, key)
-			if err != nil {
-				return fmt.Errorf("etag get: %w", err)
-			}
-			if ok {
-				v = got
-				req.Header.Set("If-None-Match", v.ETag)
-			}
-		}
-		var items []json.RawMessage
-		resp, err := a.do(ctx, c, req, &items)
-		page.NotModified = resp != nil && resp.Response != nil && resp.StatusCode == http.StatusNotModified
-		if err != nil && !page.NotModified {
-			return classify(err)
-		}
-		page.ETag = resp.Header.Get("ETag")
-		stored := ""
-		if page.NotModified {
-			page.UnchangedItems = v.Items
-			stored = v.Next
-			if page.ETag == "" {
-				page.ETag = v.ETag
-			}
+	return walkPages(ctx, a, a.installation(installationID), segs, q, r.ETags, func(fp *fetchedPage[json.RawMessage]) (bool, error) {
+		page := Page{URL: fp.URL, Number: fp.Number, NotModified: fp.NotModified, ETag: fp.ETag}
+		if fp.NotModified {
+			page.UnchangedItems = fp.Stored.Items
 		} else {
 			if r.Kind == SecretScanning {
-				for i := range items {
-					items[i] = dropSecret(items[i])
+				for i := range fp.Items {
+					fp.Items[i] = dropSecret(fp.Items[i])
 				}
 			}
-			page.Items = items
+			page.Items = fp.Items
 		}
-		next, err := pg.next(resp, stored)
-		if err != nil {
-			return err
-		}
-		more, err := visit(page)
-		if err != nil {
-			return err
-		}
-		// Store the validator only after the page was processed, so a page
-		// whose processing failed is fetched in full next time.
-		if r.ETags != nil && !page.NotModified && page.ETag != "" {
-			nv := PageState{ETag: page.ETag, Items: len(items)}
-			if next != (cursor{}) {
-				nq := maps.Clone(q)
-				next.set(nq)
-				u, err := c.gh.BaseURL.Parse(relPath(nq, segs...))
-				if err != nil {
-					return err
-				}
-				nv.Next = u.String()
-			}
-			if err := r.ETags.Put(ctx, key, nv); err != nil {
-				return fmt.Errorf("etag put: %w", err)
-			}
-		}
-		if !more || next == (cursor{}) {
-			return nil
-		}
-		next.set(q)
-	}
+		return visit(page)
+	})
 }
 
 // GetAlert fetches one alert of a repository as installation

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"net/http"
 	"net/url"
 	"strconv"
 )
@@ -51,66 +49,7 @@ func (a *App) ListPropertyValues(ctx context.Context, installationID int64, org 
 func (a *App) listPropertyValues(ctx context.Context, installationID int64, org string, etags ETagStore, visit func(PropertiesPage) (bool, error)) error {
 	segs := []string{"orgs", org, "properties", "values"}
 	q := url.Values{"per_page": {strconv.Itoa(PerPage)}}
-	c := a.installation(installationID)
-	pg := a.pager()
-	for n := 1; ; n++ {
-		req, err := c.gh.NewRequest(http.MethodGet, relPath(q, segs...), nil)
-		if err != nil {
-			return err
-		}
-		page := PropertiesPage{URL: req.URL.String(), Number: n}
-		var v PageState
-		var key string
-		if etags != nil {
-			key = ETagKey(page.URL)
-			got, ok, err := etags.Get(ctx, key)
-			if err != nil {
-				return fmt.Errorf("etag get: %w", err)
-			}
-			if ok {
-				v = got
-				req.Header.Set("If-None-Match", v.ETag)
-			}
-		}
-		var items []RepositoryProperties
-		resp, err := a.do(ctx, c, req, &items)
-		page.NotModified = resp != nil && resp.Response != nil && resp.StatusCode == http.StatusNotModified
-		if err != nil && !page.NotModified {
-			return classify(err)
-		}
-		etag := resp.Header.Get("ETag")
-		stored := ""
-		if page.NotModified {
-			stored = v.Next
-		} else {
-			page.Items = items
-		}
-		next, err := pg.next(resp, stored)
-		if err != nil {
-			return err
-		}
-		more, err := visit(page)
-		if err != nil {
-			return err
-		}
-		if etags != nil && !page.NotModified && etag != "" {
-			nv := PageState{ETag: etag, Items: len(items)}
-			if next != (cursor{}) {
-				nq := maps.Clone(q)
-				next.set(nq)
-				u, err := c.gh.BaseURL.Parse(relPath(nq, segs...))
-				if err != nil {
-					return err
-				}
-				nv.Next = u.String()
-			}
-			if err := etags.Put(ctx, key, nv); err != nil {
-				return fmt.Errorf("etag put: %w", err)
-			}
-		}
-		if !more || next == (cursor{}) {
-			return nil
-		}
-		next.set(q)
-	}
+	return walkPages(ctx, a, a.installation(installationID), segs, q, etags, func(fp *fetchedPage[RepositoryProperties]) (bool, error) {
+		return visit(PropertiesPage{URL: fp.URL, Number: fp.Number, NotModified: fp.NotModified, Items: fp.Items})
+	})
 }
