@@ -138,8 +138,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			logErr = cause
 		}
 		level := slog.LevelWarn
-		if status >= 500 {
+		switch {
+		case status >= 500:
 			level = slog.LevelError
+		case err == errBodyRead:
+			// A client that went away or stalled past the read timeout:
+			// one line each would let slow clients flood the log; the
+			// metric counts them (result "bad_request").
+			level = slog.LevelDebug
 		}
 		h.logger.LogAttrs(r.Context(), level, "webhook rejected",
 			slog.String(logging.KeyDeliveryID, logValue(id)), slog.String(logging.KeyEvent, logValue(event)),
