@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/ghas-relay/ghas-relay/internal/admin"
 	"github.com/ghas-relay/ghas-relay/internal/config"
+	"github.com/ghas-relay/ghas-relay/internal/group"
 	"github.com/ghas-relay/ghas-relay/internal/imports"
 	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
@@ -121,44 +121,39 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// Each component runs until ctx ends; the first to fail stops the rest.
-	goRun := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && ctx.Err() == nil {
-				errOnce.Do(func() { firstErr = fmt.Errorf("%s: %w", name, err) })
-				cancel()
-			}
-		}()
-	}
-	goRun("ensure layout", func(ctx context.Context) error {
+	// The layout is ensured beside the listeners (deliveries get 503 until
+	// it is ready); it then waits with them, so that the first component
+	// to fail, or the end of ctx, stops all three.
+	ensure := func(ctx context.Context) error {
 		layout := cfg.Layout()
 		layout.CreateOnly = true // the processor owns the layout: it alone may change it
-		err := stream.WaitEnsure(ctx, logger, js, layout)
-		if err == nil {
-			logger.Info("nats layout ready")
-			if mp := nc.MaxPayload(); mp < cfg.MaxBodyBytes {
-				logger.Warn("nats max_payload is below MAX_BODY_BYTES: larger deliveries get 503",
-					slog.Int64(logging.KeyMaxPayload, mp), slog.Int64(logging.KeyMaxBodyBytes, cfg.MaxBodyBytes))
-			}
+		if err := stream.WaitEnsure(ctx, logger, js, layout); err != nil {
+			return err
 		}
-		return err
-	})
-	goRun("webhook", public.Serve)
-	goRun("admin", adm.Serve)
-	wg.Wait()
+		logger.Info("nats layout ready")
+		if mp := nc.MaxPayload(); mp < cfg.MaxBodyBytes {
+			logger.Warn("nats max_payload is below MAX_BODY_BYTES: larger deliveries get 503",
+				slog.Int64(logging.KeyMaxPayload, mp), slog.Int64(logging.KeyMaxBodyBytes, cfg.MaxBodyBytes))
+		}
+		<-ctx.Done()
+		return nil
+	}
+	firstErr := group.Run(ctx, named("ensure layout", ensure), named("webhook", public.Serve), named("admin", adm.Serve))
 
 	// Every request finished (Serve returns after Shutdown); flush what the
 	// connection still holds and close it.
 	stream.Drain(logger, nc, drainTimeout)
 	logger.Info("receiver stopped")
 	return firstErr
+}
+
+// named prefixes a component's error with its name; an error after the
+// group was stopped is the stop's, not a failure.
+func named(name string, f group.Func) group.Func {
+	return func(ctx context.Context) error {
+		if err := f(ctx); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	}
 }
