@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -43,32 +42,14 @@ func Handler(reg *metrics.Registry, ready ReadyFunc) http.Handler {
 	return mux
 }
 
-// Server is the admin listener.
-type Server struct {
-	logger *slog.Logger
-	ln     net.Listener
-	srv    *http.Server
-}
-
-// Listen binds addr and returns a server that Serve runs.
-func Listen(logger *slog.Logger, addr string, h http.Handler) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("admin listen %s: %w", addr, err)
-	}
-	return &Server{logger: logger, ln: ln, srv: &http.Server{
+// Listen binds addr and returns the admin listener; it shuts down within
+// five seconds.
+func Listen(logger *slog.Logger, addr string, h http.Handler) (*group.Server, error) {
+	return group.Listen(logger, "admin", addr, &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       60 * time.Second,
-	}}, nil
-}
-
-// Addr is the bound address.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
-
-// Serve serves until ctx ends, then shuts down within five seconds.
-func (s *Server) Serve(ctx context.Context) error {
-	return group.ServeHTTP(ctx, s.logger, "admin", s.srv, s.ln, 5*time.Second)
+	}, 5*time.Second)
 }

@@ -1,10 +1,7 @@
 package webhook
 
 import (
-	"context"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -25,20 +22,10 @@ const (
 	ShutdownTimeout = 30 * time.Second
 )
 
-// Server is the public webhook listener.
-type Server struct {
-	logger *slog.Logger
-	ln     net.Listener
-	srv    *http.Server
-}
-
-// Listen binds addr and returns a server that Serve runs.
-func Listen(logger *slog.Logger, addr string, h http.Handler) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("webhook listen %s: %w", addr, err)
-	}
-	return &Server{logger: logger, ln: ln, srv: &http.Server{
+// Listen binds addr and returns the public webhook listener, with the
+// timeouts above.
+func Listen(logger *slog.Logger, addr string, h http.Handler) (*group.Server, error) {
+	return group.Listen(logger, "webhook", addr, &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
@@ -46,18 +33,5 @@ func Listen(logger *slog.Logger, addr string, h http.Handler) (*Server, error) {
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}}, nil
-}
-
-// Addr is the bound address.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
-
-// Close releases the listener of a server that is not serving (when a
-// later startup step failed).
-func (s *Server) Close() error { return s.ln.Close() }
-
-// Serve serves until ctx ends, then stops accepting and lets in-flight
-// requests finish (at most ShutdownTimeout).
-func (s *Server) Serve(ctx context.Context) error {
-	return group.ServeHTTP(ctx, s.logger, "webhook", s.srv, s.ln, ShutdownTimeout)
+	}, ShutdownTimeout)
 }

@@ -40,7 +40,7 @@ func TestServeFinishesInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if srv.srv.ReadHeaderTimeout == 0 || srv.srv.ReadTimeout == 0 || srv.srv.WriteTimeout == 0 || srv.srv.IdleTimeout == 0 {
+	if c := srv.HTTP(); c.ReadHeaderTimeout == 0 || c.ReadTimeout == 0 || c.WriteTimeout == 0 || c.IdleTimeout == 0 {
 		t.Fatal("a server timeout is not set")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
