@@ -46,7 +46,6 @@ func appKey(t *testing.T) *rsa.PrivateKey {
 	return key
 }
 
-
 // TestRunOnceDaemon drives the whole program in -once daemon mode (one
 // sweep, one delta pull, one full pull) against the fake GitHub and an
 // in-process JetStream with a processor: afterwards ghas_findings holds

@@ -25,7 +25,6 @@ import (
 var kindDataset = map[ghtest.Kind]string{ghtest.CodeScanning: finding.SAST, ghtest.Dependabot: finding.SCA, ghtest.SecretScanning: finding.Secret}
 var kindEvent = map[ghtest.Kind]string{ghtest.CodeScanning: "code_scanning_alert", ghtest.Dependabot: "dependabot_alert", ghtest.SecretScanning: "secret_scanning_alert"}
 
-
 // TestPipelineEndToEnd drives the three binaries against the fake GitHub:
 // webhooks for some alerts, others only visible to the reconciler, one
 // delivery GitHub failed to deliver that the sweep recovers, and one alert

@@ -185,7 +185,6 @@ func (e *env) stored() map[string]finding.Document {
 
 func datasetOfKind(k ghtest.Kind) string { return transform.DatasetOf(eventOf(ghclient.Kind(k))) }
 
-
 // expect is the state ghas_findings must reach: the fake's alerts of the
 // given repositories with their status, plus removed keys.
 func (e *env) expect(repos []ghtest.Repository, removed ...string) map[string]string {
