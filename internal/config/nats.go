@@ -73,7 +73,7 @@ func (a NATSAuth) validate() error {
 		if err := readable("NATS_NKEY_FILE", a.NKeyFile); err != nil {
 			return err
 		}
-		// Parses the seed; the error never holds the seed.
+		// Parses the nkey file; the error never holds the private key.
 		if _, err := nats.NkeyOptionFromSeed(a.NKeyFile); err != nil {
 			return &Error{"NATS_NKEY_FILE", fmt.Sprintf("%s holds no valid nkey seed", a.NKeyFile)}
 		}

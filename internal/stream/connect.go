@@ -56,8 +56,8 @@ func (c ConnConfig) options() []nats.Option {
 	case c.CredsFile != "":
 		opts = append(opts, nats.UserCredentials(c.CredsFile))
 	case c.NKeyFile != "":
-		// The seed is read at each connect attempt; a bad file fails
-		// nats.Connect with an error that never holds the seed.
+		// The nkey file is read at each connect attempt; a bad file fails
+		// nats.Connect with an error that never holds the private key.
 		opts = append(opts, nkeyFromFile(c.NKeyFile))
 	case c.User != "":
 		opts = append(opts, nats.UserInfo(c.User, c.Password))
