@@ -13,14 +13,13 @@ import (
 )
 
 // Get reads a finding and its revision. A missing key, a delete marker and
-// a document that does not decode all give a nil document; the revision of
-// a delete marker is still returned (a write follows it, and what was
-// decided about the key before the delete is not what is decided now).
+// a document that does not decode all give a nil document; a missing key
+// and a delete marker give revision 0 (a write over a marker goes through
+// Apply, which finds the marker's revision itself).
 func (s *Store) Get(ctx context.Context, key string) (*finding.Document, uint64, error) {
 	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		rev, err := s.markerRevision(ctx, key)
-		return nil, rev, err
+		return nil, 0, nil
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("get finding %s: %w", key, err)
@@ -30,23 +29,6 @@ func (s *Store) Get(ctx context.Context, key string) (*finding.Document, uint64,
 		return nil, e.Revision(), nil
 	}
 	return &d, e.Revision(), nil
-}
-
-// markerRevision is the revision of a key's delete or purge marker; 0
-// when the key was never written.
-func (s *Store) markerRevision(ctx context.Context, key string) (uint64, error) {
-	st, err := s.js.Stream(ctx, stream.FindingsKVStream)
-	if err != nil {
-		return 0, fmt.Errorf("get finding %s: %w", key, err)
-	}
-	m, err := st.GetLastMsgForSubject(ctx, stream.FindingsKVPrefix+key)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("get finding %s: %w", key, err)
-	}
-	return m.Sequence, nil
 }
 
 // LastRevision is the last revision written to the findings bucket (any
