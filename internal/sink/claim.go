@@ -106,7 +106,9 @@ func (c *claims) acquire(ctx context.Context, findingKey string, seq uint64) (cl
 		}
 		entry, err := c.kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			rev, err := c.kv.Create(ctx, key, c.encode(seq))
+			wctx, cancel := writeContext(ctx)
+			rev, err := c.kv.Create(wctx, key, c.encode(seq))
+			cancel()
 			if isConflict(err) {
 				continue
 			}
@@ -126,7 +128,9 @@ func (c *claims) acquire(ctx context.Context, findingKey string, seq uint64) (cl
 		if v != verdictDeliver {
 			return claim{}, v, nil
 		}
-		rev, err := c.kv.Update(ctx, key, c.encode(seq), entry.Revision())
+		wctx, cancel := writeContext(ctx)
+		rev, err := c.kv.Update(wctx, key, c.encode(seq), entry.Revision())
+		cancel()
 		if isConflict(err) {
 			continue
 		}
@@ -135,6 +139,15 @@ func (c *claims) acquire(ctx context.Context, findingKey string, seq uint64) (cl
 		}
 		return claim{key: key, seq: seq, rev: rev}, verdictDeliver, nil
 	}
+}
+
+// writeContext bounds one claim write without inheriting ctx's
+// cancellation. A write that shutdown cancels half-way may still be applied
+// by the server while the caller sees an error; the caller would then hold
+// a claim without knowing its revision, unable to release it, and a
+// restarted forwarder would wait a whole lease for that key.
+func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 }
 
 // judge compares the stored claim with a message of sequence seq.
@@ -156,7 +169,12 @@ func (c *claims) judge(cur claimValue, seq uint64) verdict {
 // reports false when the claim was lost (its lease ran out and another
 // instance took the key), in which case the caller re-acquires.
 func (c *claims) renew(ctx context.Context, cl *claim) (bool, error) {
-	rev, err := c.kv.Update(ctx, cl.key, c.encode(cl.seq), cl.rev)
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	wctx, cancel := writeContext(ctx)
+	defer cancel()
+	rev, err := c.kv.Update(wctx, cl.key, c.encode(cl.seq), cl.rev)
 	if isConflict(err) {
 		return false, nil
 	}

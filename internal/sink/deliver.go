@@ -143,8 +143,14 @@ func (f *Forwarder) handle(ctx context.Context, cl *claims, msg jetstream.Msg) {
 		if attempt > 1 {
 			ok, err := cl.renew(ctx, &c)
 			if err != nil || !ok {
-				// Lost the key (lease ran out while the sink kept failing):
-				// let JetStream bring the message back to decide again.
+				// Lost the key (lease ran out while the sink kept failing),
+				// or could not renew it (shutdown, NATS away): let JetStream
+				// bring the message back to decide again. A claim still
+				// held is given up, or a restarted forwarder would wait a
+				// whole lease for this key.
+				if err != nil {
+					f.release(cl, c)
+				}
 				log.Debug("sink: claim lost, requeued", logging.Err(err))
 				f.requeue(msg, 0)
 				return

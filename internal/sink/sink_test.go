@@ -524,16 +524,23 @@ func TestSinkDownThenUpLosesNothing(t *testing.T) {
 func TestCancelDoesNotAckAndRestartResumes(t *testing.T) {
 	srv := streamtest.Run(t)
 	_, js := srv.Connect()
-	fs := &fakeSink{answer: func(request, int) (int, string) { return http.StatusBadGateway, "" }}
+	// The sink fails while the first forwarder runs and accepts afterwards.
+	// Two servers, not one whose answer changes: a request the first
+	// forwarder cancelled at shutdown may still reach its server's handler
+	// later, and must not count as a delivery.
+	failing := &fakeSink{answer: func(request, int) (int, string) { return http.StatusBadGateway, "" }}
+	hsFailing := httptest.NewServer(failing)
+	defer hsFailing.Close()
+	fs := &fakeSink{}
 	hs := httptest.NewServer(fs)
 	defer hs.Close()
 	for i := range 3 {
 		publish(t, js, fmt.Sprintf("sast.3.%d", i), 1)
 	}
-	cfg := testConfig(hs.URL)
+	cfg := testConfig(hsFailing.URL)
 	cfg.RetryFor = time.Minute // stay in the in-process retry loop
 	a := start(t, js, discard(), cfg)
-	streamtest.WaitFor(t, 10*time.Second, "first attempts", func() bool { return len(fs.requests()) >= 3 })
+	streamtest.WaitFor(t, 10*time.Second, "first attempts", func() bool { return len(failing.requests()) >= 3 })
 	t0 := time.Now()
 	a.stop()
 	if d := time.Since(t0); d > 5*time.Second {
@@ -543,7 +550,11 @@ func TestCancelDoesNotAckAndRestartResumes(t *testing.T) {
 		t.Fatalf("ack floor %d after cancel: a failed message was acked", info.AckFloor.Stream)
 	}
 
-	fs.setAnswer(nil) // 200 from now on
+	// A forwarder started after the cancel resumes at once: the first one
+	// gave its claims up, so no key waits for a lease to run out.
+	cfg = testConfig(hs.URL)
+	cfg.RetryFor = time.Minute
+	cfg.Lease = time.Minute
 	b := start(t, js, discard(), cfg)
 	streamtest.WaitFor(t, 10*time.Second, "resumed delivery", func() bool {
 		return len(fs.delivered()) >= 3 && settled(t, js, sink.DefaultDurable)
