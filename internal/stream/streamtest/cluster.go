@@ -24,7 +24,33 @@ type Cluster struct {
 
 // RunCluster starts n servers routed to each other as one JetStream
 // cluster and waits until it has a meta leader.
+//
+// Ports are chosen free a moment before the servers bind them, so another
+// process may take one in between (tests of other packages run in
+// parallel); a cluster whose servers do not all come up is shut down and
+// started again on new ports.
 func RunCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		c, notReady := startCluster(t, n)
+		if notReady == "" {
+			c.WaitLeader()
+			return c
+		}
+		for _, s := range c.Servers {
+			s.Shutdown()
+		}
+		if attempt == attempts {
+			t.Fatalf("nats server %s not ready (%d attempts)", notReady, attempts)
+		}
+		t.Logf("nats server %s not ready; starting the cluster again on new ports", notReady)
+	}
+}
+
+// startCluster starts n servers and returns the name of the first one that
+// did not become ready ("" when all did).
+func startCluster(t testing.TB, n int) (*Cluster, string) {
 	t.Helper()
 	c := &Cluster{t: t}
 	clusterPorts := make([]int, n)
@@ -58,7 +84,6 @@ func RunCluster(t testing.TB, n int) *Cluster {
 		c.Servers = append(c.Servers, s)
 	}
 	for _, s := range c.Servers {
-		s := s
 		// Start each server without waiting for JetStream: a clustered
 		// JetStream is only ready once a quorum of routes is up.
 		srv, err := server.NewServer(&s.opts)
@@ -71,11 +96,10 @@ func RunCluster(t testing.TB, n int) *Cluster {
 	}
 	for _, s := range c.Servers {
 		if !s.srv.ReadyForConnections(20 * time.Second) {
-			t.Fatalf("nats server %s not ready", s.opts.ServerName)
+			return c, s.opts.ServerName
 		}
 	}
-	c.WaitLeader()
-	return c
+	return c, ""
 }
 
 // URLs is the comma-separated client URLs of every server.
