@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
@@ -12,16 +13,21 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 )
 
-// cpuSnap is the CPU time of the receiver, nats-server and this process.
-type cpuSnap [3]time.Duration
+// cpuSnap is the CPU time of the receiver, nats-server, this process and
+// the net/http floor (0 without it).
+type cpuSnap [4]time.Duration
 
 func (e *env) cpu() cpuSnap {
-	return cpuSnap{e.recv.CPUTime(), e.server.CPUTime(), proc.CPUTime(0)}
+	s := cpuSnap{e.recv.CPUTime(), e.server.CPUTime(), proc.CPUTime(0)}
+	if e.floor != nil {
+		s[3] = e.floor.CPUTime()
+	}
+	return s
 }
 
 // perOp is the CPU microseconds per operation of each process between two snapshots.
-func perOp(a, b cpuSnap, n int) [3]float64 {
-	var out [3]float64
+func perOp(a, b cpuSnap, n int) [4]float64 {
+	var out [4]float64
 	for i := range a {
 		if n > 0 {
 			out[i] = float64(b[i]-a[i]) / float64(time.Microsecond) / float64(n)
@@ -47,3 +53,41 @@ func median(xs []float64) float64 {
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
 
 func mb(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
+
+// fixedRateCPU measures the receiver's CPU per delivery at the open-loop
+// rate, where nothing saturates the machine, and the net/http floor's at the
+// same rate. The direct publisher is not measured here: at a fixed rate the
+// load generator's own pacing (a timer and a goroutine per operation) costs
+// more than a publish, and it cannot be told apart from the publish in the
+// process's CPU time.
+func fixedRateCPU(ctx context.Context, e *env, o options, vs []variant, stdout io.Writer) error {
+	var http []variant
+	for _, v := range vs {
+		if v.own != cpuLoadGen {
+			http = append(http, v)
+		}
+	}
+	cpu := make([][]float64, len(http))
+	for rep := 0; rep < o.reps; rep++ {
+		for i, v := range http {
+			c0 := e.cpu()
+			res := openLoop(ctx, v.send, o.rate, o.fixed, nil)
+			if res.errs > 0 {
+				return fmt.Errorf("%s at %d/s: %d errors, first: %s", v.name, o.rate, res.errs, res.firstErr)
+			}
+			cpu[i] = append(cpu[i], perOp(c0, e.cpu(), res.n)[v.own])
+			if err := purge(ctx, e.js); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "\n### CPU per 8 KB delivery at %d/s (open loop, %s each, medians of %d)\n\n", o.rate, o.fixed, o.reps)
+	fmt.Fprintln(stdout, "| rate | receiver CPU µs/delivery | net/http floor CPU µs/delivery | receiver ÷ floor |")
+	fmt.Fprintln(stdout, "|---:|---:|---:|---:|")
+	floor, ratio := "—", "—"
+	if len(cpu) > 1 {
+		floor, ratio = fmt.Sprintf("%.1f", median(cpu[1])), fmt.Sprintf("%.2f", median(cpu[0])/median(cpu[1]))
+	}
+	fmt.Fprintf(stdout, "| %d | %.1f | %s | %s |\n", o.rate, median(cpu[0]), floor, ratio)
+	return nil
+}

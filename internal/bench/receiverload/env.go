@@ -19,6 +19,8 @@ type env struct {
 	natsURL, webhook string
 	procs            proc.Group
 	server, recv     *proc.Process
+	floor            *proc.Process // nil without -floor
+	floorURL         string
 	nc               *nats.Conn
 	js               jetstream.JetStream
 }
@@ -43,6 +45,9 @@ func start(ctx context.Context, stderr io.Writer, o options) (*env, error) {
 	if o.receiver != "" {
 		builds, receiverBin = builds[:1], o.receiver
 	}
+	if o.floor {
+		builds = append(builds, "./internal/bench/httpfloor")
+	}
 	if err := proc.Build(ctx, ".", dir, stderr, builds...); err != nil {
 		return fail(err)
 	}
@@ -63,6 +68,20 @@ func start(ctx context.Context, stderr io.Writer, o options) (*env, error) {
 		return fail(err)
 	}
 	e.webhook = addrs[0]
+	if o.floor {
+		// Started after the receiver, which creates the stream it publishes to.
+		e.floor, addrs, err = e.procs.StartOnFreeAddrs(ctx, 2, func(a []string) proc.Spec {
+			return proc.Spec{
+				Name: "httpfloor", Path: filepath.Join(dir, "httpfloor"), Output: stderr,
+				Env:   []string{"NATS_URL=" + e.natsURL, "LISTEN_ADDR=" + a[0], "ADMIN_ADDR=" + a[1]},
+				Ready: proc.HTTPReady("http://" + a[1] + "/readyz"), ReadyTimeout: 30 * time.Second,
+			}
+		})
+		if err != nil {
+			return fail(err)
+		}
+		e.floorURL = "http://" + addrs[0] + "/webhook"
+	}
 	e.nc, err = nats.Connect(e.natsURL)
 	if err != nil {
 		return fail(err)

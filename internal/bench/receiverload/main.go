@@ -8,6 +8,12 @@
 //     repeated -reps times (medians reported), with each process's CPU time
 //     per operation: the receiver's per delivery against the direct
 //     publisher's per publish is the ratio the receiver's cost is judged by;
+//   - in the same loop, the net/http floor (internal/bench/httpfloor: a bare
+//     net/http server that publishes the same way and checks nothing), which
+//     splits the receiver's cost into the publish, net/http around it, and
+//     the receiver's own work;
+//   - the receiver's and the floor's CPU per delivery at the open-loop rate
+//     (-fixed), where the machine is not saturated;
 //   - the receiver's RSS with stalled clients that announce 25 MB bodies and
 //     send nothing, while an honest 2 MiB delivery is sent;
 //   - open-loop latency at a fixed rate (default 1,000/s) for -open seconds,
@@ -42,6 +48,8 @@ type options struct {
 	size     int
 	rate     int
 	open     time.Duration
+	fixed    time.Duration
+	floor    bool
 	bigBytes int
 	slow     int
 	receiver string
@@ -62,13 +70,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	size := fs.Int("size", 8192, "payload size in bytes")
 	rate := fs.Int("rate", 1000, "open-loop rate, deliveries per second")
 	open := fs.Duration("open", 60*time.Second, "open-loop duration (RSS sampled during it); 0 skips")
+	fixed := fs.Duration("fixed", 10*time.Second, "duration of each CPU measurement at the open-loop rate (receiver and net/http floor alternately, -reps times); 0 skips")
 	big := fs.Int("big", 25_000_000, "size of the single large delivery; 0 skips")
 	slow := fs.Int("slow", 1000, "stalled clients that announce the largest body (26214400 bytes) while an honest 2 MiB delivery is sent; 0 skips")
+	floor := fs.Bool("floor", true, "also measure the net/http floor (internal/bench/httpfloor: bare net/http and the same publish, no checks)")
 	receiver := fs.String("receiver", "", "a receiver binary to measure instead of building ./cmd/receiver (to compare two versions)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	o := options{reps: *reps, dur: *dur, size: *size, rate: *rate, open: *open, bigBytes: *big, slow: *slow, receiver: *receiver}
+	o := options{reps: *reps, dur: *dur, size: *size, rate: *rate, open: *open, fixed: *fixed, floor: *floor, bigBytes: *big, slow: *slow, receiver: *receiver}
 	for _, c := range strings.Split(*concs, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 {
@@ -98,65 +108,27 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 	url := "http://" + e.webhook + "/webhook"
 	recv, base := httpSender(client, url, body), publishSender(e.js, body)
 
-	// Warm up both paths.
+	// Warm up every path.
 	closedLoop(ctx, recv, maxConc, time.Second)
 	closedLoop(ctx, base, maxConc, time.Second)
+	if e.floor != nil {
+		closedLoop(ctx, httpSender(client, e.floorURL, body), maxConc, time.Second)
+	}
 	if err := purge(ctx, e.js); err != nil {
 		return err
 	}
 
-	fmt.Fprintf(stdout, "### Closed loop: %d-byte deliveries, %s per measurement, median of %d\n\n", len(body), o.dur, o.reps)
-	fmt.Fprintln(stdout, "| concurrency | receiver deliveries/s | receiver p50 ms | receiver p99 ms | baseline publishes/s | baseline p50 ms | baseline p99 ms | ratio | errors | CPU µs/delivery: receiver / nats-server / load generator | CPU µs/publish: nats-server / load generator |")
-	fmt.Fprintln(stdout, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
-	var cpuRows []string
-	for _, c := range o.concs {
-		var rr, rp50, rp99, br, bp50, bp99 []float64
-		var rcpu, bcpu [3][]float64
-		errs := 0
-		for rep := 0; rep < o.reps; rep++ {
-			for _, which := range []string{"receiver", "baseline"} {
-				send := recv
-				if which == "baseline" {
-					send = base
-				}
-				c0 := e.cpu()
-				res := closedLoop(ctx, send, c, o.dur)
-				per := perOp(c0, e.cpu(), res.n)
-				for i := range per {
-					if which == "receiver" {
-						rcpu[i] = append(rcpu[i], per[i])
-					} else {
-						bcpu[i] = append(bcpu[i], per[i])
-					}
-				}
-				if res.errs > 0 {
-					fmt.Fprintf(stderr, "%s c=%d: %d errors, first: %s\n", which, c, res.errs, res.firstErr)
-				}
-				errs += res.errs
-				p50, p99 := float64(res.pct(0.50))/1e6, float64(res.pct(0.99))/1e6
-				if which == "receiver" {
-					rr, rp50, rp99 = append(rr, res.rate()), append(rp50, p50), append(rp99, p99)
-				} else {
-					br, bp50, bp99 = append(br, res.rate()), append(bp50, p50), append(bp99, p99)
-				}
-				if err := purge(ctx, e.js); err != nil {
-					return err
-				}
-			}
-		}
-		fmt.Fprintf(stdout, "| %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f | %d | %.0f / %.0f / %.0f | %.0f / %.0f |\n",
-			c, median(rr), median(rp50), median(rp99), median(br), median(bp50), median(bp99), median(rr)/median(br), errs,
-			median(rcpu[0]), median(rcpu[1]), median(rcpu[2]), median(bcpu[1]), median(bcpu[2]))
-		cpuRows = append(cpuRows, fmt.Sprintf("| %d | %.1f | %.1f | %.2f |", c, median(rcpu[0]), median(bcpu[2]), median(rcpu[0])/median(bcpu[2])))
+	vs := []variant{{"receiver", recv, cpuReceiver}, {"baseline", base, cpuLoadGen}}
+	if e.floor != nil {
+		vs = append(vs, variant{"floor", httpSender(client, e.floorURL, body), cpuFloor})
 	}
-	// The receiver's own CPU per delivery against the CPU of a client that
-	// publishes the same payload to JetStream directly (the load generator
-	// during the baseline does nothing else).
-	fmt.Fprintf(stdout, "\n### CPU per 8 KB delivery: receiver vs direct JetStream publisher (medians of %d)\n\n", o.reps)
-	fmt.Fprintln(stdout, "| concurrency | receiver CPU µs/delivery | publisher CPU µs/publish | ratio |")
-	fmt.Fprintln(stdout, "|---:|---:|---:|---:|")
-	for _, row := range cpuRows {
-		fmt.Fprintln(stdout, row)
+	if err := closedLoops(ctx, e, o, vs, len(body), stdout, stderr); err != nil {
+		return err
+	}
+	if o.fixed > 0 {
+		if err := fixedRateCPU(ctx, e, o, vs, stdout); err != nil {
+			return err
+		}
 	}
 
 	pid := e.recv.Pid()
