@@ -234,6 +234,27 @@ type Finding struct {
 	// RemovedReason says why a finding is REMOVED: absent,
 	// repository-deleted, repository-removed or out-of-scope.
 	RemovedReason string `json:"removedReason,omitempty"`
+	// ImportScope is, on an imported finding, the scope of the import
+	// that last listed it (see ImportScope); absent on GitHub's findings.
+	ImportScope *ImportScope `json:"importScope,omitempty"`
+}
+
+// ImportScope is the scope of an import — tool, category and ref, as the
+// import named them — which a complete scan of the same scope speaks for.
+type ImportScope struct {
+	// Tool is the import's tool (detectionMethod).
+	Tool string `json:"tool"`
+	// Category is the import's category ("" when it named none).
+	Category string `json:"category,omitempty"`
+	// Ref is the import's ref ("" when it named none: the default branch
+	// at the time of the scan).
+	Ref string `json:"ref,omitempty"`
+}
+
+// Same reports whether s is the scope (tool, category, ref): the tools
+// compare by their slug, as the keys of imported findings do.
+func (s *ImportScope) Same(tool, category, ref string) bool {
+	return s != nil && ToolSlug(s.Tool) == ToolSlug(tool) && s.Category == category && s.Ref == ref
 }
 
 // Location is where a code scanning finding (or a secret) was found.

@@ -63,6 +63,7 @@ func Document(im *transform.ImportMap, asset *finding.Document, repositoryID int
 		References:             r.References,
 		FindingType:            &finding.FindingType{Vulnerability: &finding.Vulnerability{CWEIDs: cwes, OWASPTop10IDs: []string{}}},
 		Confidence:             im.Confidence(r.Confidence),
+		ImportScope:            &finding.ImportScope{Tool: sc.Tool, Category: sc.Category, Ref: sc.Ref},
 	}
 	if r.Path != "" {
 		ref := sc.Ref

@@ -240,31 +240,22 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	if params.Complete && rec != nil {
-		for _, old := range rec.IDs {
-			if seen[old] {
-				continue
-			}
-			key := finding.ImportKey(finding.SAST, repoID, params.Tool, old)
-			removed := false
-			o, err := p.store.Apply(ctx, key, func(stored *finding.Document, _ uint64) (*finding.Document, error) {
-				if d := leftScope(filter, repo.Facts, stored, now); d != nil {
-					removed = true
-					return d, nil
-				}
-				removed = false
-				return imports.Fixed(stored, params.ScannedAt, now), nil
-			})
-			if err != nil {
-				return "", err
-			}
-			if o == state.Written && removed {
-				counts[4].Add(1)
-				p.metrics.Published.Inc(finding.SAST)
-			} else if o == state.Written {
-				counts[3].Add(1)
-				p.metrics.Published.Inc(finding.SAST)
-			}
+	if params.Complete {
+		// Without a record the scope's findings come from the state
+		// (importabsent.go).
+		a := absentScan{repoID: repoID, facts: repo.Facts, filter: filter, tool: params.Tool, category: params.Category, ref: params.Ref,
+			scannedAt: params.ScannedAt, now: now, seen: seen}
+		out, err := p.settleAbsent(ctx, a, rec)
+		if err != nil {
+			return "", err
+		}
+		counts[3].Add(int64(out.fixed))
+		counts[4].Add(int64(out.removed))
+		for range out.fixed + out.removed {
+			p.metrics.Published.Inc(finding.SAST)
+		}
+		if len(out.kept) > 0 { // none with a record
+			ids = mergeSorted(ids, out.kept)
 		}
 	}
 	next := scopeRecord{ScannedAt: params.ScannedAt, IDs: ids, Fingerprint: fingerprint, Results: sum.Results, Hashes: hashes, Tool: params.Tool, Category: params.Category, Ref: params.Ref}

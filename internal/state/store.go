@@ -268,12 +268,25 @@ func (r *recentWrites) forget(key string) {
 func (s *Store) KeysOfRepository(ctx context.Context, repositoryID int64) ([]string, error) {
 	// One filter: the server refuses several; every dataset matches *, and
 	// > matches both GitHub's keys (<number>) and imported ones (<tool>.<id>).
-	lister, err := s.kv.ListKeysFiltered(ctx, fmt.Sprintf("*.%d.>", repositoryID))
+	return s.keys(ctx, fmt.Sprintf("*.%d.>", repositoryID), fmt.Sprintf("findings of repository %d", repositoryID))
+}
+
+// KeysOfImportTool lists the stored keys of the findings one tool
+// imported on a repository (<dataset>.<repository_id>.<tool slug>.<id>),
+// whatever their scope, delete markers left out.
+func (s *Store) KeysOfImportTool(ctx context.Context, dataset string, repositoryID int64, tool string) ([]string, error) {
+	slug := finding.ToolSlug(tool)
+	return s.keys(ctx, fmt.Sprintf("%s.%d.%s.*", dataset, repositoryID, slug), fmt.Sprintf("%s findings of %s on repository %d", dataset, slug, repositoryID))
+}
+
+// keys lists the keys matching filter; what names them in errors.
+func (s *Store) keys(ctx context.Context, filter, what string) ([]string, error) {
+	lister, err := s.kv.ListKeysFiltered(ctx, filter)
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list findings of repository %d: %w", repositoryID, err)
+		return nil, fmt.Errorf("list %s: %w", what, err)
 	}
 	var keys []string
 	for k := range lister.Keys() {
@@ -283,7 +296,7 @@ func (s *Store) KeysOfRepository(ctx context.Context, repositoryID int64) ([]str
 	// also stops early when ctx ends, which must not pass for complete.
 	_ = lister.Stop()
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("list findings of repository %d: %w", repositoryID, err)
+		return nil, fmt.Errorf("list %s: %w", what, err)
 	}
 	return keys, nil
 }
