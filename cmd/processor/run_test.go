@@ -100,20 +100,36 @@ func TestRun(t *testing.T) {
 		defer mu.Unlock()
 		return len(posts) == 1 && strings.HasPrefix(posts[0], key+":")
 	})
-	resp, err := http.Get("http://" + admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{
+	// The sink saw the POST before the forwarder read its answer and
+	// counted it: the metrics are polled, not read once.
+	wants := []string{
 		`ghas_processor_events_total{event="dependabot_alert",result="processed"} 1`,
 		`ghas_processor_findings_published_total{type="sca"} 1`,
 		`ghas_sink_requests_total{result="delivered"} 1`,
-	} {
-		if !strings.Contains(string(m), want) {
-			t.Errorf("metrics lack %s", want)
+	}
+	var m string
+	missing := func() []string {
+		resp, err := http.Get("http://" + admin + "/metrics")
+		if err != nil {
+			return wants
 		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m = string(b)
+		var out []string
+		for _, want := range wants {
+			if !strings.Contains(m, want) {
+				out = append(out, want)
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(missing()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range missing() {
+		t.Errorf("metrics lack %s", want)
 	}
 
 	cancel()
