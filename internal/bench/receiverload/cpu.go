@@ -61,15 +61,15 @@ func mb(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
 // more than a publish, and it cannot be told apart from the publish in the
 // process's CPU time.
 func fixedRateCPU(ctx context.Context, e *env, o options, vs []variant, stdout io.Writer) error {
-	var http []variant
+	var paths []variant
 	for _, v := range vs {
 		if v.own != cpuLoadGen {
-			http = append(http, v)
+			paths = append(paths, v)
 		}
 	}
-	cpu := make([][]float64, len(http))
+	cpu := make([][]float64, len(paths))
 	for rep := 0; rep < o.reps; rep++ {
-		for i, v := range http {
+		for i, v := range paths {
 			c0 := e.cpu()
 			res := openLoop(ctx, v.send, o.rate, o.fixed, nil)
 			if res.errs > 0 {
