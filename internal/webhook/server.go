@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ghas-relay/ghas-relay/internal/fastlane"
 	"github.com/ghas-relay/ghas-relay/internal/group"
 )
 
@@ -20,12 +21,16 @@ const (
 	// ShutdownTimeout bounds how long in-flight requests may finish after
 	// shutdown starts.
 	ShutdownTimeout = 30 * time.Second
+	// DefaultFastLaneBuffers bounds the fast lane's read buffers to 16 MiB.
+	DefaultFastLaneBuffers = 1024
 )
 
 // Listen binds addr and returns the public webhook listener, with the
-// timeouts above.
-func Listen(logger *slog.Logger, addr string, h http.Handler) (*group.Server, error) {
-	return group.Listen(logger, "webhook", addr, &http.Server{
+// timeouts above. POST /webhook requests of the plain shape GitHub sends
+// are served by the fast lane (package fastlane) in front of net/http,
+// when maxHeads (the lane's head buffers in use at once) is positive.
+func Listen(logger *slog.Logger, addr string, h http.Handler, maxHeads int) (*group.Server, error) {
+	srv, err := group.Listen(logger, "webhook", addr, &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
@@ -34,4 +39,8 @@ func Listen(logger *slog.Logger, addr string, h http.Handler) (*group.Server, er
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}, ShutdownTimeout)
+	if err == nil && maxHeads > 0 {
+		srv.Front(fastlane.New(logger, srv.HTTP(), Path, maxHeads))
+	}
+	return srv, err
 }
