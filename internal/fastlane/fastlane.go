@@ -253,10 +253,15 @@ func (s *Server) serveRequest(c net.Conn, buf *[HeadBuffer]byte, n int) (keep, h
 		s.bufs.Put(buf)
 		return false, true
 	}
-	defer func() {
-		s.bufs.Put(buf)
-		s.heads.Add(-1)
-	}()
+	held := true
+	release := func() {
+		if held {
+			s.bufs.Put(buf)
+			s.heads.Add(-1)
+			held = false
+		}
+	}
+	defer release()
 	end := bytes.Index(buf[:n], headEnd)
 	if end >= 0 {
 		end += len(headEnd)
@@ -288,8 +293,14 @@ func (s *Server) serveRequest(c net.Conn, buf *[HeadBuffer]byte, n int) (keep, h
 		return false, true
 	}
 	b := &body{pre: buf[end:n], conn: c, remain: h.contentLength - int64(n-end)}
-	if b.remain > 0 && s.readTimeout > 0 {
-		_ = c.SetReadDeadline(start.Add(s.readTimeout))
+	if b.remain > 0 {
+		// The rest of the body is still on its way, maybe slowly: keep the
+		// bytes that came, not the buffer.
+		b.pre = append([]byte(nil), b.pre...)
+		release()
+		if s.readTimeout > 0 {
+			_ = c.SetReadDeadline(start.Add(s.readTimeout))
+		}
 	}
 	if s.writeTimeout > 0 {
 		_ = c.SetWriteDeadline(start.Add(s.writeTimeout))

@@ -344,3 +344,35 @@ func TestLaneShutdown(t *testing.T) {
 		t.Fatal("still accepting")
 	}
 }
+
+// A body still on its way holds only the bytes that came, not a head
+// buffer: slow clients cannot take the lane's buffers from honest ones.
+func TestLaneStalledBodyHoldsNoBuffer(t *testing.T) {
+	l := startLane(t, 1, 10*time.Second)
+	c, br := l.dial(t)
+	body := strings.Repeat("x", 50000)
+	req := post(body)
+	if _, err := io.WriteString(c, req[:len(req)-len(body)+100]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := l.srv.heads.Load(); n != 0 {
+		t.Fatalf("%d head buffers held by a stalled body", n)
+	}
+	// The one buffer is free for another client meanwhile.
+	c2, br2 := l.dial(t)
+	_, _ = io.WriteString(c2, post("y"))
+	if resp, _ := readResponse(t, br2); resp.StatusCode != http.StatusAccepted {
+		t.Fatal(resp.Status)
+	}
+	if s := l.next(t); !s.lane || s.body != "y" {
+		t.Fatalf("%+v", s)
+	}
+	_, _ = io.WriteString(c, req[len(req)-len(body)+100:])
+	if resp, _ := readResponse(t, br); resp.StatusCode != http.StatusAccepted {
+		t.Fatal(resp.Status)
+	}
+	if s := l.next(t); !s.lane || s.body != body {
+		t.Fatalf("lane %v, %d bytes", s.lane, len(s.body))
+	}
+}
