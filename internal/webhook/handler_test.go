@@ -34,7 +34,6 @@ const (
 var fixedNow = time.Date(2026, 11, 21, 10, 0, 0, 123000000, time.UTC)
 
 type receiver struct {
-	srv *httptest.Server
 	url string
 	js  jetstream.JetStream
 	m   *Metrics
@@ -50,6 +49,13 @@ type answer struct {
 
 func newReceiver(t *testing.T, pub Publisher, timeout time.Duration) *receiver {
 	t.Helper()
+	return newReceiverOn(t, pub, timeout, false)
+}
+
+// newReceiverOn is newReceiver; with lane, the handler is served by the
+// receiver's own listener (Listen), whose fast lane serves plain requests.
+func newReceiverOn(t *testing.T, pub Publisher, timeout time.Duration, lane bool) *receiver {
+	t.Helper()
 	r := &receiver{}
 	if pub == nil {
 		_, js := streamtest.Run(t).Connect()
@@ -62,9 +68,26 @@ func newReceiver(t *testing.T, pub Publisher, timeout time.Duration) *receiver {
 		PublishTimeout: timeout,
 		Now:            func() time.Time { return fixedNow },
 	})
-	r.srv = httptest.NewServer(Routes(h))
-	t.Cleanup(r.srv.Close)
-	r.url = r.srv.URL + Path
+	if !lane {
+		srv := httptest.NewServer(Routes(h))
+		t.Cleanup(srv.Close)
+		r.url = srv.URL + Path
+		return r
+	}
+	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	r.url = "http://" + srv.Addr().String() + Path
 	return r
 }
 
@@ -112,9 +135,17 @@ func (blockingPublisher) PublishMsg(ctx context.Context, _ *nats.Msg, _ ...jetst
 }
 
 // TestStatuses is every row of the receiver's status table in
-// docs/contract.md.
+// docs/contract.md, over net/http alone and over the receiver's listener,
+// whose fast lane serves the plain requests and hands the rest (GET, the
+// chunked body) to net/http: the answers and what is stored are the same.
 func TestStatuses(t *testing.T) {
-	r := newReceiver(t, nil, 0)
+	for _, lane := range []bool{false, true} {
+		t.Run(map[bool]string{false: "net/http", true: "fast lane"}[lane], func(t *testing.T) { testStatuses(t, lane) })
+	}
+}
+
+func testStatuses(t *testing.T, lane bool) {
+	r := newReceiverOn(t, nil, 0, lane)
 	obj := []byte(`{"action":"created","alert":{"number":7}}`)
 	newAction := []byte(`{"action":"some_action_github_adds_next_year","alert":{"number":8}}`)
 	form := webhooktest.FormBody(obj)
@@ -259,7 +290,13 @@ func TestUnavailable(t *testing.T) {
 // byte on its subject with the event headers of docs/contract.md; events that are not
 // handled (secret_scanning_alert_location) are answered ignored.
 func TestSamplesStored(t *testing.T) {
-	r := newReceiver(t, nil, 0)
+	for _, lane := range []bool{false, true} {
+		t.Run(map[bool]string{false: "net/http", true: "fast lane"}[lane], func(t *testing.T) { testSamplesStored(t, lane) })
+	}
+}
+
+func testSamplesStored(t *testing.T, lane bool) {
+	r := newReceiverOn(t, nil, 0, lane)
 	samples := webhooktest.Load(t)
 	for i, s := range samples {
 		req := webhooktest.NewRequest(r.url, s.Event, s.Delivery(), s.Body, secretA)
