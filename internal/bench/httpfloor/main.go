@@ -6,9 +6,13 @@
 // the receiver's cost per delivery into the direct publish, what net/http
 // itself costs around it, and the receiver's own work.
 //
-// It is a benchmark stand-in, never deployed: it listens on LISTEN_ADDR,
-// answers GET /readyz on ADMIN_ADDR once connected to NATS_URL, and expects
-// the stream to exist.
+// On MINIMAL_ADDR the same process serves the second floor, a minimal
+// HTTP/1.1 loop (minimal.go): what the least an HTTP server can do costs,
+// which is what the receiver's fast lane is measured against.
+//
+// It is a benchmark stand-in, never deployed: it listens on LISTEN_ADDR and
+// MINIMAL_ADDR, answers GET /readyz on ADMIN_ADDR once connected to
+// NATS_URL, and expects the stream to exist.
 package main
 
 import (
@@ -48,6 +52,7 @@ func run(getenv func(string) string) error {
 		errc <- http.ListenAndServe(getenv("ADMIN_ADDR"), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	}()
 	go func() { errc <- http.ListenAndServe(getenv("LISTEN_ADDR"), newHandler(js)) }()
+	go func() { errc <- serveMinimal(getenv("MINIMAL_ADDR"), js) }()
 	return <-errc
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,8 +56,8 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(
 func mb(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
 
 // fixedRateCPU measures the receiver's CPU per delivery at the open-loop
-// rate, where nothing saturates the machine, and the net/http floor's at the
-// same rate. The direct publisher is not measured here: at a fixed rate the
+// rate, where nothing saturates the machine, and the floors' at the same
+// rate. The direct publisher is not measured here: at a fixed rate the
 // load generator's own pacing (a timer and a goroutine per operation) costs
 // more than a publish, and it cannot be told apart from the publish in the
 // process's CPU time.
@@ -82,12 +83,23 @@ func fixedRateCPU(ctx context.Context, e *env, o options, vs []variant, stdout i
 		}
 	}
 	fmt.Fprintf(stdout, "\n### CPU per 8 KB delivery at %d/s (open loop, %s each, medians of %d)\n\n", o.rate, o.fixed, o.reps)
-	fmt.Fprintln(stdout, "| rate | receiver CPU µs/delivery | net/http floor CPU µs/delivery | receiver ÷ floor |")
-	fmt.Fprintln(stdout, "|---:|---:|---:|---:|")
-	floor, ratio := "—", "—"
-	if len(cpu) > 1 {
-		floor, ratio = fmt.Sprintf("%.1f", median(cpu[1])), fmt.Sprintf("%.2f", median(cpu[0])/median(cpu[1]))
+	fmt.Fprint(stdout, "| rate |")
+	for _, v := range paths {
+		fmt.Fprintf(stdout, " %s CPU µs/delivery |", v.name)
 	}
-	fmt.Fprintf(stdout, "| %d | %.1f | %s | %s |\n", o.rate, median(cpu[0]), floor, ratio)
+	last := len(paths) - 1
+	if last > 0 {
+		fmt.Fprintf(stdout, " receiver ÷ %s |", paths[last].name)
+	}
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "|---:|"+strings.Repeat("---:|", len(paths)+min(last, 1)))
+	fmt.Fprintf(stdout, "| %d |", o.rate)
+	for i := range paths {
+		fmt.Fprintf(stdout, " %.1f |", median(cpu[i]))
+	}
+	if last > 0 {
+		fmt.Fprintf(stdout, " %.2f |", median(cpu[0])/median(cpu[last]))
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }

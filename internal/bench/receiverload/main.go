@@ -8,11 +8,12 @@
 //     repeated -reps times (medians reported), with each process's CPU time
 //     per operation: the receiver's per delivery against the direct
 //     publisher's per publish is the ratio the receiver's cost is judged by;
-//   - in the same loop, the net/http floor (internal/bench/httpfloor: a bare
-//     net/http server that publishes the same way and checks nothing), which
-//     splits the receiver's cost into the publish, net/http around it, and
-//     the receiver's own work;
-//   - the receiver's and the floor's CPU per delivery at the open-loop rate
+//   - in the same loop, two floors served by internal/bench/httpfloor, which
+//     publish the same way and check nothing: a bare net/http server, and a
+//     minimal HTTP/1.1 loop (one read, one publish, one write per delivery);
+//     they split the receiver's cost into the publish, what an HTTP server
+//     costs around it, and the receiver's own work;
+//   - the receiver's and the floors' CPU per delivery at the open-loop rate
 //     (-fixed), where the machine is not saturated;
 //   - the receiver's RSS with stalled clients that announce 25 MB bodies and
 //     send nothing, while an honest 2 MiB delivery is sent;
@@ -73,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fixed := fs.Duration("fixed", 10*time.Second, "duration of each CPU measurement at the open-loop rate (receiver and net/http floor alternately, -reps times); 0 skips")
 	big := fs.Int("big", 25_000_000, "size of the single large delivery; 0 skips")
 	slow := fs.Int("slow", 1000, "stalled clients that announce the largest body (26214400 bytes) while an honest 2 MiB delivery is sent; 0 skips")
-	floor := fs.Bool("floor", true, "also measure the net/http floor (internal/bench/httpfloor: bare net/http and the same publish, no checks)")
+	floor := fs.Bool("floor", true, "also measure the floors (internal/bench/httpfloor: bare net/http, and a minimal HTTP/1.1 loop, each with the same publish and no checks)")
 	receiver := fs.String("receiver", "", "a receiver binary to measure instead of building ./cmd/receiver (to compare two versions)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -113,6 +114,7 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 	closedLoop(ctx, base, maxConc, time.Second)
 	if e.floor != nil {
 		closedLoop(ctx, httpSender(client, e.floorURL, body), maxConc, time.Second)
+		closedLoop(ctx, httpSender(client, e.minimalURL, body), maxConc, time.Second)
 	}
 	if err := purge(ctx, e.js); err != nil {
 		return err
@@ -120,7 +122,8 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 
 	vs := []variant{{"receiver", recv, cpuReceiver}, {"baseline", base, cpuLoadGen}}
 	if e.floor != nil {
-		vs = append(vs, variant{"floor", httpSender(client, e.floorURL, body), cpuFloor})
+		vs = append(vs, variant{"net/http floor", httpSender(client, e.floorURL, body), cpuFloor},
+			variant{"minimal floor", httpSender(client, e.minimalURL, body), cpuFloor})
 	}
 	if err := closedLoops(ctx, e, o, vs, len(body), stdout, stderr); err != nil {
 		return err

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ghas-relay/ghas-relay/internal/stream"
+)
+
+// serveMinimal is the second floor: about the least any HTTP/1.1 server
+// can do per delivery. One goroutine per connection reads with a 16 KiB
+// buffer (a whole 8 KB delivery in one system call), splits the head into
+// lines, takes Content-Length and the GitHub headers, reads the body,
+// publishes it as the receiver does and writes a fixed 202 with one system
+// call. It validates nothing and has no timeouts or limits: it is a
+// measuring stick, never a server to expose.
+func serveMinimal(addr string, js jetstream.JetStream) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	pool := sync.Pool{New: func() any { return new([64 << 10]byte) }}
+	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(stream.EventsStream)}
+	resp := []byte("HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 22\r\n\r\n{\"status\":\"accepted\"}\n")
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer c.Close()
+			br := bufio.NewReaderSize(c, 16<<10)
+			for {
+				var cl int
+				var id, event, hook string
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					return
+				}
+				_ = line
+				for {
+					l, err := br.ReadSlice('\n')
+					if err != nil {
+						return
+					}
+					l = bytes.TrimRight(l, "\r\n")
+					if len(l) == 0 {
+						break
+					}
+					k, v, ok := bytes.Cut(l, []byte(":"))
+					if !ok {
+						return
+					}
+					v = bytes.TrimSpace(v)
+					switch {
+					case bytes.EqualFold(k, []byte("Content-Length")):
+						cl, _ = strconv.Atoi(string(v))
+					case bytes.EqualFold(k, []byte("X-GitHub-Delivery")):
+						id = string(v)
+					case bytes.EqualFold(k, []byte("X-GitHub-Event")):
+						event = string(v)
+					case bytes.EqualFold(k, []byte("X-GitHub-Hook-ID")):
+						hook = string(v)
+					}
+				}
+				buf := pool.Get().(*[64 << 10]byte)
+				if cl > len(buf) {
+					return
+				}
+				if _, err := io.ReadFull(br, buf[:cl]); err != nil {
+					return
+				}
+				hdr := nats.Header{
+					stream.HeaderMsgID:      {id},
+					stream.HeaderEvent:      {event},
+					stream.HeaderDelivery:   {id},
+					stream.HeaderReceivedAt: {time.Now().UTC().Format(time.RFC3339Nano)},
+					stream.HeaderOrigin:     {stream.OriginWebhook},
+					stream.HeaderHookID:     {hook},
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err = js.PublishMsg(ctx, &nats.Msg{Subject: stream.WebhookSubject(event), Data: buf[:cl], Header: hdr}, opts...)
+				cancel()
+				pool.Put(buf)
+				if err != nil {
+					return
+				}
+				if _, err := c.Write(resp); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
