@@ -108,13 +108,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	reg := metrics.NewRegistry()
-	handler := webhook.NewHandler(logger, js, webhook.NewMetrics(reg), webhook.Options{
+	wm := webhook.NewMetrics(reg)
+	handler := webhook.NewHandler(logger, js, wm, webhook.Options{
 		Secrets:      webhook.ParseSecrets(cfg.Secret),
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxInFlight:  int(cfg.MaxInFlight),
 	})
 	public, err := webhook.Listen(logger, cfg.ListenAddr, imports.Routes(webhook.Routes(handler),
-		imports.NewHandler(logger, js, imports.Options{Tokens: imports.ParseTokens(cfg.ImportTokens), MaxBodyBytes: cfg.MaxBodyBytes})), int(cfg.FastLane))
+		imports.NewHandler(logger, js, imports.Options{Tokens: imports.ParseTokens(cfg.ImportTokens), MaxBodyBytes: cfg.MaxBodyBytes})), int(cfg.FastLane), wm.FastLane)
 	if err != nil {
 		return err
 	}

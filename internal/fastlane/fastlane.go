@@ -25,6 +25,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ghas-relay/ghas-relay/internal/metrics"
 )
 
 // HeadBuffer is the size of the pooled buffer a request is read into: its
@@ -49,8 +51,10 @@ type conn struct {
 type Server struct {
 	logger   *slog.Logger
 	srv      *http.Server
+	handler  http.Handler // srv's handler as given, which the lane calls
 	target   string
 	maxHeads int64
+	outcomes *metrics.CounterVec // by outcome; nil counts nothing
 	// Deadlines, from srv's timeouts as net/http reads them.
 	headerTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
 
@@ -65,12 +69,26 @@ type Server struct {
 	conns   map[*conn]struct{}
 }
 
+// Outcomes of the lane, the values of the outcome label: a request served
+// on the lane, or a connection handed to net/http and why.
+const (
+	OutcomeServed    = "served"   // a request answered on the lane
+	OutcomeNetHTTP   = "net_http" // a request answered by net/http
+	OutcomeGrammar   = "grammar"   // outside the lane's grammar (chunked, Expect, another path or method, …)
+	OutcomeHeadSize  = "head_size" // a head longer than HeadBuffer
+	OutcomePipelined = "pipelined" // bytes after the body: a pipelined request
+	OutcomeBuffers   = "buffers"   // every head buffer in use
+)
+
 // New returns a server that serves POST target on the lane with srv's
 // Handler and timeouts, and every other connection with srv. maxHeads
 // bounds the head buffers in use at once (HeadBuffer bytes each).
-func New(logger *slog.Logger, srv *http.Server, target string, maxHeads int) *Server {
+// outcomes, when not nil, counts each outcome (its one label): requests
+// answered on the lane and by net/http, and connections handed over, by
+// why; to count net/http's requests, New wraps srv.Handler.
+func New(logger *slog.Logger, srv *http.Server, target string, maxHeads int, outcomes *metrics.CounterVec) *Server {
 	s := &Server{
-		logger: logger, srv: srv, target: target, maxHeads: int64(maxHeads),
+		logger: logger, srv: srv, target: target, maxHeads: int64(maxHeads), outcomes: outcomes,
 		headerTimeout: srv.ReadHeaderTimeout, readTimeout: srv.ReadTimeout,
 		writeTimeout: srv.WriteTimeout, idleTimeout: srv.IdleTimeout,
 		conns: make(map[*conn]struct{}),
@@ -82,7 +100,21 @@ func New(logger *slog.Logger, srv *http.Server, target string, maxHeads int) *Se
 		s.idleTimeout = s.readTimeout
 	}
 	s.bufs.New = func() any { return new([HeadBuffer]byte) }
+	s.handler = srv.Handler
+	if outcomes != nil {
+		h := srv.Handler
+		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			outcomes.Inc(OutcomeNetHTTP)
+			h.ServeHTTP(w, r)
+		})
+	}
 	return s
+}
+
+func (s *Server) count(outcome string) {
+	if s.outcomes != nil {
+		s.outcomes.Inc(outcome)
+	}
 }
 
 // HTTP is the http.Server behind the lane.
@@ -249,6 +281,7 @@ func (s *Server) serveRequest(c net.Conn, buf *[HeadBuffer]byte, n int) (keep, h
 	start := time.Now()
 	if s.heads.Add(1) > s.maxHeads {
 		s.heads.Add(-1)
+		s.count(OutcomeBuffers)
 		handOver(s.handoff, c, buf[:n])
 		s.bufs.Put(buf)
 		return false, true
@@ -268,7 +301,8 @@ func (s *Server) serveRequest(c net.Conn, buf *[HeadBuffer]byte, n int) (keep, h
 	}
 	for end < 0 {
 		if n == len(buf) {
-			handOver(s.handoff, c, buf[:n]) // a head longer than the lane takes
+			s.count(OutcomeHeadSize)
+			handOver(s.handoff, c, buf[:n])
 			return false, true
 		}
 		if s.headerTimeout > 0 {
@@ -289,6 +323,11 @@ func (s *Server) serveRequest(c net.Conn, buf *[HeadBuffer]byte, n int) (keep, h
 	if !ok || int64(n-end) > h.contentLength {
 		// Not the lane's grammar, or bytes after the body (a pipelined
 		// request): net/http reads it all from the first byte.
+		if ok {
+			s.count(OutcomePipelined)
+		} else {
+			s.count(OutcomeGrammar)
+		}
 		handOver(s.handoff, c, buf[:n])
 		return false, true
 	}
@@ -312,7 +351,8 @@ func (s *Server) serveRequest(c net.Conn, buf *[HeadBuffer]byte, n int) (keep, h
 		RemoteAddr: c.RemoteAddr().String(), Close: h.close,
 	}
 	w := &response{header: make(http.Header, 4)}
-	s.srv.Handler.ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, r)
+	s.count(OutcomeServed)
 	unread := !b.done()
 	closing := h.close || w.closes() || unread || s.closing.Load()
 	out := w.appendTo(make([]byte, 0, 192+len(w.body)), time.Now(), closing)

@@ -61,7 +61,7 @@ func startLane(t *testing.T, maxHeads int, timeouts time.Duration) *lane {
 	t.Helper()
 	h := &echo{seen: make(chan served, 100)}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: timeouts, ReadTimeout: timeouts, WriteTimeout: timeouts, IdleTimeout: timeouts}
-	s := New(slog.New(slog.DiscardHandler), hs, "/webhook", maxHeads)
+	s := New(slog.New(slog.DiscardHandler), hs, "/webhook", maxHeads, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,9 @@
 package fastlane
 
 import (
-	"bytes"
 	"net/http"
 	"net/textproto"
+	"strings"
 )
 
 // head is a request head the fast lane serves.
@@ -27,14 +27,20 @@ const maxContentLength = 1e18 - 1
 // did. So the lane never decides what a request means where parsers are
 // known to disagree (smuggling lives there); the fuzz test holds every head
 // it accepts to net/http's reading of the same bytes.
+//
+// The head is turned into one string, and every header name and value is a
+// piece of it: a delivery's dozen headers cost a few allocations, not three
+// each.
 func parseHead(b []byte, target string) (head, bool) {
 	var h head
-	line, rest, ok := cutLine(b)
+	hs := string(b)
+	line, rest, ok := cutLine(hs)
 	if !ok || !requestLine(line, target) {
 		return h, false
 	}
 	hasLength, hasHost := false, false
-	h.header = make(http.Header, 8)
+	h.header = make(http.Header, 16)
+	vals := make([]string, 0, 16) // backing array of the one-value slices
 	for {
 		line, rest, ok = cutLine(rest)
 		if !ok {
@@ -43,7 +49,7 @@ func parseHead(b []byte, target string) (head, bool) {
 		if len(line) == 0 {
 			break
 		}
-		colon := bytes.IndexByte(line, ':')
+		colon := strings.IndexByte(line, ':')
 		if colon <= 0 {
 			return h, false
 		}
@@ -51,7 +57,7 @@ func parseHead(b []byte, target string) (head, bool) {
 		if !token(name) || !fieldValue(value) {
 			return h, false
 		}
-		key := textproto.CanonicalMIMEHeaderKey(string(name))
+		key := canonicalKey(name)
 		switch key {
 		case "Content-Length":
 			n, ok := digits(value)
@@ -63,20 +69,26 @@ func parseHead(b []byte, target string) (head, bool) {
 			if hasHost || !hostValue(value) {
 				return h, false
 			}
-			h.host, hasHost = string(value), true
+			h.host, hasHost = value, true
 			continue // net/http moves Host out of the header map
 		case "Connection":
 			switch {
-			case bytes.EqualFold(value, []byte("close")):
+			case strings.EqualFold(value, "close"):
 				h.close = true
-			case bytes.EqualFold(value, []byte("keep-alive")):
+			case strings.EqualFold(value, "keep-alive"):
 			default:
 				return h, false
 			}
 		case "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer":
 			return h, false
 		}
-		h.header[key] = append(h.header[key], string(value))
+		if prev, dup := h.header[key]; dup {
+			h.header[key] = append(prev, value)
+			continue
+		}
+		vals = append(vals, value)
+		n := len(vals)
+		h.header[key] = vals[n-1 : n : n]
 	}
 	if len(rest) != 0 || !hasLength || !hasHost {
 		return h, false
@@ -84,34 +96,73 @@ func parseHead(b []byte, target string) (head, bool) {
 	return h, true
 }
 
-// cutLine splits b at its first CRLF; a lone CR or LF before it is refused.
-func cutLine(b []byte) (line, rest []byte, ok bool) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 1 || b[i-1] != '\r' {
-		return nil, nil, false
+// canonicalKey is textproto.CanonicalMIMEHeaderKey of a token: a name
+// already in canonical form is returned as it is, and GitHub's own headers
+// (X-GitHub-…, X-Hub-…) are returned as constants, so neither allocates.
+func canonicalKey(name string) string {
+	var buf [64]byte
+	if len(name) > len(buf) {
+		return textproto.CanonicalMIMEHeaderKey(name)
 	}
-	line = b[:i-1]
-	if bytes.IndexByte(line, '\r') >= 0 {
-		return nil, nil, false
+	b := buf[:len(name)]
+	upper, same := true, true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		same = same && c == name[i]
+		b[i] = c
+		upper = c == '-'
 	}
-	return line, b[i+1:], true
+	if same {
+		return name
+	}
+	switch string(b) {
+	case "X-Github-Event":
+		return "X-Github-Event"
+	case "X-Github-Delivery":
+		return "X-Github-Delivery"
+	case "X-Github-Hook-Id":
+		return "X-Github-Hook-Id"
+	case "X-Github-Hook-Installation-Target-Id":
+		return "X-Github-Hook-Installation-Target-Id"
+	case "X-Github-Hook-Installation-Target-Type":
+		return "X-Github-Hook-Installation-Target-Type"
+	case "X-Hub-Signature-256":
+		return "X-Hub-Signature-256"
+	case "X-Hub-Signature":
+		return "X-Hub-Signature"
+	}
+	return string(b)
 }
 
-func requestLine(line []byte, target string) bool {
-	const method, proto = "POST ", " HTTP/1.1"
-	return len(line) == len(method)+len(target)+len(proto) &&
-		string(line[:len(method)]) == method &&
-		string(line[len(method):len(method)+len(target)]) == target &&
-		string(line[len(method)+len(target):]) == proto
+// cutLine splits s at its first CRLF; a lone CR or LF before it is refused.
+func cutLine(s string) (line, rest string, ok bool) {
+	i := strings.IndexByte(s, '\n')
+	if i < 1 || s[i-1] != '\r' {
+		return "", "", false
+	}
+	line = s[:i-1]
+	if strings.IndexByte(line, '\r') >= 0 {
+		return "", "", false
+	}
+	return line, s[i+1:], true
+}
+
+func requestLine(line, target string) bool {
+	return line == "POST "+target+" HTTP/1.1"
 }
 
 // token reports whether b is an HTTP token (RFC 9110 §5.6.2).
-func token(b []byte) bool {
-	if len(b) == 0 {
+func token(s string) bool {
+	if len(s) == 0 {
 		return false
 	}
-	for _, c := range b {
-		if !tchar(c) {
+	for i := 0; i < len(s); i++ {
+		if !tchar(s[i]) {
 			return false
 		}
 	}
@@ -132,9 +183,9 @@ func tchar(c byte) bool {
 
 // fieldValue allows visible ASCII, space and tab: no control bytes and,
 // to keep the lane narrow, no bytes above 0x7e either.
-func fieldValue(b []byte) bool {
-	for _, c := range b {
-		if (c < ' ' && c != '\t') || c > '~' {
+func fieldValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c > '~' {
 			return false
 		}
 	}
@@ -143,12 +194,12 @@ func fieldValue(b []byte) bool {
 
 // hostValue allows what a host name, an IPv4 or a bracketed IPv6 address
 // and a port are made of.
-func hostValue(b []byte) bool {
-	if len(b) == 0 {
+func hostValue(s string) bool {
+	if len(s) == 0 {
 		return false
 	}
-	for _, c := range b {
-		switch {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		case c == '.', c == '-', c == ':', c == '[', c == ']', c == '_':
 		default:
@@ -159,12 +210,13 @@ func hostValue(b []byte) bool {
 }
 
 // digits parses a Content-Length: ASCII digits only, at most 18.
-func digits(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
+func digits(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 18 {
 		return 0, false
 	}
 	var n int64
-	for _, c := range b {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if c < '0' || c > '9' {
 			return 0, false
 		}
@@ -174,12 +226,12 @@ func digits(b []byte) (int64, bool) {
 }
 
 // trimSpace trims the optional white space around a field value (SP, HTAB).
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
 	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
 	}
-	return b
+	return s
 }

@@ -155,7 +155,7 @@ func BenchmarkServe8K(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := NewHandler(slog.New(slog.DiscardHandler), js, NewMetrics(metrics.NewRegistry()), Options{Secrets: ParseSecrets("s"), MaxBodyBytes: 26214400})
-	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers)
+	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -33,6 +33,9 @@ type Metrics struct {
 	Deliveries *metrics.CounterVec
 	// Duration is the time from request start to answer.
 	Duration *metrics.Histogram
+	// FastLane counts, by outcome, requests served by the fast lane and
+	// connections it handed to net/http (package fastlane).
+	FastLane *metrics.CounterVec
 }
 
 // NewMetrics registers the receiver metrics on reg.
@@ -40,6 +43,7 @@ func NewMetrics(reg *metrics.Registry) *Metrics {
 	return &Metrics{
 		Deliveries: reg.NewCounterVec("ghas_receiver_deliveries_total", "Webhook requests answered, by event and result.", "event", "result"),
 		Duration:   reg.NewHistogram("ghas_receiver_request_duration_seconds", "Time to answer a webhook request, including the JetStream ack.", metrics.DefaultBuckets),
+		FastLane:   reg.NewCounterVec("ghas_receiver_fast_lane_total", "Webhook requests served by the fast lane (served), and connections it handed to net/http, by why.", "outcome"),
 	}
 }
 

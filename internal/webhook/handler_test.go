@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ghas-relay/ghas-relay/internal/fastlane"
 	"github.com/ghas-relay/ghas-relay/internal/jsonobject"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
@@ -74,7 +75,7 @@ func newReceiverOn(t *testing.T, pub Publisher, timeout time.Duration, lane bool
 		r.url = srv.URL + Path
 		return r
 	}
-	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers)
+	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers, r.m.FastLane)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +252,14 @@ func testStatuses(t *testing.T, lane bool) {
 	}
 	if got, want := r.m.Duration.Count(), uint64(len(tests)); got != want {
 		t.Errorf("duration observations %d, want %d", got, want)
+	}
+	if lane {
+		// GET and the chunked body go to net/http (with whatever else the
+		// client sends on their connections), most of the rest is the lane's.
+		served, byNetHTTP := r.m.FastLane.Value(fastlane.OutcomeServed), r.m.FastLane.Value(fastlane.OutcomeNetHTTP)
+		if served+byNetHTTP != uint64(len(tests)) || byNetHTTP < 2 || served < uint64(len(tests))/2 || r.m.FastLane.Value(fastlane.OutcomeGrammar) < 1 {
+			t.Errorf("fast lane served %d, net/http %d, of %d; handed over for the grammar %d times", served, byNetHTTP, len(tests), r.m.FastLane.Value(fastlane.OutcomeGrammar))
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ghas-relay/ghas-relay/internal/fastlane"
 	"github.com/ghas-relay/ghas-relay/internal/group"
+	"github.com/ghas-relay/ghas-relay/internal/metrics"
 )
 
 // Listener timeouts: a slow client cannot hold a connection open. Reading a
@@ -28,8 +29,9 @@ const (
 // Listen binds addr and returns the public webhook listener, with the
 // timeouts above. POST /webhook requests of the plain shape GitHub sends
 // are served by the fast lane (package fastlane) in front of net/http,
-// when maxHeads (the lane's head buffers in use at once) is positive.
-func Listen(logger *slog.Logger, addr string, h http.Handler, maxHeads int) (*group.Server, error) {
+// when maxHeads (the lane's head buffers in use at once) is positive;
+// outcomes (may be nil) counts what the lane did.
+func Listen(logger *slog.Logger, addr string, h http.Handler, maxHeads int, outcomes *metrics.CounterVec) (*group.Server, error) {
 	srv, err := group.Listen(logger, "webhook", addr, &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: ReadHeaderTimeout,
@@ -40,7 +42,7 @@ func Listen(logger *slog.Logger, addr string, h http.Handler, maxHeads int) (*gr
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}, ShutdownTimeout)
 	if err == nil && maxHeads > 0 {
-		srv.Front(fastlane.New(logger, srv.HTTP(), Path, maxHeads))
+		srv.Front(fastlane.New(logger, srv.HTTP(), Path, maxHeads, outcomes))
 	}
 	return srv, err
 }

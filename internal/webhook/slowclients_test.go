@@ -74,7 +74,7 @@ func TestSlowClientsHoldNoLargeBuffers(t *testing.T) {
 	h := NewHandler(slog.New(slog.DiscardHandler), js, NewMetrics(metrics.NewRegistry()), Options{
 		Secrets: ParseSecrets("s"), MaxBodyBytes: maxBody,
 	})
-	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers)
+	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestMaxInFlight(t *testing.T) {
 	}
 	m := NewMetrics(metrics.NewRegistry())
 	h := NewHandler(slog.New(slog.DiscardHandler), js, m, Options{Secrets: ParseSecrets("s"), MaxBodyBytes: 1 << 20, MaxInFlight: 3})
-	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers)
+	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestPartialBodyHoldsWhatArrived(t *testing.T) {
 	h := NewHandler(slog.New(slog.DiscardHandler), &countingPublisher{}, NewMetrics(metrics.NewRegistry()), Options{
 		Secrets: ParseSecrets("s"), MaxBodyBytes: 25 << 20,
 	})
-	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers)
+	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
