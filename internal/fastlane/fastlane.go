@@ -72,8 +72,8 @@ type Server struct {
 // Outcomes of the lane, the values of the outcome label: a request served
 // on the lane, or a connection handed to net/http and why.
 const (
-	OutcomeServed    = "served"   // a request answered on the lane
-	OutcomeNetHTTP   = "net_http" // a request answered by net/http
+	OutcomeServed    = "served"    // a request answered on the lane
+	OutcomeNetHTTP   = "net_http"  // a request answered by net/http
 	OutcomeGrammar   = "grammar"   // outside the lane's grammar (chunked, Expect, another path or method, …)
 	OutcomeHeadSize  = "head_size" // a head longer than HeadBuffer
 	OutcomePipelined = "pipelined" // bytes after the body: a pipelined request

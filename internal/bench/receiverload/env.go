@@ -20,8 +20,8 @@ type env struct {
 	procs            proc.Group
 	server, recv     *proc.Process
 	floor            *proc.Process // nil without -floor
-	floorURL         string // the net/http floor
-	minimalURL       string // the minimal HTTP/1.1 floor, same process
+	floorURL         string        // the net/http floor
+	minimalURL       string        // the minimal HTTP/1.1 floor, same process
 	nc               *nats.Conn
 	js               jetstream.JetStream
 }
