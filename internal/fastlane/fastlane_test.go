@@ -168,7 +168,7 @@ func TestLaneHandsOver(t *testing.T) {
 		"other path":     {"POST /other HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi", 202, "hi"},
 		"HTTP/1.0":       {"POST /webhook HTTP/1.0\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi", 202, "hi"},
 		"head too large": {post("hi", "X-A: "+strings.Repeat("a", HeadBuffer)+"\r\n"), 202, "hi"},
-		// net/http reads both as chunked (the empty body), as RFC 9112 says.
+		// net/http reads both as chunked (the empty body): Transfer-Encoding wins.
 		"smuggling CL+TE": {"POST /webhook HTTP/1.1\r\nHost: h\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nPOST /webhook HTTP/1.1\r\nHost: h\r\n\r\n",
 			202, ""},
 		"two lengths": {"POST /webhook HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nhi!", 400, "-"},

@@ -156,7 +156,7 @@ func requestLine(line, target string) bool {
 	return line == "POST "+target+" HTTP/1.1"
 }
 
-// token reports whether b is an HTTP token (RFC 9110 §5.6.2).
+// token reports whether s is an HTTP token: letters, digits and !#$%&'*+-.^_`|~.
 func token(s string) bool {
 	if len(s) == 0 {
 		return false
