@@ -22,10 +22,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 )
 
@@ -227,16 +229,14 @@ func (s *Server) serveConn(fc *conn) {
 	defer s.untrack(fc)
 	defer func() {
 		if p := recover(); p != nil {
-			s.logger.Error("webhook handler panic", slog.Any("panic", p))
+			s.logger.Error("webhook handler panic", slog.Any(logging.KeyPanic, p), slog.String(logging.KeyStack, string(debug.Stack())))
 			_ = c.Close()
 		}
 	}()
-	deadline := time.Now().Add(s.headerTimeout) // a new connection's first head
+	deadline := after(s.headerTimeout) // a new connection's first head
 	for {
 		// Wait for the request's first bytes with no buffer taken.
-		if s.headerTimeout > 0 {
-			_ = c.SetReadDeadline(deadline)
-		}
+		_ = c.SetReadDeadline(deadline)
 		buf, n, ok := s.readFirst(c)
 		if !ok || !fc.state.CompareAndSwap(idle, active) {
 			if buf != nil {
@@ -253,11 +253,16 @@ func (s *Server) serveConn(fc *conn) {
 			_ = c.Close()
 			return
 		}
-		deadline = time.Now().Add(s.idleTimeout)
-		if s.idleTimeout <= 0 {
-			deadline = time.Time{}
-		}
+		deadline = after(s.idleTimeout)
 	}
+}
+
+// after is the deadline d from now; none when d is not positive.
+func after(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
 }
 
 // readFirstByte is readFirst for a connection that is not a socket: it

@@ -18,6 +18,8 @@ const (
 	KeyRepositoryID   = "repository_id"
 	KeyFindingKey     = "finding_key"
 	KeyError          = "error"
+	KeyPanic          = "panic"
+	KeyStack          = "stack"
 	KeySubject        = "subject"
 	KeyComponent      = "component"
 )
