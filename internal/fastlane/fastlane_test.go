@@ -23,7 +23,8 @@ type served struct {
 
 // echo answers 202 with the body's length, and records each request.
 type echo struct {
-	seen chan served
+	seen    chan served
+	reading chan struct{} // a signal each time the handler starts reading a body
 	// reject answers 413 without reading the body when set.
 	reject atomic.Bool
 	panics atomic.Bool
@@ -38,6 +39,10 @@ func (e *echo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.seen <- served{lane: lane}
 		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
 		return
+	}
+	select {
+	case e.reading <- struct{}{}:
+	default:
 	}
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -59,7 +64,7 @@ type lane struct {
 
 func startLane(t *testing.T, maxHeads int, timeouts time.Duration) *lane {
 	t.Helper()
-	h := &echo{seen: make(chan served, 100)}
+	h := &echo{seen: make(chan served, 100), reading: make(chan struct{}, 1)}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: timeouts, ReadTimeout: timeouts, WriteTimeout: timeouts, IdleTimeout: timeouts}
 	s := New(slog.New(slog.DiscardHandler), hs, "/webhook", maxHeads, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -95,6 +100,22 @@ func (l *lane) next(t *testing.T) served {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the handler saw no request")
 		return served{}
+	}
+}
+
+// postLane sends body on a new connection and wants it answered 202 on the
+// lane.
+func (l *lane) postLane(t *testing.T, body string) {
+	t.Helper()
+	c, br := l.dial(t)
+	if _, err := io.WriteString(c, post(body)); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := readResponse(t, br); resp.StatusCode != http.StatusAccepted {
+		t.Fatal(resp.Status)
+	}
+	if s := l.next(t); !s.lane || s.body != body {
+		t.Fatalf("lane %v body %q, want %q on the lane", s.lane, s.body, body)
 	}
 }
 
@@ -293,14 +314,7 @@ func TestLaneHandlerPanic(t *testing.T) {
 		t.Fatal("answered after a panic")
 	}
 	l.h.panics.Store(false)
-	c2, br2 := l.dial(t)
-	_, _ = io.WriteString(c2, post("y"))
-	if resp, _ := readResponse(t, br2); resp.StatusCode != http.StatusAccepted {
-		t.Fatal(resp.Status)
-	}
-	if s := l.next(t); !s.lane || s.body != "y" {
-		t.Fatalf("%+v", s)
-	}
+	l.postLane(t, "y")
 }
 
 // Shutdown closes idle connections, lets a request in progress finish, and
@@ -355,19 +369,18 @@ func TestLaneStalledBodyHoldsNoBuffer(t *testing.T) {
 	if _, err := io.WriteString(c, req[:len(req)-len(body)+100]); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Wait until the handler reads the stalled body, then the lane must hold
+	// no buffer for it.
+	select {
+	case <-l.h.reading:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler never started on the stalled body")
+	}
 	if n := l.srv.heads.Load(); n != 0 {
 		t.Fatalf("%d head buffers held by a stalled body", n)
 	}
 	// The one buffer is free for another client meanwhile.
-	c2, br2 := l.dial(t)
-	_, _ = io.WriteString(c2, post("y"))
-	if resp, _ := readResponse(t, br2); resp.StatusCode != http.StatusAccepted {
-		t.Fatal(resp.Status)
-	}
-	if s := l.next(t); !s.lane || s.body != "y" {
-		t.Fatalf("%+v", s)
-	}
+	l.postLane(t, "y")
 	_, _ = io.WriteString(c, req[len(req)-len(body)+100:])
 	if resp, _ := readResponse(t, br); resp.StatusCode != http.StatusAccepted {
 		t.Fatal(resp.Status)

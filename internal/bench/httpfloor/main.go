@@ -58,7 +58,6 @@ func run(getenv func(string) string) error {
 
 func newHandler(js jetstream.JetStream) http.Handler {
 	pool := sync.Pool{New: func() any { return new([64 << 10]byte) }}
-	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(stream.EventsStream)}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		buf := pool.Get().(*[64 << 10]byte)
 		defer pool.Put(buf)
@@ -71,18 +70,7 @@ func newHandler(js jetstream.JetStream) http.Handler {
 			http.Error(w, "body", http.StatusBadRequest)
 			return
 		}
-		id, event := r.Header.Get("X-GitHub-Delivery"), r.Header.Get("X-GitHub-Event")
-		hdr := nats.Header{
-			stream.HeaderMsgID:      {id},
-			stream.HeaderEvent:      {event},
-			stream.HeaderDelivery:   {id},
-			stream.HeaderReceivedAt: {time.Now().UTC().Format(time.RFC3339Nano)},
-			stream.HeaderOrigin:     {stream.OriginWebhook},
-			stream.HeaderHookID:     {r.Header.Get("X-GitHub-Hook-ID")},
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: stream.WebhookSubject(event), Data: buf[:n], Header: hdr}, opts...); err != nil {
+		if err := publish(r.Context(), js, buf[:n], r.Header.Get("X-GitHub-Delivery"), r.Header.Get("X-GitHub-Event"), r.Header.Get("X-GitHub-Hook-ID")); err != nil {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
 		}
@@ -90,4 +78,21 @@ func newHandler(js jetstream.JetStream) http.Handler {
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = io.WriteString(w, `{"status":"accepted"}`+"\n")
 	})
+}
+
+// publish stores a delivery in GHAS_EVENTS with the receiver's headers and
+// options, as both floors do.
+func publish(ctx context.Context, js jetstream.JetStream, body []byte, id, event, hook string) error {
+	hdr := nats.Header{
+		stream.HeaderMsgID:      {id},
+		stream.HeaderEvent:      {event},
+		stream.HeaderDelivery:   {id},
+		stream.HeaderReceivedAt: {time.Now().UTC().Format(time.RFC3339Nano)},
+		stream.HeaderOrigin:     {stream.OriginWebhook},
+		stream.HeaderHookID:     {hook},
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := js.PublishMsg(ctx, &nats.Msg{Subject: stream.WebhookSubject(event), Data: body, Header: hdr}, jetstream.WithExpectStream(stream.EventsStream))
+	return err
 }

@@ -8,12 +8,8 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/ghas-relay/ghas-relay/internal/stream"
 )
 
 // serveMinimal is the second floor: about the least any HTTP/1.1 server
@@ -29,7 +25,6 @@ func serveMinimal(addr string, js jetstream.JetStream) error {
 		return err
 	}
 	pool := sync.Pool{New: func() any { return new([64 << 10]byte) }}
-	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(stream.EventsStream)}
 	resp := []byte("HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 22\r\n\r\n{\"status\":\"accepted\"}\n")
 	for {
 		c, err := ln.Accept()
@@ -79,17 +74,7 @@ func serveMinimal(addr string, js jetstream.JetStream) error {
 				if _, err := io.ReadFull(br, buf[:cl]); err != nil {
 					return
 				}
-				hdr := nats.Header{
-					stream.HeaderMsgID:      {id},
-					stream.HeaderEvent:      {event},
-					stream.HeaderDelivery:   {id},
-					stream.HeaderReceivedAt: {time.Now().UTC().Format(time.RFC3339Nano)},
-					stream.HeaderOrigin:     {stream.OriginWebhook},
-					stream.HeaderHookID:     {hook},
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err = js.PublishMsg(ctx, &nats.Msg{Subject: stream.WebhookSubject(event), Data: buf[:cl], Header: hdr}, opts...)
-				cancel()
+				err = publish(context.Background(), js, buf[:cl], id, event, hook)
 				pool.Put(buf)
 				if err != nil {
 					return
