@@ -10,6 +10,10 @@
 // HTTP/1.1 loop (minimal.go): what the least an HTTP server can do costs,
 // which is what the receiver's fast lane is measured against.
 //
+// On ADMIN_ADDR, POST /paced publishes at a fixed rate from this process
+// (paced.go): the direct publisher receiverload compares the receiver with
+// at a fixed rate.
+//
 // It is a benchmark stand-in, never deployed: it listens on LISTEN_ADDR and
 // MINIMAL_ADDR, answers GET /readyz on ADMIN_ADDR once connected to
 // NATS_URL, and expects the stream to exist.
@@ -49,7 +53,10 @@ func run(getenv func(string) string) error {
 	}
 	errc := make(chan error, 2)
 	go func() {
-		errc <- http.ListenAndServe(getenv("ADMIN_ADDR"), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+		admin := http.NewServeMux()
+		admin.Handle("/paced", pacedPublisher(js))
+		admin.HandleFunc("/readyz", func(http.ResponseWriter, *http.Request) {})
+		errc <- http.ListenAndServe(getenv("ADMIN_ADDR"), admin)
 	}()
 	go func() { errc <- http.ListenAndServe(getenv("LISTEN_ADDR"), newHandler(js)) }()
 	go func() { errc <- serveMinimal(getenv("MINIMAL_ADDR"), js) }()

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/ghas-relay/ghas-relay/internal/bench/pace"
 )
 
 // variant is one path measured in the closed loop.
 type variant struct {
 	name string
-	send sender
+	send pace.Op
 	// own is the index in cpuSnap of the process whose CPU is the path's
 	// own cost: the receiver, the load generator for the direct publisher,
 	// the floor server.
@@ -50,19 +52,19 @@ func closedLoops(ctx context.Context, e *env, o options, vs []variant, size int,
 		for rep := 0; rep < o.reps; rep++ {
 			for i, v := range vs {
 				c0 := e.cpu()
-				res := closedLoop(ctx, v.send, c, o.dur)
-				per := perOp(c0, e.cpu(), res.n)
+				res := pace.Closed(ctx, v.send, c, o.dur)
+				per := perOp(c0, e.cpu(), res.N)
 				s := &st[i]
 				for k := range per {
 					s.cpu[k] = append(s.cpu[k], per[k])
 				}
-				if res.errs > 0 {
-					fmt.Fprintf(stderr, "%s c=%d: %d errors, first: %s\n", v.name, c, res.errs, res.firstErr)
+				if res.Errs > 0 {
+					fmt.Fprintf(stderr, "%s c=%d: %d errors, first: %s\n", v.name, c, res.Errs, res.FirstErr)
 				}
-				s.errs += res.errs
-				s.rate = append(s.rate, res.rate())
-				s.p50 = append(s.p50, float64(res.pct(0.50))/1e6)
-				s.p99 = append(s.p99, float64(res.pct(0.99))/1e6)
+				s.errs += res.Errs
+				s.rate = append(s.rate, res.Rate())
+				s.p50 = append(s.p50, float64(res.Pct(0.50))/1e6)
+				s.p99 = append(s.p99, float64(res.Pct(0.99))/1e6)
 				if err := purge(ctx, e.js); err != nil {
 					return err
 				}

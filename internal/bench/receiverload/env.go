@@ -22,6 +22,7 @@ type env struct {
 	floor            *proc.Process // nil without -floor
 	floorURL         string        // the net/http floor
 	minimalURL       string        // the minimal HTTP/1.1 floor, same process
+	pacedURL         string        // the floor process's paced publisher
 	nc               *nats.Conn
 	js               jetstream.JetStream
 }
@@ -83,6 +84,7 @@ func start(ctx context.Context, stderr io.Writer, o options) (*env, error) {
 		}
 		e.floorURL = "http://" + addrs[0] + "/webhook"
 		e.minimalURL = "http://" + addrs[2] + "/webhook"
+		e.pacedURL = "http://" + addrs[1] + "/paced"
 	}
 	e.nc, err = nats.Connect(e.natsURL)
 	if err != nil {

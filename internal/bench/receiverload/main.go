@@ -13,8 +13,11 @@
 //     minimal HTTP/1.1 loop (one read, one publish, one write per delivery);
 //     they split the receiver's cost into the publish, what an HTTP server
 //     costs around it, and the receiver's own work;
-//   - the receiver's and the floors' CPU per delivery at the open-loop rate
-//     (-fixed), where the machine is not saturated;
+//   - the receiver's, the floors' and a direct publisher's CPU per operation
+//     at fixed rates (-fixed-rates, open loop), where the machine is not
+//     saturated and every path does the same number of operations per
+//     second: the publisher publishes from the floor process, paced by its
+//     own timer, and its pacing alone is measured too;
 //   - the receiver's RSS with stalled clients that announce 25 MB bodies and
 //     send nothing, while an honest 2 MiB delivery is sent;
 //   - open-loop latency at a fixed rate (default 1,000/s) for -open seconds,
@@ -37,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ghas-relay/ghas-relay/internal/bench/pace"
 	"github.com/ghas-relay/ghas-relay/internal/proc"
 )
 
@@ -50,6 +54,7 @@ type options struct {
 	rate     int
 	open     time.Duration
 	fixed    time.Duration
+	rates    []int // of the fixed-rate CPU measurement
 	floor    bool
 	bigBytes int
 	slow     int
@@ -71,7 +76,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	size := fs.Int("size", 8192, "payload size in bytes")
 	rate := fs.Int("rate", 1000, "open-loop rate, deliveries per second")
 	open := fs.Duration("open", 60*time.Second, "open-loop duration (RSS sampled during it); 0 skips")
-	fixed := fs.Duration("fixed", 10*time.Second, "duration of each CPU measurement at the open-loop rate (receiver and net/http floor alternately, -reps times); 0 skips")
+	fixed := fs.Duration("fixed", 5*time.Second, "duration of each CPU measurement at a fixed rate (every path in turn, -reps times); 0 skips")
+	rates := fs.String("fixed-rates", "1000,3000", "rates of the fixed-rate CPU measurement, deliveries per second, comma-separated")
 	big := fs.Int("big", 25_000_000, "size of the single large delivery; 0 skips")
 	slow := fs.Int("slow", 1000, "stalled clients that announce the largest body (26214400 bytes) while an honest 2 MiB delivery is sent; 0 skips")
 	floor := fs.Bool("floor", true, "also measure the floors (internal/bench/httpfloor: bare net/http, and a minimal HTTP/1.1 loop, each with the same publish and no checks)")
@@ -80,12 +86,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	o := options{reps: *reps, dur: *dur, size: *size, rate: *rate, open: *open, fixed: *fixed, floor: *floor, bigBytes: *big, slow: *slow, receiver: *receiver}
-	for _, c := range strings.Split(*concs, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(c))
-		if err != nil || n < 1 {
-			return fmt.Errorf("bad concurrency %q", c)
-		}
-		o.concs = append(o.concs, n)
+	var err error
+	if o.concs, err = positives("concurrency", *concs); err != nil {
+		return err
+	}
+	if o.rates, err = positives("rate", *rates); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -110,11 +116,11 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 	recv, base := httpSender(client, url, body), publishSender(e.js, body)
 
 	// Warm up every path.
-	closedLoop(ctx, recv, maxConc, time.Second)
-	closedLoop(ctx, base, maxConc, time.Second)
+	pace.Closed(ctx, recv, maxConc, time.Second)
+	pace.Closed(ctx, base, maxConc, time.Second)
 	if e.floor != nil {
-		closedLoop(ctx, httpSender(client, e.floorURL, body), maxConc, time.Second)
-		closedLoop(ctx, httpSender(client, e.minimalURL, body), maxConc, time.Second)
+		pace.Closed(ctx, httpSender(client, e.floorURL, body), maxConc, time.Second)
+		pace.Closed(ctx, httpSender(client, e.minimalURL, body), maxConc, time.Second)
 	}
 	if err := purge(ctx, e.js); err != nil {
 		return err
@@ -129,7 +135,7 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 		return err
 	}
 	if o.fixed > 0 {
-		if err := fixedRateCPU(ctx, e, o, vs, stdout); err != nil {
+		if err := fixedRateCPU(ctx, e, o, vs, body, stdout); err != nil {
 			return err
 		}
 	}
@@ -148,7 +154,7 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "\n### Open loop: %d deliveries/s for %s (latency from scheduled start)\n\n", o.rate, o.open)
 		var samples []string
 		var rss []int64
-		res := openLoop(ctx, recv, o.rate, o.open, func(el time.Duration) {
+		res := pace.Open(ctx, recv, o.rate, o.open, func(el time.Duration) {
 			if v, err := proc.Memory(pid, "VmRSS"); err == nil {
 				rss = append(rss, v)
 				samples = append(samples, fmt.Sprintf("%ds: %s", int(el.Seconds()), mb(v)))
@@ -157,10 +163,10 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 		_ = purge(ctx, e.js)
 		fmt.Fprintln(stdout, "| sent/s achieved | p50 ms | p99 ms | p99.9 ms | max ms | errors |")
 		fmt.Fprintln(stdout, "|---:|---:|---:|---:|---:|---:|")
-		fmt.Fprintf(stdout, "| %.0f | %s | %s | %s | %s | %d |\n", float64(res.n+res.errs)/res.elapsed.Seconds(),
-			ms(res.pct(0.5)), ms(res.pct(0.99)), ms(res.pct(0.999)), ms(res.pct(1)), res.errs)
-		if res.errs > 0 {
-			fmt.Fprintf(stdout, "\nfirst error: %s\n", res.firstErr)
+		fmt.Fprintf(stdout, "| %.0f | %s | %s | %s | %s | %d |\n", float64(res.N+res.Errs)/res.Elapsed.Seconds(),
+			ms(res.Pct(0.5)), ms(res.Pct(0.99)), ms(res.Pct(0.999)), ms(res.Pct(1)), res.Errs)
+		if res.Errs > 0 {
+			fmt.Fprintf(stdout, "\nfirst error: %s\n", res.FirstErr)
 		}
 		if len(rss) > 1 {
 			fmt.Fprintf(stdout, "\nReceiver RSS (MiB) every 5 s: %s. First sample after warm-up (%s) vs last: %+.1f MiB.\n",
@@ -188,4 +194,17 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 			len(big), mb(before), mb(peak), mb(peak-before), float64(peak-before)/float64(len(big)))
 	}
 	return nil
+}
+
+// positives parses a comma-separated list of positive integers.
+func positives(what, list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad %s %q", what, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
