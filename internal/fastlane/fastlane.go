@@ -44,8 +44,10 @@ const (
 
 // conn is a connection the lane serves.
 type conn struct {
-	c     net.Conn
-	state atomic.Int32
+	c      net.Conn
+	state  atomic.Int32
+	remote string // c.RemoteAddr().String(), once
+	out    []byte // the answer's bytes, reused from request to request
 }
 
 // Server serves the lane and hands every other connection to its
@@ -233,11 +235,13 @@ func (s *Server) serveConn(fc *conn) {
 			_ = c.Close()
 		}
 	}()
+	first := s.newFirstReader(c)
+	fc.remote = c.RemoteAddr().String()
 	deadline := after(s.headerTimeout) // a new connection's first head
 	for {
 		// Wait for the request's first bytes with no buffer taken.
 		_ = c.SetReadDeadline(deadline)
-		buf, n, ok := s.readFirst(c)
+		buf, n, ok := first.read()
 		if !ok || !fc.state.CompareAndSwap(idle, active) {
 			if buf != nil {
 				s.bufs.Put(buf)
@@ -245,7 +249,7 @@ func (s *Server) serveConn(fc *conn) {
 			_ = c.Close()
 			return
 		}
-		keep, handed := s.serveRequest(c, buf, n)
+		keep, handed := s.serveRequest(fc, buf, n)
 		if handed {
 			return
 		}
@@ -265,7 +269,7 @@ func after(d time.Duration) time.Time {
 	return time.Now().Add(d)
 }
 
-// readFirstByte is readFirst for a connection that is not a socket: it
+// readFirstByte is firstReader.read for a connection that is not a socket: it
 // waits for one byte with no buffer, then takes one.
 func (s *Server) readFirstByte(c net.Conn) (buf *[HeadBuffer]byte, n int, ok bool) {
 	var first [1]byte
@@ -279,10 +283,11 @@ func (s *Server) readFirstByte(c net.Conn) (buf *[HeadBuffer]byte, n int, ok boo
 
 var headEnd = []byte("\r\n\r\n")
 
-// serveRequest serves one request whose first byte was read. keep reports
-// whether the connection stays open for another; handed, that it now
-// belongs to net/http.
-func (s *Server) serveRequest(c net.Conn, buf *[HeadBuffer]byte, n int) (keep, handed bool) {
+// serveRequest serves one request on fc whose first byte was read. keep
+// reports whether the connection stays open for another; handed, that it
+// now belongs to net/http.
+func (s *Server) serveRequest(fc *conn, buf *[HeadBuffer]byte, n int) (keep, handed bool) {
+	c := fc.c
 	start := time.Now()
 	if s.heads.Add(1) > s.maxHeads {
 		s.heads.Add(-1)
@@ -353,15 +358,18 @@ func (s *Server) serveRequest(c net.Conn, buf *[HeadBuffer]byte, n int) (keep, h
 		Method: http.MethodPost, URL: &url.URL{Path: s.target}, RequestURI: s.target,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h.header, Body: b, ContentLength: h.contentLength, Host: h.host,
-		RemoteAddr: c.RemoteAddr().String(), Close: h.close,
+		RemoteAddr: fc.remote, Close: h.close,
 	}
 	w := &response{header: make(http.Header, 4)}
 	s.handler.ServeHTTP(w, r)
 	s.count(OutcomeServed)
 	unread := !b.done()
 	closing := h.close || w.closes() || unread || s.closing.Load()
-	out := w.appendTo(make([]byte, 0, 192+len(w.body)), time.Now(), closing)
-	if _, err := c.Write(out); err != nil {
+	fc.out = w.appendTo(fc.out[:0], time.Now(), closing)
+	if len(w.body) > 4<<10 {
+		defer func() { fc.out = nil }() // keep no large answer between requests
+	}
+	if _, err := c.Write(fc.out); err != nil {
 		return false, false
 	}
 	if unread {
