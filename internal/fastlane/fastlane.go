@@ -364,6 +364,9 @@ func (s *Server) serveRequest(fc *conn, buf *[HeadBuffer]byte, n int) (keep, han
 	s.handler.ServeHTTP(w, r)
 	s.count(OutcomeServed)
 	unread := !b.done()
+	if unread && !h.close && !w.closes() && b.discard(maxDiscard) {
+		unread = false // drained: the connection can serve another request
+	}
 	closing := h.close || w.closes() || unread || s.closing.Load()
 	fc.out = w.appendTo(fc.out[:0], time.Now(), closing)
 	if len(w.body) > 4<<10 {
@@ -377,6 +380,11 @@ func (s *Server) serveRequest(fc *conn, buf *[HeadBuffer]byte, n int) (keep, han
 	}
 	return !closing, false
 }
+
+// maxDiscard is how much of a body its handler did not read is read and
+// thrown away so that the connection can serve the next request, as
+// net/http does; a longer rest closes the connection.
+const maxDiscard = 256 << 10
 
 // rstAvoidanceDelay is how long a connection whose request body was not
 // read stays half-open after the answer, so that the client reads the

@@ -261,13 +261,13 @@ func TestLaneBuffersBounded(t *testing.T) {
 	}
 }
 
-// A handler that answers without reading the body: the client gets the
-// answer, then the connection closes.
+// A handler that answers without reading a body of which more than 256 KiB
+// is still to come: the client gets the answer, then the connection closes.
 func TestLaneUnreadBodyCloses(t *testing.T) {
 	l := startLane(t, 8, 10*time.Second)
 	l.h.reject.Store(true)
 	c, br := l.dial(t)
-	body := strings.Repeat("x", 200000)
+	body := strings.Repeat("x", 300<<10)
 	go func() { _, _ = io.WriteString(c, post(body)) }()
 	resp, _ := readResponse(t, br)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !resp.Close {
@@ -278,6 +278,34 @@ func TestLaneUnreadBodyCloses(t *testing.T) {
 	}
 	if _, err := br.ReadByte(); err == nil {
 		t.Fatal("connection still open")
+	}
+}
+
+// A handler that answers without reading a body of which at most 256 KiB
+// is still to come: the rest is read and thrown away and the connection
+// serves the next request, as in net/http.
+func TestLaneUnreadBodyDrained(t *testing.T) {
+	for _, size := range []int{100, 200000} { // in the first read; still on its way
+		l := startLane(t, 8, 10*time.Second)
+		l.h.reject.Store(true)
+		c, br := l.dial(t)
+		go func() { _, _ = io.WriteString(c, post(strings.Repeat("x", size))) }()
+		resp, _ := readResponse(t, br)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || resp.Close {
+			t.Fatalf("size %d: %s close %v", size, resp.Status, resp.Close)
+		}
+		l.h.reject.Store(false)
+		if _, err := io.WriteString(c, post(`{"a":1}`)); err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := readResponse(t, br); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("size %d: next request on the connection: %s", size, resp.Status)
+		}
+		for range 2 {
+			if s := l.next(t); !s.lane {
+				t.Fatalf("size %d: not on the lane", size)
+			}
+		}
 	}
 }
 

@@ -133,3 +133,16 @@ func (b *body) Close() error { return nil }
 
 // done reports whether the whole body was read.
 func (b *body) done() bool { return len(b.pre) == 0 && b.remain == 0 }
+
+// discard reads and throws away the rest of the body when at most max
+// bytes of it are still on the connection (the bytes already read cost
+// nothing to drop), within the connection's read deadline. It reports
+// whether the whole body is now read.
+func (b *body) discard(max int64) bool {
+	b.pre = nil
+	if b.err != nil || b.remain > max {
+		return false
+	}
+	_, err := io.Copy(io.Discard, b)
+	return err == nil && b.done()
+}
