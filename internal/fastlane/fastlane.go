@@ -57,6 +57,7 @@ type Server struct {
 	srv      *http.Server
 	handler  http.Handler // srv's handler as given, which the lane calls
 	target   string
+	reqLine  string // requestLine(target)
 	maxHeads int64
 	outcomes *metrics.CounterVec // by outcome; nil counts nothing
 	// Deadlines, from srv's timeouts as net/http reads them.
@@ -92,7 +93,7 @@ const (
 // why; to count net/http's requests, New wraps srv.Handler.
 func New(logger *slog.Logger, srv *http.Server, target string, maxHeads int, outcomes *metrics.CounterVec) *Server {
 	s := &Server{
-		logger: logger, srv: srv, target: target, maxHeads: int64(maxHeads), outcomes: outcomes,
+		logger: logger, srv: srv, target: target, reqLine: requestLine(target), maxHeads: int64(maxHeads), outcomes: outcomes,
 		headerTimeout: srv.ReadHeaderTimeout, readTimeout: srv.ReadTimeout,
 		writeTimeout: srv.WriteTimeout, idleTimeout: srv.IdleTimeout,
 		conns: make(map[*conn]struct{}),
@@ -329,7 +330,7 @@ func (s *Server) serveRequest(fc *conn, buf *[HeadBuffer]byte, n int) (keep, han
 			return false, false
 		}
 	}
-	h, ok := parseHead(buf[:end], s.target)
+	h, ok := parseHead(buf[:end], s.reqLine)
 	if !ok || int64(n-end) > h.contentLength {
 		// Not the lane's grammar, or bytes after the body (a pipelined
 		// request): net/http reads it all from the first byte.
@@ -369,10 +370,11 @@ func (s *Server) serveRequest(fc *conn, buf *[HeadBuffer]byte, n int) (keep, han
 	}
 	closing := h.close || w.closes() || unread || s.closing.Load()
 	fc.out = w.appendTo(fc.out[:0], time.Now(), closing)
-	if len(w.body) > 4<<10 {
-		defer func() { fc.out = nil }() // keep no large answer between requests
+	_, err := c.Write(fc.out)
+	if cap(fc.out) > 4<<10 {
+		fc.out = nil // keep no large answer between requests
 	}
-	if _, err := c.Write(fc.out); err != nil {
+	if err != nil {
 		return false, false
 	}
 	if unread {

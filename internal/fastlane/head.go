@@ -19,7 +19,7 @@ const maxContentLength = 1e18 - 1
 
 // parseHead parses b, a request head that ends with its blank line
 // ("\r\n\r\n"), and reports whether it is one the fast lane serves: exactly
-// "POST <target> HTTP/1.1", CRLF line ends, header names that are tokens,
+// the request line reqLine (requestLine: "POST <target> HTTP/1.1"), CRLF line ends, header names that are tokens,
 // values of visible ASCII, spaces and tabs, exactly one Host and one
 // Content-Length of digits, and no Transfer-Encoding, Expect, Upgrade, TE,
 // Trailer or Connection other than close or keep-alive. Anything else is
@@ -31,11 +31,11 @@ const maxContentLength = 1e18 - 1
 // The head is turned into one string, and every header name and value is a
 // piece of it: a delivery's dozen headers cost a few allocations, not three
 // each.
-func parseHead(b []byte, target string) (head, bool) {
+func parseHead(b []byte, reqLine string) (head, bool) {
 	var h head
 	hs := string(b)
 	line, rest, ok := cutLine(hs)
-	if !ok || !requestLine(line, target) {
+	if !ok || line != reqLine {
 		return h, false
 	}
 	hasLength, hasHost := false, false
@@ -152,9 +152,8 @@ func cutLine(s string) (line, rest string, ok bool) {
 	return line, s[i+1:], true
 }
 
-func requestLine(line, target string) bool {
-	return line == "POST "+target+" HTTP/1.1"
-}
+// requestLine is the one request line the lane serves for target.
+func requestLine(target string) string { return "POST " + target + " HTTP/1.1" }
 
 // token reports whether s is an HTTP token: letters, digits and !#$%&'*+-.^_`|~.
 func token(s string) bool {

@@ -26,7 +26,7 @@ const githubHead = "POST /webhook HTTP/1.1\r\n" +
 	"\r\n"
 
 func TestParseHeadGitHub(t *testing.T) {
-	h, ok := parseHead([]byte(githubHead), "/webhook")
+	h, ok := parseHead([]byte(githubHead), requestLine("/webhook"))
 	if !ok {
 		t.Fatal("GitHub's head is not served by the lane")
 	}
@@ -81,7 +81,7 @@ func TestParseHeadRefuses(t *testing.T) {
 		"no blank line":           base + "X-A: 1\r\n",
 		"length with inner space": "POST /webhook HTTP/1.1\r\nHost: h\r\nContent-Length: 1 2\r\n\r\n",
 	} {
-		if _, ok := parseHead([]byte(head), "/webhook"); ok {
+		if _, ok := parseHead([]byte(head), requestLine("/webhook")); ok {
 			t.Errorf("%s: served by the lane", name)
 		}
 	}
@@ -89,7 +89,7 @@ func TestParseHeadRefuses(t *testing.T) {
 
 func TestParseHeadConnection(t *testing.T) {
 	for value, close := range map[string]bool{"close": true, "Close": true, "keep-alive": false} {
-		h, ok := parseHead([]byte("POST /webhook HTTP/1.1\r\nHost: h\r\nConnection: "+value+"\r\nContent-Length: 0\r\n\r\n"), "/webhook")
+		h, ok := parseHead([]byte("POST /webhook HTTP/1.1\r\nHost: h\r\nConnection: "+value+"\r\nContent-Length: 0\r\n\r\n"), requestLine("/webhook"))
 		if !ok || h.close != close {
 			t.Errorf("Connection: %s: ok %v, close %v", value, ok, h.close)
 		}
@@ -111,7 +111,7 @@ func FuzzParseHead(f *testing.F) {
 			return
 		}
 		head := data[:end+len(headEnd)]
-		h, ok := parseHead(head, "/webhook")
+		h, ok := parseHead(head, requestLine("/webhook"))
 		if !ok {
 			return
 		}
@@ -139,7 +139,7 @@ func FuzzParseHead(f *testing.F) {
 
 func TestParseHeadLongLines(t *testing.T) {
 	long := "POST /webhook HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nX-A: " + strings.Repeat("a", 8000) + "\r\n\r\n"
-	if _, ok := parseHead([]byte(long), "/webhook"); !ok {
+	if _, ok := parseHead([]byte(long), requestLine("/webhook")); !ok {
 		t.Fatal("a long value within the buffer is refused")
 	}
 }

@@ -51,7 +51,7 @@ func run(getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() {
 		admin := http.NewServeMux()
 		admin.Handle("/paced", pacedPublisher(js))

@@ -60,9 +60,9 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(
 
 func mb(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
 
-// fixedRateCPU measures the receiver's CPU per delivery at the open-loop
-// rate, where nothing saturates the machine, and the floors' at the same
-// rate. The direct publisher is measured at the same rate in the floor
+// fixedRateCPU measures the receiver's CPU per delivery at each of
+// o.rates, where nothing saturates the machine, and the floors' at the same
+// rates. The direct publisher is measured at the same rate in the floor
 // process (its POST /paced): here, in the load generator, the HTTP clients
 // of the other paths would be counted with it. Its pacing (a timer and a
 // goroutine per publish) is measured alone too, so that the ratio can be
@@ -141,7 +141,11 @@ func fixedRateRow(ctx context.Context, e *env, o options, paths []variant, body 
 	recv := median(cpu[0])
 	if len(pub) > 0 {
 		p, t := median(pub), median(pacing)
-		row = append(row, fmt.Sprintf("%.1f", p), fmt.Sprintf("%.1f", t), fmt.Sprintf("**%.2f**", recv/p), fmt.Sprintf("%.2f", recv/(p-t)))
+		bare := "—" // the pacing measured above the publish: noise
+		if p > t {
+			bare = fmt.Sprintf("%.2f", recv/(p-t))
+		}
+		row = append(row, fmt.Sprintf("%.1f", p), fmt.Sprintf("%.1f", t), fmt.Sprintf("**%.2f**", recv/p), bare)
 	}
 	if len(paths) > 1 {
 		row = append(row, fmt.Sprintf("%.2f", recv/median(cpu[len(paths)-1])))
@@ -163,9 +167,13 @@ func paced(ctx context.Context, url, op string, body []byte, rate int, d time.Du
 		return 0, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return 0, fmt.Errorf("paced publisher: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
 	var r pace.Summary
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return 0, fmt.Errorf("paced publisher: status %d: %w", resp.StatusCode, err)
+		return 0, fmt.Errorf("paced publisher: %w", err)
 	}
 	if r.Errors > 0 {
 		return 0, fmt.Errorf("paced publisher at %d/s: %d errors, first: %s", rate, r.Errors, r.FirstError)
