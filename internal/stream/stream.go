@@ -17,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/logging"
-	"github.com/ghas-relay/ghas-relay/internal/retry"
 )
 
 // Stream and bucket names (contract: docs/contract.md).
@@ -165,10 +164,9 @@ type Layout struct {
 	EventsMaxBytes   int64
 	FindingsMaxBytes int64
 	DLQMaxBytes      int64
-	// CreateOnly makes Ensure create what is missing and leave what exists
-	// as it is: for a binary whose NATS user may create the layout but not
-	// change it (the shipped permissions give that right to the processor
-	// alone).
+	// CreateOnly makes Ensure and WaitEnsure create what is missing and
+	// leave what exists as it is: the receiver and the reconciler never
+	// change the layout (the processor, or the setup step, does).
 	CreateOnly bool
 	// StartTimeout bounds how long WaitEnsure retries: a binary whose NATS
 	// stays unreachable that long at start gives up (exits non-zero with
@@ -259,41 +257,6 @@ func (l Layout) BucketConfigs() []jetstream.KeyValueConfig {
 	}
 }
 
-// Ensure creates or updates every stream and bucket of the layout. It is
-// idempotent, so every binary calls it at start and any start order works.
-// It creates first and updates only what exists with another
-// configuration (never, with CreateOnly): creating a stream that exists
-// with the same configuration changes nothing, so a NATS user that may
-// create but not update the layout can run it.
-func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) error {
-	// Buckets first: GHAS_FINDINGS sources the stream of ghas_findings.
-	for _, cfg := range l.BucketConfigs() {
-		_, err := js.CreateKeyValue(ctx, cfg)
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			if l.CreateOnly {
-				continue
-			}
-			_, err = js.UpdateKeyValue(ctx, cfg)
-		}
-		if err != nil {
-			return fmt.Errorf("ensure bucket %s: %w", cfg.Bucket, err)
-		}
-	}
-	for _, cfg := range l.StreamConfigs() {
-		_, err := js.CreateStream(ctx, cfg)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			if l.CreateOnly {
-				continue
-			}
-			_, err = js.UpdateStream(ctx, cfg)
-		}
-		if err != nil {
-			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
-		}
-	}
-	return nil
-}
-
 // Check reports whether the connection is up and every stream and bucket of
 // the layout exists. It backs the /readyz endpoints.
 func Check(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
@@ -311,34 +274,6 @@ func Check(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
 		}
 	}
 	return nil
-}
-
-// WaitEnsure retries Ensure until it succeeds or ctx ends, so a binary
-// started before NATS sets up the layout once the server is reachable.
-func WaitEnsure(ctx context.Context, logger *slog.Logger, js jetstream.JetStream, l Layout) error {
-	var last error
-	err := retry.Restart(ctx, retry.Policy{Initial: 200 * time.Millisecond, Max: 5 * time.Second, MaxElapsed: l.StartTimeout},
-		func(ctx context.Context) error {
-			tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			err := Ensure(tctx, js, l)
-			last = err
-			if nc := js.Conn(); err != nil && nc != nil && nc.IsClosed() {
-				// Closed for good (the server refused the credentials).
-				return retry.Permanent(fmt.Errorf("ensure nats layout: connection closed: %w", errors.Join(nc.LastError(), err)))
-			}
-			return err
-		},
-		func(err error, wait time.Duration) {
-			logger.Warn("nats layout not ready, retrying", logging.Err(err), slog.Duration(logging.KeyRetryIn, wait))
-		})
-	switch {
-	case err == nil || ctx.Err() == nil && !errors.Is(err, retry.ErrExpired):
-		return err // nil, or the connection closed for good
-	case ctx.Err() != nil:
-		return fmt.Errorf("ensure nats layout: %w", err)
-	}
-	return fmt.Errorf("nats not ready within %s (NATS_START_TIMEOUT): %w", l.StartTimeout, last)
 }
 
 // FindingsCaughtUp reports whether GHAS_FINDINGS has copied every revision
