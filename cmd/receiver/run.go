@@ -34,7 +34,6 @@ type receiverConfig struct {
 	ImportTokens string
 	MaxBodyBytes int64
 	MaxInFlight  int64
-	FastLane     int64
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (receiverConfig, error) {
@@ -45,8 +44,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (rece
 	s.Secret(&c.Secret, "GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_FILE", "the webhook secret(s), comma-separated during a rotation")
 	s.Secret(&c.ImportTokens, "IMPORT_TOKENS", "IMPORT_TOKENS_FILE", "bearer tokens of POST /imports and GET /imports/{id}, comma-separated during a rotation; none: /imports answers 404")
 	s.Int(&c.MaxBodyBytes, "MAX_BODY_BYTES", 26214400, "largest accepted delivery body in bytes")
-	s.Int(&c.MaxInFlight, "MAX_IN_FLIGHT", webhook.DefaultMaxInFlight, "requests handled at once; more are answered 503 at once")
-	s.Int(&c.FastLane, "FAST_LANE_BUFFERS", webhook.DefaultFastLaneBuffers, "16 KiB read buffers of the webhook fast lane in use at once (requests beyond are served by net/http); 0 serves every request with net/http")
+	s.Int(&c.MaxInFlight, "MAX_IN_FLIGHT", webhook.DefaultMaxInFlight, "webhook requests handled at once, counted from their body's first byte; more are answered 503 at once")
 	if len(args) > 0 {
 		args = args[1:]
 	}
@@ -67,9 +65,6 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (rece
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 1<<20 {
 		return c, &config.Error{Setting: "MAX_IN_FLIGHT", Msg: fmt.Sprintf("%d is not between 1 and 1048576", c.MaxInFlight)}
-	}
-	if c.FastLane < 0 || c.FastLane > 1<<20 {
-		return c, &config.Error{Setting: "FAST_LANE_BUFFERS", Msg: fmt.Sprintf("%d is not between 0 and 1048576", c.FastLane)}
 	}
 	return c, nil
 }
@@ -115,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxInFlight:  int(cfg.MaxInFlight),
 	})
 	public, err := webhook.Listen(logger, cfg.ListenAddr, imports.Routes(webhook.Routes(handler),
-		imports.NewHandler(logger, js, imports.Options{Tokens: imports.ParseTokens(cfg.ImportTokens), MaxBodyBytes: cfg.MaxBodyBytes})), int(cfg.FastLane), wm.FastLane)
+		imports.NewHandler(logger, js, imports.Options{Tokens: imports.ParseTokens(cfg.ImportTokens), MaxBodyBytes: cfg.MaxBodyBytes})), wm)
 	if err != nil {
 		return err
 	}

@@ -156,7 +156,6 @@ func TestRunConfigErrors(t *testing.T) {
 		{"MAX_BODY_BYTES zero", nil, map[string]string{"GITHUB_WEBHOOK_SECRET": "s", "MAX_BODY_BYTES": "0"}, "MAX_BODY_BYTES"},
 		{"MAX_IN_FLIGHT zero", nil, map[string]string{"GITHUB_WEBHOOK_SECRET": "s", "MAX_IN_FLIGHT": "0"}, "MAX_IN_FLIGHT"},
 		{"MAX_IN_FLIGHT not a number", nil, map[string]string{"GITHUB_WEBHOOK_SECRET": "s", "MAX_IN_FLIGHT": "many"}, "MAX_IN_FLIGHT"},
-		{"FAST_LANE_BUFFERS negative", nil, map[string]string{"GITHUB_WEBHOOK_SECRET": "s", "FAST_LANE_BUFFERS": "-1"}, "FAST_LANE_BUFFERS"},
 		{"bad log level", nil, map[string]string{"GITHUB_WEBHOOK_SECRET": "s", "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"empty listen flag", []string{"-listen-addr", ""}, map[string]string{"GITHUB_WEBHOOK_SECRET": "s"}, "LISTEN_ADDR"},
 		{"unknown flag", []string{"-secret", "x"}, map[string]string{"GITHUB_WEBHOOK_SECRET": "s"}, "flags"},

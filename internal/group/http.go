@@ -12,17 +12,10 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/logging"
 )
 
-// HTTPServer serves a listener until shut down: an *http.Server, or a
-// server in front of one.
-type HTTPServer interface {
-	Serve(ln net.Listener) error
-	Shutdown(ctx context.Context) error
-}
-
 // ServeHTTP runs srv on ln until ctx ends, then stops accepting and lets
 // in-flight requests finish for at most grace. name labels the log line
 // and errors ("webhook", "admin").
-func ServeHTTP(ctx context.Context, logger *slog.Logger, name string, srv HTTPServer, ln net.Listener, grace time.Duration) error {
+func ServeHTTP(ctx context.Context, logger *slog.Logger, name string, srv *http.Server, ln net.Listener, grace time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info(name+" listening", slog.String(logging.KeyAddr, ln.Addr().String()))
@@ -50,7 +43,6 @@ type Server struct {
 	logger *slog.Logger
 	ln     net.Listener
 	srv    *http.Server
-	front  HTTPServer // what serves ln: srv unless Front set another
 	grace  time.Duration
 }
 
@@ -62,7 +54,7 @@ func Listen(logger *slog.Logger, name, addr string, srv *http.Server, grace time
 	if err != nil {
 		return nil, fmt.Errorf("%s listen %s: %w", name, addr, err)
 	}
-	return &Server{name: name, logger: logger, ln: ln, srv: srv, front: srv, grace: grace}, nil
+	return &Server{name: name, logger: logger, ln: ln, srv: srv, grace: grace}, nil
 }
 
 // Addr is the bound address.
@@ -75,12 +67,8 @@ func (s *Server) Close() error { return s.ln.Close() }
 // Serve serves until ctx ends, then stops accepting and lets in-flight
 // requests finish for at most the grace period.
 func (s *Server) Serve(ctx context.Context) error {
-	return ServeHTTP(ctx, s.logger, s.name, s.front, s.ln, s.grace)
+	return ServeHTTP(ctx, s.logger, s.name, s.srv, s.ln, s.grace)
 }
-
-// Front makes f serve the listener, in front of the http.Server given to
-// Listen (which f hands what it does not serve itself).
-func (s *Server) Front(f HTTPServer) { s.front = f }
 
 // HTTP is the configuration the server serves with (handler, timeouts).
 func (s *Server) HTTP() *http.Server { return s.srv }

@@ -145,7 +145,7 @@ var _ io.Closer = reusableBody{}
 // BenchmarkServe8K is one 8 KB delivery through the whole receiver path in
 // one process: the HTTP listener with its timeouts, the handler and a real
 // JetStream publish, from 32 concurrent clients. Profile it with
-// -cpuprofile and look at fastlane.(*Server).serveConn for the receiver's share
+// -cpuprofile and look at net/http.(*conn).serve for the receiver's share
 // (the process also runs the client and the NATS server).
 func BenchmarkServe8K(b *testing.B) {
 	payload := paddedObject(8 << 10)
@@ -155,7 +155,7 @@ func BenchmarkServe8K(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := NewHandler(slog.New(slog.DiscardHandler), js, NewMetrics(metrics.NewRegistry()), Options{Secrets: ParseSecrets("s"), MaxBodyBytes: 26214400})
-	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers, nil)
+	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

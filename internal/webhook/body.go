@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 )
 
 // firstBuffer is the size of the buffer a body gets when its first byte
@@ -13,25 +14,32 @@ import (
 // little.
 const firstBuffer = 16 << 10
 
-// readBody reads the whole body, at most MaxBodyBytes (errTooLarge above).
-// Nothing is allocated before the body's first byte arrives. The buffer then
-// grows as bytes arrive: it starts as a pooled buffer of firstBuffer bytes
-// and doubles each time it is full, except that once doubling would reach
-// half the Content-Length it grows to exactly the Content-Length. So a
-// buffer never exceeds four times the bytes received (plus firstBuffer), a
-// body is copied at most once in total, and a known length ends in one
-// buffer of exactly its size. Every growth first reserves its bytes from
-// the memory budget (errBusy if it cannot within BudgetWait). The caller
-// passes reserved and pooled (the pooled buffer still holding the body, or
-// nil) to done once the delivery is answered.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, reserved int64, pooled *[firstBuffer]byte, err error) {
+// readBody reads the whole body, at most MaxBodyBytes: a Content-Length
+// above it is answered errTooLarge before anything is read, whatever the
+// Content-Encoding (the handler never decodes one: the signature covers
+// the bytes as sent), and a body without one fails the same way once it
+// passes the limit.
+//
+// Nothing is allocated, and no MaxInFlight slot taken, before the body's
+// first byte arrives (errOverloaded if no slot is free then): a request
+// waiting for its body holds its goroutine and net/http's buffers, for at
+// most BodyTimeout. The buffer then grows as bytes arrive: it starts as a
+// pooled buffer of firstBuffer bytes and doubles each time it is full,
+// except that once doubling would reach half the Content-Length it grows
+// to exactly the Content-Length. So a buffer never exceeds four times the
+// bytes received (plus firstBuffer), a body is copied at most once in
+// total, and a known length ends in one buffer of exactly its size. Every
+// growth first reserves its bytes from the memory budget (errBusy if it
+// cannot within BudgetWait). The caller passes hd to done once the
+// delivery is answered, whatever the error.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, hd held, err error) {
 	limit := h.opts.MaxBodyBytes
 	cl := r.ContentLength
 	if cl > limit {
-		return nil, 0, nil, errTooLarge
+		return nil, hd, errTooLarge
 	}
 	if cl == 0 {
-		return nil, 0, nil, nil
+		return nil, hd, nil
 	}
 	var rd io.Reader = r.Body // a known length is already enforced by net/http
 	if cl < 0 {
@@ -39,20 +47,23 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 	}
 	bound := limitCap(cl, limit)
 
-	// Wait for the first byte without a buffer of the body's size.
-	var first [1]byte
-	for {
-		n, err := rd.Read(first[:])
-		if n == 1 {
-			break
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) && cl < 0 {
-				return nil, 0, nil, nil // an empty chunked body
-			}
-			return nil, 0, nil, readErr(err)
-		}
+	// Not supported by a ResponseWriter that is not net/http's (tests):
+	// then the listener's ReadTimeout alone applies.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.opts.BodyTimeout))
+	first, ok, err := h.firstByte(rd)
+	if err != nil {
+		return nil, hd, err
 	}
+	if !ok {
+		if cl < 0 {
+			return nil, hd, nil // an empty chunked body
+		}
+		return nil, hd, errBodyRead
+	}
+	if !h.inFlight.addBelow(int64(h.opts.MaxInFlight)) {
+		return nil, hd, errOverloaded
+	}
+	hd.inFlight = true
 
 	reserve := func(n int64) error {
 		if !h.budget.tryAcquire(n) {
@@ -63,21 +74,21 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 				return errBusy
 			}
 		}
-		reserved += n
+		hd.reserved += n
 		return nil
 	}
 	if err := reserve(firstBuffer); err != nil {
-		return nil, reserved, nil, err
+		return nil, hd, err
 	}
-	pooled, _ = h.bufs.Get().(*[firstBuffer]byte)
-	if pooled == nil {
-		pooled = new([firstBuffer]byte)
+	hd.pooled, _ = h.bufs.Get().(*[firstBuffer]byte)
+	if hd.pooled == nil {
+		hd.pooled = new([firstBuffer]byte)
 	}
-	buf := pooled[:1:min(bound, firstBuffer)]
-	buf[0] = first[0]
+	buf := hd.pooled[:1:min(bound, firstBuffer)]
+	buf[0] = first
 	for {
 		if int64(len(buf)) == cl {
-			return buf, reserved, pooled, nil
+			return buf, hd, nil
 		}
 		if len(buf) == cap(buf) {
 			next := min(2*int64(cap(buf)), bound)
@@ -86,26 +97,47 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 			}
 			// The pooled buffer is charged firstBuffer whatever its cap.
 			if err := reserve(next - max(int64(cap(buf)), firstBuffer)); err != nil {
-				return nil, reserved, pooled, err
+				return nil, hd, err
 			}
 			nb := make([]byte, len(buf), next)
 			copy(nb, buf)
 			buf = nb
-			if pooled != nil {
-				h.bufs.Put(pooled)
-				pooled = nil
+			if hd.pooled != nil {
+				h.bufs.Put(hd.pooled)
+				hd.pooled = nil
 			}
 		}
 		n, err := rd.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
 			if cl > 0 && int64(len(buf)) != cl {
-				return nil, reserved, pooled, errBodyRead
+				return nil, hd, errBodyRead
 			}
-			return buf, reserved, pooled, nil
+			return buf, hd, nil
 		}
 		if err != nil {
-			return nil, reserved, pooled, readErr(err)
+			return nil, hd, readErr(err)
+		}
+	}
+}
+
+// firstByte waits for the body's first byte with no buffer, counted in
+// ghas_receiver_requests_waiting_for_body meanwhile; ok is false when the
+// body ended first.
+func (h *Handler) firstByte(rd io.Reader) (b byte, ok bool, err error) {
+	h.waiting.add(1)
+	defer h.waiting.add(-1)
+	var first [1]byte
+	for {
+		n, err := rd.Read(first[:])
+		if n == 1 {
+			return first[0], true, nil
+		}
+		if errors.Is(err, io.EOF) {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, readErr(err)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,17 +32,25 @@ type Metrics struct {
 	Deliveries *metrics.CounterVec
 	// Duration is the time from request start to answer.
 	Duration *metrics.Histogram
-	// FastLane counts, by outcome, requests served by the fast lane and
-	// connections it handed to net/http (package fastlane).
-	FastLane *metrics.CounterVec
+	// Connections is the public listener's open connections, in any state
+	// (Listen counts them).
+	Connections *metrics.Gauge
+	// WaitingForBody is the webhook requests whose head arrived and whose
+	// body's first byte has not: they hold no body buffer and no slot of
+	// MaxInFlight.
+	WaitingForBody *metrics.Gauge
+	// InFlight is the webhook requests counted against MaxInFlight.
+	InFlight *metrics.Gauge
 }
 
 // NewMetrics registers the receiver metrics on reg.
 func NewMetrics(reg *metrics.Registry) *Metrics {
 	return &Metrics{
-		Deliveries: reg.NewCounterVec("ghas_receiver_deliveries_total", "Webhook requests answered, by event and result.", "event", "result"),
-		Duration:   reg.NewHistogram("ghas_receiver_request_duration_seconds", "Time to answer a webhook request, including the JetStream ack.", metrics.DefaultBuckets),
-		FastLane:   reg.NewCounterVec("ghas_receiver_fast_lane_total", "Webhook requests served by the fast lane (served), and connections it handed to net/http, by why.", "outcome"),
+		Deliveries:     reg.NewCounterVec("ghas_receiver_deliveries_total", "Webhook requests answered, by event and result.", "event", "result"),
+		Duration:       reg.NewHistogram("ghas_receiver_request_duration_seconds", "Time to answer a webhook request, including the JetStream ack.", metrics.DefaultBuckets),
+		Connections:    reg.NewGauge("ghas_receiver_connections", "Open connections of the public listener, in any state."),
+		WaitingForBody: reg.NewGauge("ghas_receiver_requests_waiting_for_body", "Webhook requests whose head arrived and whose body has not started to."),
+		InFlight:       reg.NewGauge("ghas_receiver_requests_in_flight", "Webhook requests counted against MAX_IN_FLIGHT: their body started to arrive."),
 	}
 }
 
@@ -68,14 +75,28 @@ type Options struct {
 	MaxBodyMemory int64
 	// BudgetWait is how long a delivery waits for memory; zero means 10 s.
 	BudgetWait time.Duration
-	// MaxInFlight caps the requests being handled at once; a request over
-	// the cap is answered 503 at once, before its body is read. Zero means
-	// DefaultMaxInFlight.
+	// MaxInFlight caps the requests being handled at once. A request counts
+	// from its body's first byte (or, with no body, not at all): one that
+	// waits for its body holds no buffer and no slot, so connections that
+	// send a head and nothing more cannot lock deliveries out. A request
+	// over the cap is answered 503 at once, the rest of its body unread.
+	// Zero means DefaultMaxInFlight.
 	MaxInFlight int
+	// BodyTimeout is how long a request's body may take to arrive, from the
+	// moment the handler starts waiting for it; zero means
+	// DefaultBodyTimeout. It shortens the listener's ReadTimeout for
+	// /webhook only.
+	BodyTimeout time.Duration
 }
 
 // DefaultMaxInFlight is the default cap on requests handled at once.
 const DefaultMaxInFlight = 2048
+
+// DefaultBodyTimeout bounds how long a webhook body may take: GitHub gives
+// up on a delivery after 10 s, so a body still arriving after twice that
+// is read for nobody, and a client that stalls holds its connection a
+// third of the listener's ReadTimeout.
+const DefaultBodyTimeout = 20 * time.Second
 
 // Handler is the POST /webhook handler.
 type Handler struct {
@@ -84,7 +105,8 @@ type Handler struct {
 	metrics  *Metrics
 	opts     Options
 	budget   *memBudget
-	inFlight atomic.Int64
+	waiting  *level // requests waiting for their body's first byte
+	inFlight *level // requests counted against MaxInFlight
 	verifier *verifier
 	bufs     sync.Pool              // of *[firstBuffer]byte: first buffers of bodies
 	subjects map[string]string      // handled event → subject, built once
@@ -110,12 +132,16 @@ func NewHandler(logger *slog.Logger, pub Publisher, m *Metrics, opts Options) *H
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = DefaultMaxInFlight
 	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
+	}
 	subjects := map[string]string{stream.EventPing: stream.WebhookSubject(stream.EventPing)}
 	for _, e := range stream.HandledEvents() {
 		subjects[e] = stream.WebhookSubject(e)
 	}
 	return &Handler{
 		logger: logger, pub: pub, metrics: m, opts: opts, budget: newMemBudget(opts.MaxBodyMemory),
+		waiting: newLevel(m.WaitingForBody), inFlight: newLevel(m.InFlight),
 		verifier: newVerifier(opts.Secrets),
 		subjects: subjects,
 		pubOpts:  []jetstream.PublishOpt{jetstream.WithExpectStream(stream.EventsStream)},
@@ -161,18 +187,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 	}
 
-	if n := h.inFlight.Add(1); n > int64(h.opts.MaxInFlight) {
-		h.inFlight.Add(-1)
-		// Closing the connection frees its goroutine and buffers too. Not
-		// logged one by one: under overload that would add work where there
-		// is too much already; ghas_receiver_deliveries_total counts them.
-		result = "unavailable"
-		w.Header().Set("Connection", "close")
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, errOverloaded.msg, errOverloaded.status)
-		return
-	}
-	defer h.inFlight.Add(-1)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		fail(&statusError{http.StatusMethodNotAllowed, "method not allowed"}, "method_not_allowed", nil)
@@ -188,8 +202,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(err, "bad_request", nil)
 		return
 	}
-	body, reserved, pooled, err := h.readBody(w, r)
-	defer h.done(reserved, pooled)
+	body, held, err := h.readBody(w, r)
+	defer h.done(held)
+	if err == errOverloaded {
+		// Closing the connection frees its goroutine and buffers too, and
+		// leaves the rest of the body unread. Not logged one by one: under
+		// overload that would add work where there is too much already;
+		// ghas_receiver_deliveries_total counts them.
+		result = "unavailable"
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, errOverloaded.msg, errOverloaded.status)
+		return
+	}
 	if err != nil {
 		fail(err, resultOf(err), nil)
 		return
@@ -234,12 +259,24 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, d Delivery, sta
 	}
 }
 
-// done releases what a request held once it is answered: its body budget
-// and its pooled first buffer (the payload was copied by the publish).
-func (h *Handler) done(reserved int64, pooled *[firstBuffer]byte) {
-	h.budget.release(reserved)
-	if pooled != nil {
-		h.bufs.Put(pooled)
+// held is what a request holds while it is handled, from its body's first
+// byte until it is answered.
+type held struct {
+	reserved int64              // bytes of the body budget
+	pooled   *[firstBuffer]byte // the pooled first buffer, when it still holds the body
+	inFlight bool               // counted against MaxInFlight
+}
+
+// done releases what a request held once it is answered: its slot, its body
+// budget and its pooled first buffer (the payload was copied by the
+// publish).
+func (h *Handler) done(hd held) {
+	if hd.inFlight {
+		h.inFlight.add(-1)
+	}
+	h.budget.release(hd.reserved)
+	if hd.pooled != nil {
+		h.bufs.Put(hd.pooled)
 	}
 }
 

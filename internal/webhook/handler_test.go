@@ -18,7 +18,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ghas-relay/ghas-relay/internal/fastlane"
 	"github.com/ghas-relay/ghas-relay/internal/jsonobject"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
@@ -40,22 +39,15 @@ type receiver struct {
 	m   *Metrics
 }
 
-// newReceiver serves the handler over real HTTP, publishing through pub
-// (real JetStream when nil).
 // answer is the JSON body of a 202.
 type answer struct {
 	Delivery string `json:"delivery"`
 	Status   string `json:"status"`
 }
 
+// newReceiver serves the handler on the receiver's own listener (Listen),
+// publishing through pub (real JetStream when nil).
 func newReceiver(t *testing.T, pub Publisher, timeout time.Duration) *receiver {
-	t.Helper()
-	return newReceiverOn(t, pub, timeout, false)
-}
-
-// newReceiverOn is newReceiver; with lane, the handler is served by the
-// receiver's own listener (Listen), whose fast lane serves plain requests.
-func newReceiverOn(t *testing.T, pub Publisher, timeout time.Duration, lane bool) *receiver {
 	t.Helper()
 	r := &receiver{}
 	if pub == nil {
@@ -69,13 +61,7 @@ func newReceiverOn(t *testing.T, pub Publisher, timeout time.Duration, lane bool
 		PublishTimeout: timeout,
 		Now:            func() time.Time { return fixedNow },
 	})
-	if !lane {
-		srv := httptest.NewServer(Routes(h))
-		t.Cleanup(srv.Close)
-		r.url = srv.URL + Path
-		return r
-	}
-	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers, r.m.FastLane)
+	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), r.m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,17 +122,9 @@ func (blockingPublisher) PublishMsg(ctx context.Context, _ *nats.Msg, _ ...jetst
 }
 
 // TestStatuses is every row of the receiver's status table in
-// docs/contract.md, over net/http alone and over the receiver's listener,
-// whose fast lane serves the plain requests and hands the rest (GET, the
-// chunked body) to net/http: the answers and what is stored are the same.
+// docs/contract.md, over the receiver's listener.
 func TestStatuses(t *testing.T) {
-	for _, lane := range []bool{false, true} {
-		t.Run(map[bool]string{false: "net/http", true: "fast lane"}[lane], func(t *testing.T) { testStatuses(t, lane) })
-	}
-}
-
-func testStatuses(t *testing.T, lane bool) {
-	r := newReceiverOn(t, nil, 0, lane)
+	r := newReceiver(t, nil, 0)
 	obj := []byte(`{"action":"created","alert":{"number":7}}`)
 	newAction := []byte(`{"action":"some_action_github_adds_next_year","alert":{"number":8}}`)
 	form := webhooktest.FormBody(obj)
@@ -253,14 +231,6 @@ func testStatuses(t *testing.T, lane bool) {
 	if got, want := r.m.Duration.Count(), uint64(len(tests)); got != want {
 		t.Errorf("duration observations %d, want %d", got, want)
 	}
-	if lane {
-		// GET and the chunked body go to net/http (with whatever else the
-		// client sends on their connections), most of the rest is the lane's.
-		served, byNetHTTP := r.m.FastLane.Value(fastlane.OutcomeServed), r.m.FastLane.Value(fastlane.OutcomeNetHTTP)
-		if served+byNetHTTP != uint64(len(tests)) || byNetHTTP < 2 || served < uint64(len(tests))/2 || r.m.FastLane.Value(fastlane.OutcomeGrammar) < 1 {
-			t.Errorf("fast lane served %d, net/http %d, of %d; handed over for the grammar %d times", served, byNetHTTP, len(tests), r.m.FastLane.Value(fastlane.OutcomeGrammar))
-		}
-	}
 }
 
 func TestUnavailable(t *testing.T) {
@@ -299,13 +269,7 @@ func TestUnavailable(t *testing.T) {
 // byte on its subject with the event headers of docs/contract.md; events that are not
 // handled (secret_scanning_alert_location) are answered ignored.
 func TestSamplesStored(t *testing.T) {
-	for _, lane := range []bool{false, true} {
-		t.Run(map[bool]string{false: "net/http", true: "fast lane"}[lane], func(t *testing.T) { testSamplesStored(t, lane) })
-	}
-}
-
-func testSamplesStored(t *testing.T, lane bool) {
-	r := newReceiverOn(t, nil, 0, lane)
+	r := newReceiver(t, nil, 0)
 	samples := webhooktest.Load(t)
 	for i, s := range samples {
 		req := webhooktest.NewRequest(r.url, s.Event, s.Delivery(), s.Body, secretA)

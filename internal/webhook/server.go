@@ -2,17 +2,19 @@ package webhook
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
-	"github.com/ghas-relay/ghas-relay/internal/fastlane"
 	"github.com/ghas-relay/ghas-relay/internal/group"
-	"github.com/ghas-relay/ghas-relay/internal/metrics"
 )
 
 // Listener timeouts: a slow client cannot hold a connection open. Reading a
 // 25 MiB body needs well under ReadTimeout on any link GitHub uses;
-// WriteTimeout covers the read plus the 5 s publish.
+// WriteTimeout covers the read plus the 5 s publish. They are the
+// listener's, shared with the routes beside /webhook (imports); the
+// webhook handler holds its own bodies to a shorter deadline
+// (Options.BodyTimeout).
 const (
 	ReadHeaderTimeout = 10 * time.Second
 	ReadTimeout       = 60 * time.Second
@@ -22,17 +24,13 @@ const (
 	// ShutdownTimeout bounds how long in-flight requests may finish after
 	// shutdown starts.
 	ShutdownTimeout = 30 * time.Second
-	// DefaultFastLaneBuffers bounds the fast lane's read buffers to 16 MiB.
-	DefaultFastLaneBuffers = 1024
 )
 
-// Listen binds addr and returns the public webhook listener, with the
-// timeouts above. POST /webhook requests of the plain shape GitHub sends
-// are served by the fast lane (package fastlane) in front of net/http,
-// when maxHeads (the lane's head buffers in use at once) is positive;
-// outcomes (may be nil) counts what the lane did.
-func Listen(logger *slog.Logger, addr string, h http.Handler, maxHeads int, outcomes *metrics.CounterVec) (*group.Server, error) {
-	srv, err := group.Listen(logger, "webhook", addr, &http.Server{
+// Listen binds addr and returns the public listener, a net/http server
+// with the timeouts above. m (may be nil) counts its open connections in
+// ghas_receiver_connections.
+func Listen(logger *slog.Logger, addr string, h http.Handler, m *Metrics) (*group.Server, error) {
+	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
@@ -40,9 +38,17 @@ func Listen(logger *slog.Logger, addr string, h http.Handler, maxHeads int, outc
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}, ShutdownTimeout)
-	if err == nil && maxHeads > 0 {
-		srv.Front(fastlane.New(logger, srv.HTTP(), Path, maxHeads, outcomes))
 	}
-	return srv, err
+	if m != nil {
+		conns := newLevel(m.Connections)
+		srv.ConnState = func(_ net.Conn, s http.ConnState) {
+			switch s {
+			case http.StateNew:
+				conns.add(1)
+			case http.StateClosed, http.StateHijacked: // each connection ends in one of them, once
+				conns.add(-1)
+			}
+		}
+	}
+	return group.Listen(logger, "webhook", addr, srv, ShutdownTimeout)
 }

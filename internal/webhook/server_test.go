@@ -36,7 +36,7 @@ func (g gatePublisher) PublishMsg(ctx context.Context, _ *nats.Msg, _ ...jetstre
 func TestServeFinishesInFlight(t *testing.T) {
 	pub := gatePublisher{entered: make(chan struct{}), release: make(chan struct{})}
 	h := NewHandler(slog.New(slog.DiscardHandler), pub, NewMetrics(metrics.NewRegistry()), Options{Secrets: ParseSecrets("s"), MaxBodyBytes: 1 << 20})
-	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers, nil)
+	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

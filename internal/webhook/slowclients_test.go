@@ -41,22 +41,26 @@ func heapInUse() uint64 {
 	return m.HeapInuse
 }
 
-// waitInFlight waits until the handler holds n requests.
-func waitInFlight(t *testing.T, h *Handler, n int64) {
+// waitHeld waits until the handler holds waiting requests that wait for
+// their body and inFlight whose body started.
+func waitHeld(t *testing.T, h *Handler, waiting, inFlight int64) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for h.inFlight.Load() < n {
+	for h.waiting.value() != waiting || h.inFlight.value() != inFlight {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d requests in flight after 30s, want %d", h.inFlight.Load(), n)
+			t.Fatalf("after 30s: %d requests wait for their body and %d are in flight, want %d and %d",
+				h.waiting.value(), h.inFlight.value(), waiting, inFlight)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
 // 1,000 clients announce 25 MB bodies (the largest allowed) and send
-// nothing, or one byte, and stall. They reserve no body budget beyond the
-// first small buffer of those that sent a byte, hold no large buffers, and
-// an honest signed 2 MiB delivery sent meanwhile is accepted at once.
+// nothing, or one byte, and stall. Those that sent nothing wait for their
+// body with no buffer and no slot of MaxInFlight; they reserve no body
+// budget beyond the first small buffer of those that sent a byte, hold no
+// large buffers, and an honest signed 2 MiB delivery sent meanwhile is
+// accepted at once.
 func TestSlowClientsHoldNoLargeBuffers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 2,000 sockets")
@@ -74,7 +78,7 @@ func TestSlowClientsHoldNoLargeBuffers(t *testing.T) {
 	h := NewHandler(slog.New(slog.DiscardHandler), js, NewMetrics(metrics.NewRegistry()), Options{
 		Secrets: ParseSecrets("s"), MaxBodyBytes: maxBody,
 	})
-	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers, nil)
+	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +97,7 @@ func TestSlowClientsHoldNoLargeBuffers(t *testing.T) {
 	for i := range slow {
 		conns = append(conns, slowClient(t, addr, i, announce, i%2))
 	}
-	waitInFlight(t, h, slow)
+	waitHeld(t, h, slow/2, slow/2)
 	// Those that sent a byte reach their first buffer.
 	deadline := time.Now().Add(10 * time.Second)
 	for h.budget.held() < slow/2*firstBuffer && time.Now().Before(deadline) {
@@ -149,8 +153,8 @@ func TestSlowClientsHoldNoLargeBuffers(t *testing.T) {
 	}
 }
 
-// Requests over MaxInFlight are answered 503 at once, with the connection
-// closed, while the requests in flight go on.
+// Requests whose body started, over MaxInFlight, are answered 503 at once,
+// with the connection closed, while the requests in flight go on.
 func TestMaxInFlight(t *testing.T) {
 	_, js := streamtest.Run(t).Connect()
 	if err := stream.Ensure(context.Background(), js, stream.Layout{Replicas: 1}); err != nil {
@@ -158,7 +162,7 @@ func TestMaxInFlight(t *testing.T) {
 	}
 	m := NewMetrics(metrics.NewRegistry())
 	h := NewHandler(slog.New(slog.DiscardHandler), js, m, Options{Secrets: ParseSecrets("s"), MaxBodyBytes: 1 << 20, MaxInFlight: 3})
-	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers, nil)
+	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,9 +172,9 @@ func TestMaxInFlight(t *testing.T) {
 	addr := srv.Addr().String()
 	var conns []net.Conn
 	for i := range 3 {
-		conns = append(conns, slowClient(t, addr, i, 1000, 0))
+		conns = append(conns, slowClient(t, addr, i, 1000, 1))
 	}
-	waitInFlight(t, h, 3)
+	waitHeld(t, h, 0, 3)
 
 	url := "http://" + addr + Path
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -192,7 +196,7 @@ func TestMaxInFlight(t *testing.T) {
 	// One slot frees: the next delivery is accepted.
 	conns[0].Close()
 	deadline := time.Now().Add(5 * time.Second)
-	for h.inFlight.Load() > 2 && time.Now().Before(deadline) {
+	for h.inFlight.value() > 2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	resp, err = client.Do(webhooktest.NewRequest(url, "ping", "under-the-cap", []byte(`{}`), "s"))
@@ -215,7 +219,7 @@ func TestPartialBodyHoldsWhatArrived(t *testing.T) {
 	h := NewHandler(slog.New(slog.DiscardHandler), &countingPublisher{}, NewMetrics(metrics.NewRegistry()), Options{
 		Secrets: ParseSecrets("s"), MaxBodyBytes: 25 << 20,
 	})
-	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), DefaultFastLaneBuffers, nil)
+	srv, err := Listen(slog.New(slog.DiscardHandler), "127.0.0.1:0", Routes(h), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

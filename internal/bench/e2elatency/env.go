@@ -40,7 +40,12 @@ func start(ctx context.Context, stderr io.Writer, o options) (*env, error) {
 	}
 	e := &env{dir: dir}
 	fail := func(err error) (*env, error) { e.stop(); return nil, err }
-	if err := proc.Build(ctx, ".", dir, stderr, "github.com/nats-io/nats-server/v2", "./cmd/receiver", "./cmd/processor"); err != nil {
+	builds := []string{"github.com/nats-io/nats-server/v2", "./cmd/receiver", "./cmd/processor"}
+	receiverBin := filepath.Join(dir, "receiver")
+	if o.receiver != "" {
+		builds, receiverBin = []string{builds[0], builds[2]}, o.receiver
+	}
+	if err := proc.Build(ctx, ".", dir, stderr, builds...); err != nil {
 		return fail(err)
 	}
 	// The binaries start once the server listens, so their start-up is quiet.
@@ -51,7 +56,7 @@ func start(ctx context.Context, stderr io.Writer, o options) (*env, error) {
 	var addrs []string
 	e.recv, addrs, err = e.procs.StartOnFreeAddrs(ctx, 2, func(a []string) proc.Spec {
 		return proc.Spec{
-			Name: "receiver", Path: filepath.Join(dir, "receiver"), Output: stderr,
+			Name: "receiver", Path: receiverBin, Output: stderr,
 			Env: append([]string{"NATS_URL=" + e.natsURL, "LISTEN_ADDR=" + a[0], "ADMIN_ADDR=" + a[1],
 				"GITHUB_WEBHOOK_SECRET=" + secret, "LOG_LEVEL=warn"}, o.recvEnv...),
 			Ready: proc.HTTPReady("http://" + a[1] + "/readyz"), ReadyTimeout: readyTimeout,

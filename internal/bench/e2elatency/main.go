@@ -57,6 +57,9 @@ type options struct {
 	timeline bool
 	// extra environment (KEY=VALUE) of each process, e.g. GOGC=400
 	natsEnv, recvEnv, procEnv []string
+	// receiver is a prebuilt receiver binary to run instead of building
+	// ./cmd/receiver (to compare two versions beside the same processor)
+	receiver string
 }
 
 func main() {
@@ -78,10 +81,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	natsEnv := fs.String("nats-env", "", "extra environment of nats-server, comma-separated KEY=VALUE (e.g. GOGC=400)")
 	recvEnv := fs.String("receiver-env", "", "extra environment of the receiver, comma-separated KEY=VALUE")
 	procEnv := fs.String("processor-env", "", "extra environment of the processor, comma-separated KEY=VALUE")
+	receiver := fs.String("receiver", "", "a receiver binary to run instead of building ./cmd/receiver (to compare two versions)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	o := options{reps: *reps, dur: *dur, warm: *warm, settle: *settle, workers: *workers, timeline: *timeline}
+	o := options{reps: *reps, dur: *dur, warm: *warm, settle: *settle, workers: *workers, timeline: *timeline, receiver: *receiver}
 	for _, x := range []struct {
 		flag string
 		dst  *[]string

@@ -1,21 +1,17 @@
-// Command httpfloor is the floor the receiver's CPU cost is compared with in
-// receiverload: a bare net/http server (default settings) whose handler reads
-// the body into a pooled buffer, publishes it to GHAS_EVENTS with the same
-// headers and options as the receiver, and answers 202. It checks nothing
-// (no signature, no JSON, no limits, no metrics), so receiverload can split
-// the receiver's cost per delivery into the direct publish, what net/http
-// itself costs around it, and the receiver's own work.
-//
-// On MINIMAL_ADDR the same process serves the second floor, a minimal
-// HTTP/1.1 loop (minimal.go): what the least an HTTP server can do costs,
-// which is what the receiver's fast lane is measured against.
+// Command httpfloor is the floor the receiver's CPU cost is judged against
+// in receiverload: a bare net/http server (default settings) whose handler
+// reads the body into a pooled buffer, publishes it to GHAS_EVENTS with the
+// same headers and options as the receiver, and answers 202. It checks
+// nothing (no signature, no JSON, no limits, no metrics), so receiverload
+// can split the receiver's cost per delivery into the direct publish, what
+// net/http itself costs around it, and the receiver's own work.
 //
 // On ADMIN_ADDR, POST /paced publishes at a fixed rate from this process
 // (paced.go): the direct publisher receiverload compares the receiver with
 // at a fixed rate.
 //
-// It is a benchmark stand-in, never deployed: it listens on LISTEN_ADDR and
-// MINIMAL_ADDR, answers GET /readyz on ADMIN_ADDR once connected to
+// It is a benchmark stand-in, never deployed: it listens on LISTEN_ADDR,
+// answers GET /readyz on ADMIN_ADDR once connected to
 // NATS_URL, and expects the stream to exist.
 package main
 
@@ -51,7 +47,7 @@ func run(getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 3)
+	errc := make(chan error, 2)
 	go func() {
 		admin := http.NewServeMux()
 		admin.Handle("/paced", pacedPublisher(js))
@@ -59,7 +55,6 @@ func run(getenv func(string) string) error {
 		errc <- http.ListenAndServe(getenv("ADMIN_ADDR"), admin)
 	}()
 	go func() { errc <- http.ListenAndServe(getenv("LISTEN_ADDR"), newHandler(js)) }()
-	go func() { errc <- serveMinimal(getenv("MINIMAL_ADDR"), js) }()
 	return <-errc
 }
 
@@ -88,7 +83,7 @@ func newHandler(js jetstream.JetStream) http.Handler {
 }
 
 // publish stores a delivery in GHAS_EVENTS with the receiver's headers and
-// options, as both floors do.
+// options, as the floor and the paced publisher do.
 func publish(ctx context.Context, js jetstream.JetStream, body []byte, id, event, hook string) error {
 	hdr := nats.Header{
 		stream.HeaderMsgID:      {id},

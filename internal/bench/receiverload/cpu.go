@@ -61,8 +61,8 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(
 func mb(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
 
 // fixedRateCPU measures the receiver's CPU per delivery at each of
-// o.rates, where nothing saturates the machine, and the floors' at the same
-// rates. The direct publisher is measured at the same rate in the floor
+// o.rates, where nothing saturates the machine, and the net/http floor's at
+// the same rates: receiver ÷ floor is the ratio the receiver is judged by. The direct publisher is measured at the same rate in the floor
 // process (its POST /paced): here, in the load generator, the HTTP clients
 // of the other paths would be counted with it. Its pacing (a timer and a
 // goroutine per publish) is measured alone too, so that the ratio can be
@@ -145,10 +145,10 @@ func fixedRateRow(ctx context.Context, e *env, o options, paths []variant, body 
 		if p > t {
 			bare = fmt.Sprintf("%.2f", recv/(p-t))
 		}
-		row = append(row, fmt.Sprintf("%.1f", p), fmt.Sprintf("%.1f", t), fmt.Sprintf("**%.2f**", recv/p), bare)
+		row = append(row, fmt.Sprintf("%.1f", p), fmt.Sprintf("%.1f", t), fmt.Sprintf("%.2f", recv/p), bare)
 	}
 	if len(paths) > 1 {
-		row = append(row, fmt.Sprintf("%.2f", recv/median(cpu[len(paths)-1])))
+		row = append(row, fmt.Sprintf("**%.2f**", recv/median(cpu[len(paths)-1])))
 	}
 	return row, nil
 }

@@ -21,7 +21,6 @@ type env struct {
 	server, recv     *proc.Process
 	floor            *proc.Process // nil without -floor
 	floorURL         string        // the net/http floor
-	minimalURL       string        // the minimal HTTP/1.1 floor, same process
 	pacedURL         string        // the floor process's paced publisher
 	nc               *nats.Conn
 	js               jetstream.JetStream
@@ -72,10 +71,10 @@ func start(ctx context.Context, stderr io.Writer, o options) (*env, error) {
 	e.webhook = addrs[0]
 	if o.floor {
 		// Started after the receiver, which creates the stream it publishes to.
-		e.floor, addrs, err = e.procs.StartOnFreeAddrs(ctx, 3, func(a []string) proc.Spec {
+		e.floor, addrs, err = e.procs.StartOnFreeAddrs(ctx, 2, func(a []string) proc.Spec {
 			return proc.Spec{
 				Name: "httpfloor", Path: filepath.Join(dir, "httpfloor"), Output: stderr,
-				Env:   []string{"NATS_URL=" + e.natsURL, "LISTEN_ADDR=" + a[0], "ADMIN_ADDR=" + a[1], "MINIMAL_ADDR=" + a[2]},
+				Env:   []string{"NATS_URL=" + e.natsURL, "LISTEN_ADDR=" + a[0], "ADMIN_ADDR=" + a[1]},
 				Ready: proc.HTTPReady("http://" + a[1] + "/readyz"), ReadyTimeout: 30 * time.Second,
 			}
 		})
@@ -83,7 +82,6 @@ func start(ctx context.Context, stderr io.Writer, o options) (*env, error) {
 			return fail(err)
 		}
 		e.floorURL = "http://" + addrs[0] + "/webhook"
-		e.minimalURL = "http://" + addrs[2] + "/webhook"
 		e.pacedURL = "http://" + addrs[1] + "/paced"
 	}
 	e.nc, err = nats.Connect(e.natsURL)

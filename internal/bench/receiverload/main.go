@@ -8,16 +8,16 @@
 //     repeated -reps times (medians reported), with each process's CPU time
 //     per operation: the receiver's per delivery against the direct
 //     publisher's per publish is the ratio the receiver's cost is judged by;
-//   - in the same loop, two floors served by internal/bench/httpfloor, which
-//     publish the same way and check nothing: a bare net/http server, and a
-//     minimal HTTP/1.1 loop (one read, one publish, one write per delivery);
-//     they split the receiver's cost into the publish, what an HTTP server
-//     costs around it, and the receiver's own work;
-//   - the receiver's, the floors' and a direct publisher's CPU per operation
+//   - in the same loop, the floor served by internal/bench/httpfloor: a bare
+//     net/http server that publishes the same way and checks nothing; it
+//     splits the receiver's cost into the publish, what net/http costs
+//     around it, and the receiver's own work;
+//   - the receiver's, the floor's and a direct publisher's CPU per operation
 //     at fixed rates (-fixed-rates, open loop), where the machine is not
 //     saturated and every path does the same number of operations per
-//     second: the publisher publishes from the floor process, paced by its
-//     own timer, and its pacing alone is measured too;
+//     second: receiver ÷ floor is the ratio the receiver's cost is judged
+//     by; the publisher publishes from the floor process, paced by its own
+//     timer, and its pacing alone is measured too;
 //   - the receiver's RSS with stalled clients that announce 25 MB bodies and
 //     send nothing, while an honest 2 MiB delivery is sent;
 //   - open-loop latency at a fixed rate (default 1,000/s) for -open seconds,
@@ -77,10 +77,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	rate := fs.Int("rate", 1000, "open-loop rate, deliveries per second")
 	open := fs.Duration("open", 60*time.Second, "open-loop duration (RSS sampled during it); 0 skips")
 	fixed := fs.Duration("fixed", 5*time.Second, "duration of each CPU measurement at a fixed rate (every path in turn, -reps times); 0 skips")
-	rates := fs.String("fixed-rates", "1000,3000", "rates of the fixed-rate CPU measurement, deliveries per second, comma-separated")
+	rates := fs.String("fixed-rates", "500,1000,2000", "rates of the fixed-rate CPU measurement, deliveries per second, comma-separated")
 	big := fs.Int("big", 25_000_000, "size of the single large delivery; 0 skips")
 	slow := fs.Int("slow", 1000, "stalled clients that announce the largest body (26214400 bytes) while an honest 2 MiB delivery is sent; 0 skips")
-	floor := fs.Bool("floor", true, "also measure the floors (internal/bench/httpfloor: bare net/http, and a minimal HTTP/1.1 loop, each with the same publish and no checks)")
+	floor := fs.Bool("floor", true, "also measure the floor (internal/bench/httpfloor: bare net/http with the same publish and no checks)")
 	receiver := fs.String("receiver", "", "a receiver binary to measure instead of building ./cmd/receiver (to compare two versions)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -120,7 +120,6 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 	pace.Closed(ctx, base, maxConc, time.Second)
 	if e.floor != nil {
 		pace.Closed(ctx, httpSender(client, e.floorURL, body), maxConc, time.Second)
-		pace.Closed(ctx, httpSender(client, e.minimalURL, body), maxConc, time.Second)
 	}
 	if err := purge(ctx, e.js); err != nil {
 		return err
@@ -128,8 +127,7 @@ func measure(ctx context.Context, e *env, o options, stdout, stderr io.Writer) e
 
 	vs := []variant{{"receiver", recv, cpuReceiver}, {"baseline", base, cpuLoadGen}}
 	if e.floor != nil {
-		vs = append(vs, variant{"net/http floor", httpSender(client, e.floorURL, body), cpuFloor},
-			variant{"minimal floor", httpSender(client, e.minimalURL, body), cpuFloor})
+		vs = append(vs, variant{"net/http floor", httpSender(client, e.floorURL, body), cpuFloor})
 	}
 	if err := closedLoops(ctx, e, o, vs, len(body), stdout, stderr); err != nil {
 		return err
