@@ -196,9 +196,13 @@ type Finding struct {
 	// FirstFoundOn is when GitHub created the alert (created_at); null
 	// when unknown, never omitted.
 	FirstFoundOn *string `json:"firstFoundOn"`
-	// LastFoundOn is the time of the latest change (updated_at, else the
-	// event's own time); it orders the events of one finding. Null when
-	// unknown, never omitted.
+	// LastFoundOn is the time of the latest change GitHub recorded:
+	// updated_at, else the latest of the alert's own timestamps (fixed_at,
+	// dismissed_at, auto_dismissed_at, resolved_at, created_at; for a
+	// webhook also the time of its action), the receive time only for a
+	// webhook that carries none of them — never a pull's clock, so an
+	// unchanged alert read again gives an unchanged document. It orders
+	// the events of one finding. Null when unknown, never omitted.
 	LastFoundOn *string `json:"lastFoundOn"`
 	// LastFixedOn is when the alert was fixed (fixed_at; secret scanning
 	// resolved_at); null when not fixed, never omitted.
@@ -237,6 +241,52 @@ type Finding struct {
 	// ImportScope is, on an imported finding, the scope of the import
 	// that last listed it (see ImportScope); absent on GitHub's findings.
 	ImportScope *ImportScope `json:"importScope,omitempty"`
+
+	// The fields below came with the third version of the document; each
+	// is omitted when GitHub does not give it.
+
+	// Classifications are how code scanning classified the file of the
+	// most recent instance: source, generated, test, library,
+	// documentation (sast).
+	Classifications []string `json:"classifications,omitempty"`
+	// Message is the most recent instance's own message text (sast).
+	Message string `json:"message,omitempty"`
+	// Analysis names the analysis that found the alert (sast).
+	Analysis *Analysis `json:"analysis,omitempty"`
+	// Validity is GitHub's check of the secret: active, inactive or
+	// unknown (secret).
+	Validity string `json:"validity,omitempty"`
+	// PubliclyLeaked reports whether the secret was also found in public
+	// (secret); kept when false.
+	PubliclyLeaked *bool `json:"publiclyLeaked,omitempty"`
+	// MultiRepo reports whether the secret was found in several
+	// repositories (secret); kept when false.
+	MultiRepo *bool `json:"multiRepo,omitempty"`
+	// PushProtectionBypass says who pushed the secret past push
+	// protection and when; only when it was bypassed (secret).
+	PushProtectionBypass *PushProtectionBypass `json:"pushProtectionBypass,omitempty"`
+	// Assignees are the logins the alert is assigned to (assignees[];
+	// secret scanning's assigned_to).
+	Assignees []string `json:"assignees,omitempty"`
+}
+
+// Analysis names the code scanning analysis of a finding.
+type Analysis struct {
+	// ToolVersion is the version of the tool (tool.version).
+	ToolVersion string `json:"toolVersion,omitempty"`
+	// Category is the analysis category of the most recent instance.
+	Category string `json:"category,omitempty"`
+	// AnalysisKey identifies the analysis (workflow file and job) of the
+	// most recent instance.
+	AnalysisKey string `json:"analysisKey,omitempty"`
+}
+
+// PushProtectionBypass is a bypass of secret scanning's push protection.
+type PushProtectionBypass struct {
+	// By is the login of who bypassed it (push_protection_bypassed_by).
+	By string `json:"by,omitempty"`
+	// At is when (push_protection_bypassed_at, RFC 3339).
+	At string `json:"at,omitempty"`
 }
 
 // ImportScope is the scope of an import — tool, category and ref, as the
@@ -269,6 +319,10 @@ type Location struct {
 	Ref string `json:"ref,omitempty"`
 	// CommitSHA is the commit the finding was seen in.
 	CommitSHA string `json:"commitSha,omitempty"`
+	// StartColumn is the first column of the finding (1-based; sast).
+	StartColumn int `json:"startColumn,omitempty"`
+	// EndColumn is the column after the finding's last character (sast).
+	EndColumn int `json:"endColumn,omitempty"`
 }
 
 // FindingType classifies the finding.
@@ -290,20 +344,35 @@ type Vulnerability struct {
 	CVEID string `json:"cveId,omitempty"`
 	// GHSAID is the advisory's GitHub Security Advisory id (sca).
 	GHSAID string `json:"ghsaId,omitempty"`
-	// CVSS is the advisory's CVSS v3 vector and score (sca).
+	// CVSS is the advisory's CVSS v3 (and v4) vector and score (sca).
 	CVSS *CVSS `json:"cvss,omitempty"`
 	// ExploitCodeMaturity is the EPSS probability, 0 to 1 (sca, the
 	// advisory's epss.percentage).
 	ExploitCodeMaturity *float64 `json:"exploitCodeMaturity,omitempty"`
+	// EPSSPercentile is the EPSS percentile, 0 to 1: how the probability
+	// ranks among all CVEs (sca, epss.percentile).
+	EPSSPercentile *float64 `json:"epssPercentile,omitempty"`
+	// AdvisoryWithdrawnAt is when the advisory was withdrawn (sca,
+	// withdrawn_at, RFC 3339).
+	AdvisoryWithdrawnAt string `json:"advisoryWithdrawnAt,omitempty"`
+	// Identifiers are every identifier of the advisory (GHSA and CVE
+	// ids) in GitHub's order (sca).
+	Identifiers []string `json:"identifiers,omitempty"`
 }
 
-// CVSS is a CVSS v3 vector and base score.
+// CVSS is the advisory's CVSS v3 vector and base score, and its CVSS v4
+// ones where GitHub has them.
 type CVSS struct {
 	// Vector is the CVSS v3 vector string.
 	Vector string `json:"vector,omitempty"`
 	// CVSS3Base is the CVSS v3 base score, 0.1 to 10; left out when GitHub
 	// has no score (it sends 0).
 	CVSS3Base *float64 `json:"cvss3Base,omitempty"`
+	// CVSS4Base is the CVSS v4 base score, 0.1 to 10; left out when GitHub
+	// has no score.
+	CVSS4Base *float64 `json:"cvss4Base,omitempty"`
+	// CVSS4Vector is the CVSS v4 vector string.
+	CVSS4Vector string `json:"cvss4Vector,omitempty"`
 }
 
 // Product is the vulnerable package of a Dependabot finding.
@@ -316,6 +385,11 @@ type Product struct {
 	Version string `json:"version,omitempty"`
 	// ManifestPath is the manifest that declares the dependency.
 	ManifestPath string `json:"manifestPath,omitempty"`
+	// DependencyScope is runtime or development (dependency.scope).
+	DependencyScope string `json:"dependencyScope,omitempty"`
+	// DependencyRelationship is direct, transitive or inconclusive
+	// (dependency.relationship).
+	DependencyRelationship string `json:"dependencyRelationship,omitempty"`
 }
 
 // Remediation names who remediated (or dismissed) the finding.

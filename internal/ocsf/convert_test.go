@@ -189,3 +189,64 @@ func TestSecretIsDataSecurityFinding(t *testing.T) {
 		t.Errorf("time %d, want %d", ev.Time, revTime().UnixMilli())
 	}
 }
+
+// TestThirdVersionFields: the document's third-version fields reach the
+// places OCSF 1.6.0 has for them, and the events still validate.
+func TestThirdVersionFields(t *testing.T) {
+	s := loadSchema(t)
+	f64 := func(f float64) *float64 { return &f }
+	doc := readDoc(t, filepath.Join("..", "transform", "testdata", "golden", "dependabot_alert", "rest", "dependabot-get-alert.json"))
+	v := doc.Findings[0].FindingType.Vulnerability
+
+	// CVSS v4 alone (no v3 score), a vector without a version prefix.
+	v.CVSS = &finding.CVSS{CVSS4Base: f64(9.3), CVSS4Vector: "AV:N/AC:L"}
+	// A percentile without the probability: no epss (its score is required).
+	v.ExploitCodeMaturity, v.EPSSPercentile = nil, f64(0.5)
+	v.Identifiers = []string{v.GHSAID, v.CVEID, "PYSEC-2021-1"}
+	ev, err := ocsf.Convert(doc, ocsf.Revision{Time: revTime()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cve := ev.Vulnerabilities[0].CVE
+	if len(cve.CVSS) != 1 || cve.CVSS[0] != (ocsf.CVSS{BaseScore: 9.3, Version: "4.0", VectorString: "AV:N/AC:L"}) {
+		t.Errorf("cvss %+v", cve.CVSS)
+	}
+	if cve.EPSS != nil {
+		t.Errorf("epss without a score: %+v", cve.EPSS)
+	}
+	if got := ev.Vulnerabilities[0].RelatedVulnerabilities; !slices.Equal(got, []string{v.GHSAID, "PYSEC-2021-1"}) {
+		t.Errorf("related_vulnerabilities %q", got)
+	}
+	if ev.Unmapped["dependencyScope"] != "runtime" || ev.Unmapped["dependencyRelationship"] != "direct" {
+		t.Errorf("unmapped %v", ev.Unmapped)
+	}
+	b, err := ocsf.Encode(doc, ocsf.Revision{Time: revTime()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(b); err != nil {
+		t.Errorf("does not validate: %v", err)
+	}
+
+	// Only a GHSA: the advisory, its other identifiers related.
+	v.CVEID, v.Identifiers = "", []string{v.GHSAID, "CVE-2021-20191"}
+	ev, err = ocsf.Convert(doc, ocsf.Revision{Time: revTime()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := ev.Vulnerabilities[0].Advisory; a == nil || a.UID != v.GHSAID || !slices.Equal(ev.Vulnerabilities[0].RelatedVulnerabilities, []string{"CVE-2021-20191"}) {
+		t.Errorf("advisory %+v related %q", a, ev.Vulnerabilities[0].RelatedVulnerabilities)
+	}
+
+	// Code scanning: columns on the affected code, the tool's version on
+	// its product, nothing unmapped.
+	doc = readDoc(t, filepath.Join("..", "transform", "testdata", "golden", "code_scanning_alert", "rest", "code-scanning-get-alert.json"))
+	ev, err = ocsf.Convert(doc, ocsf.Revision{Time: revTime()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := ev.Vulnerabilities[0].AffectedCode[0]
+	if ac.StartColumn != 7 || ac.EndColumn != 18 || ev.FindingInfo.Product.Version != "2.4.0" || ev.Unmapped != nil {
+		t.Errorf("affected code %+v, product %+v, unmapped %v", ac, ev.FindingInfo.Product, ev.Unmapped)
+	}
+}

@@ -37,6 +37,9 @@ type Event struct {
 	// DataSecurity and File are set for class 2006 only.
 	DataSecurity *DataSecurity `json:"data_security,omitempty"`
 	File         *File         `json:"file,omitempty"`
+	// Unmapped holds document fields the schema has no place for: a
+	// dependency's scope and relationship (affected_package has none).
+	Unmapped map[string]string `json:"unmapped,omitempty"`
 }
 
 // Metadata is the event's metadata object.
@@ -53,6 +56,8 @@ type Metadata struct {
 type Product struct {
 	Name       string `json:"name"`
 	VendorName string `json:"vendor_name,omitempty"`
+	// Version is the detecting tool's version (finding_info.product).
+	Version string `json:"version,omitempty"`
 }
 
 // Info is the finding_info object.
@@ -134,9 +139,11 @@ type CVSS struct {
 	VectorString string  `json:"vector_string,omitempty"`
 }
 
-// EPSS is an epss object; the schema types its score as a string.
+// EPSS is an epss object; the schema types its score as a string and its
+// percentile as a number.
 type EPSS struct {
-	Score string `json:"score"`
+	Score      string   `json:"score"`
+	Percentile *float64 `json:"percentile,omitempty"`
 }
 
 // CWE is a cwe object.
@@ -156,10 +163,12 @@ type Advisory struct {
 
 // AffectedCode is where a code weakness is.
 type AffectedCode struct {
-	File      File  `json:"file"`
-	StartLine int   `json:"start_line,omitempty"`
-	EndLine   int   `json:"end_line,omitempty"`
-	Rule      *Rule `json:"rule,omitempty"`
+	File        File  `json:"file"`
+	StartLine   int   `json:"start_line,omitempty"`
+	EndLine     int   `json:"end_line,omitempty"`
+	StartColumn int   `json:"start_column,omitempty"`
+	EndColumn   int   `json:"end_column,omitempty"`
+	Rule        *Rule `json:"rule,omitempty"`
 }
 
 // File is a file object; TypeID 1 is a regular file.

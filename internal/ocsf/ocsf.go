@@ -196,6 +196,15 @@ func Convert(doc finding.Document, rev Revision) (Event, error) {
 			return Event{}, err
 		}
 		ev.Vulnerabilities = []Vulnerability{v}
+		if p := f.Product; p != nil && (p.DependencyScope != "" || p.DependencyRelationship != "") {
+			ev.Unmapped = map[string]string{}
+			if p.DependencyScope != "" {
+				ev.Unmapped["dependencyScope"] = p.DependencyScope
+			}
+			if p.DependencyRelationship != "" {
+				ev.Unmapped["dependencyRelationship"] = p.DependencyRelationship
+			}
+		}
 	case finding.TypeSecret:
 		ev.ClassUID, ev.ClassName = ClassDataSecurityFinding, "Data Security Finding"
 		ev.DataSecurity = &DataSecurity{
@@ -254,6 +263,9 @@ func info(doc *finding.Document, f *finding.Finding) Info {
 	}
 	if f.DetectionMethod != "" {
 		in.Product = &Product{Name: f.DetectionMethod}
+		if f.Analysis != nil {
+			in.Product.Version = f.Analysis.ToolVersion
+		}
 	}
 	return in
 }

@@ -40,13 +40,11 @@ func vulnerability(doc *finding.Document, f *finding.Finding) (Vulnerability, er
 	if doc.FindingTypeName == finding.TypeSCA {
 		switch {
 		case fv.CVEID != "":
-			v.CVE = &CVE{UID: fv.CVEID, Title: f.Name, RelatedCWEs: cweObjects(cwes), EPSS: epss(fv.ExploitCodeMaturity)}
-			if c := cvss(fv.CVSS); c != nil {
-				v.CVE.CVSS = []CVSS{*c}
-			}
-			v.RelatedVulnerabilities = nonEmpty(fv.GHSAID)
+			v.CVE = &CVE{UID: fv.CVEID, Title: f.Name, RelatedCWEs: cweObjects(cwes), EPSS: epss(fv.ExploitCodeMaturity, fv.EPSSPercentile), CVSS: cvss(fv.CVSS)}
+			v.RelatedVulnerabilities = aliases(nonEmpty(fv.GHSAID), fv.CVEID, fv.Identifiers)
 		case fv.GHSAID != "":
 			v.Advisory = &Advisory{UID: fv.GHSAID, Title: f.Name, SrcURL: "https://github.com/advisories/" + fv.GHSAID, RelatedCWEs: cweObjects(cwes)}
+			v.RelatedVulnerabilities = aliases(nil, fv.GHSAID, fv.Identifiers)
 		}
 		if p := f.Product; p != nil && p.Name != "" && p.Version != "" {
 			v.AffectedPackages = []AffectedPackage{{
@@ -61,7 +59,8 @@ func vulnerability(doc *finding.Document, f *finding.Finding) (Vulnerability, er
 		}
 	} else if l := f.Location; l != nil {
 		if fl := file(l.Path); fl != nil {
-			ac := AffectedCode{File: *fl, StartLine: line(l.StartLine), EndLine: line(l.EndLine)}
+			ac := AffectedCode{File: *fl, StartLine: line(l.StartLine), EndLine: line(l.EndLine),
+				StartColumn: line(l.StartColumn), EndColumn: line(l.EndColumn)}
 			if f.RuleID != "" {
 				ac.Rule = &Rule{UID: f.RuleID, Name: f.RuleID}
 			}
@@ -73,7 +72,7 @@ func vulnerability(doc *finding.Document, f *finding.Finding) (Vulnerability, er
 	}
 
 	// A weakness, else the rule.
-	v.RelatedVulnerabilities = append(nonEmpty(fv.CVEID), nonEmpty(fv.GHSAID)...)
+	v.RelatedVulnerabilities = aliases(append(nonEmpty(fv.CVEID), nonEmpty(fv.GHSAID)...), "", fv.Identifiers)
 	if len(cwes) > 0 {
 		v.CWE = &cweObjects(cwes[:1])[0]
 		v.RelatedVulnerabilities = append(v.RelatedVulnerabilities, cwes[1:]...)
@@ -90,7 +89,18 @@ func vulnerability(doc *finding.Document, f *finding.Finding) (Vulnerability, er
 	return v, nil
 }
 
-// line is a line number as OCSF types it (a 32-bit integer), 0 (omitted)
+// aliases appends to related the advisory's identifiers (GitHub's order)
+// that are neither the vulnerability's own uid nor already listed.
+func aliases(related []string, uid string, ids []string) []string {
+	for _, id := range ids {
+		if id != "" && id != uid && !slices.Contains(related, id) {
+			related = append(related, id)
+		}
+	}
+	return related
+}
+
+// line is a line number (or column) as OCSF types it (a 32-bit integer), 0 (omitted)
 // when it is not a line number.
 func line(n int) int {
 	if n <= 0 || n > math.MaxInt32 {
@@ -156,26 +166,38 @@ func cweObjects(ids []string) []CWE {
 	return out
 }
 
-// cvss is the CVSS v3 score; the version comes from the vector's
-// "CVSS:3.x/" prefix, else only the major version is claimed.
-func cvss(c *finding.CVSS) *CVSS {
-	if c == nil || c.CVSS3Base == nil {
+// cvss is the CVSS v3 score, then the v4 one; each version comes from its
+// vector's "CVSS:x.y/" prefix, else the version of the score's field.
+func cvss(c *finding.CVSS) []CVSS {
+	if c == nil {
 		return nil
 	}
-	out := &CVSS{BaseScore: *c.CVSS3Base, Version: "3", VectorString: c.Vector}
-	if rest, ok := strings.CutPrefix(c.Vector, "CVSS:"); ok {
-		if v, _, ok := strings.Cut(rest, "/"); ok && v != "" {
-			out.Version = v
-		}
+	var out []CVSS
+	if c.CVSS3Base != nil {
+		out = append(out, CVSS{BaseScore: *c.CVSS3Base, Version: cvssVersion(c.Vector, "3"), VectorString: c.Vector})
+	}
+	if c.CVSS4Base != nil {
+		out = append(out, CVSS{BaseScore: *c.CVSS4Base, Version: cvssVersion(c.CVSS4Vector, "4.0"), VectorString: c.CVSS4Vector})
 	}
 	return out
 }
 
-func epss(p *float64) *EPSS {
+func cvssVersion(vector, otherwise string) string {
+	if rest, ok := strings.CutPrefix(vector, "CVSS:"); ok {
+		if v, _, ok := strings.Cut(rest, "/"); ok && v != "" {
+			return v
+		}
+	}
+	return otherwise
+}
+
+// epss is the EPSS probability and percentile; none without the
+// probability, which the schema requires.
+func epss(p, percentile *float64) *EPSS {
 	if p == nil {
 		return nil
 	}
-	return &EPSS{Score: strconv.FormatFloat(*p, 'f', -1, 64)}
+	return &EPSS{Score: strconv.FormatFloat(*p, 'f', -1, 64), Percentile: percentile}
 }
 
 // fixedIn is the first patched version from the recommendation the

@@ -156,6 +156,9 @@ rows:
 		if !ok {
 			return program{}, fmt.Errorf("row %d (%s): unknown function %q (known: %s)", i, r.Target, r.Function, strings.Join(functionNames()[1:], ", "))
 		}
+		if fn.maxIn < 0 && len(r.Source) < fn.minIn {
+			return program{}, fmt.Errorf("row %d (%s): function %q takes at least %d sources, got %d", i, r.Target, r.Function, fn.minIn, len(r.Source))
+		}
 		if len(r.Source) < fn.minIn || fn.maxIn >= 0 && len(r.Source) > fn.maxIn {
 			return program{}, fmt.Errorf("row %d (%s): function %q takes %d to %d sources, got %d", i, r.Target, r.Function, fn.minIn, fn.maxIn, len(r.Source))
 		}

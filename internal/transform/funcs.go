@@ -3,6 +3,7 @@ package transform
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -23,7 +24,8 @@ type function struct {
 // functionNames lists the named functions in the order docs show them.
 func functionNames() []string {
 	return []string{"", "severity", "status", "secretStatus", "secretState", "cweFromTags",
-		"detectionURL", "template", "lookup", "visibility", "date", "nonZero"}
+		"detectionURL", "template", "lookup", "visibility", "date", "nonZero", "firstElseLatest",
+		"number", "ifTrue"}
 }
 
 // lookupFunction returns the named function; "" is the identity.
@@ -65,6 +67,15 @@ func lookupFunction(name string) (function, bool) {
 	case "nonZero":
 		return function{minIn: 1, maxIn: 1, doc: "a number other than 0, else absent (GitHub writes score 0 for \"no score\")",
 			call: nonZeroFunc}, true
+	case "firstElseLatest":
+		return function{minIn: 2, maxIn: -1, doc: "[first, others…]: the first source when present, else the latest of the others (RFC 3339 times, compared as instants; absent ones skipped); none → absent",
+			call: firstElseLatestFunc}, true
+	case "number":
+		return function{minIn: 1, maxIn: 1, doc: "a number as it is; a string holding a number (GitHub writes some EPSS percentiles as \"0.16001e0\") → that number",
+			call: numberFunc}, true
+	case "ifTrue":
+		return function{minIn: 2, maxIn: 2, doc: "[flag, value]: the value when the flag is true, else absent",
+			call: ifTrueFunc}, true
 	}
 	return function{}, false
 }
@@ -285,4 +296,63 @@ func nonZeroFunc(_ map[string]string, in []any) (any, error) {
 		return nil, nil
 	}
 	return n, nil
+}
+
+// firstElseLatestFunc dates a finding: the first source (updated_at) when
+// GitHub gives it, else the latest of the others. The result is the
+// source's own text, so the document says what GitHub said.
+func firstElseLatestFunc(_ map[string]string, in []any) (any, error) {
+	if in[0] != nil {
+		if _, err := timeOf(in[0]); err != nil {
+			return nil, fmt.Errorf("firstElseLatest: %w", err)
+		}
+		return in[0], nil
+	}
+	var latest any
+	var at time.Time
+	for _, v := range in[1:] {
+		if v == nil {
+			continue
+		}
+		t, err := timeOf(v)
+		if err != nil {
+			return nil, fmt.Errorf("firstElseLatest: %w", err)
+		}
+		if latest == nil || t.After(at) {
+			latest, at = v, t
+		}
+	}
+	return latest, nil
+}
+
+// timeOf parses an RFC 3339 time string.
+func timeOf(v any) (time.Time, error) {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}, fmt.Errorf("want an RFC 3339 time, got %s", kind(v))
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want an RFC 3339 time, got %q", s)
+	}
+	return t, nil
+}
+
+func numberFunc(_ map[string]string, in []any) (any, error) {
+	s, ok := in[0].(string)
+	if !ok {
+		return in[0], nil // a number, or a type the target refuses
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return nil, fmt.Errorf("number: want a number, got %q", s)
+	}
+	return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), nil
+}
+
+func ifTrueFunc(_ map[string]string, in []any) (any, error) {
+	if in[0] != true {
+		return nil, nil
+	}
+	return in[1], nil
 }

@@ -35,7 +35,7 @@ func alertRoot(dataset string) string {
 // Context sources: facts of the event rather than of the source document.
 const (
 	ctxAction       = "$action"       // the payload's action (reconcile for reconciler events)
-	ctxEventTime    = "$eventTime"    // the action's own timestamp, else the receive time
+	ctxEventTime    = "$eventTime"    // the action's own timestamp, else a webhook's receive time; absent for reconciler events
 	ctxReceivedAt   = "$receivedAt"   // Event.ReceivedAt
 	ctxRuleSeverity = "$ruleSeverity" // Event.RuleSeverity, the enrichment cache's rule level
 	ctxEvent        = "$event"        // Event.Name

@@ -39,6 +39,7 @@ func TestParseMapRejects(t *testing.T) {
 		{"arity", "sast", strings.Replace(base, `"source": ["codeScanningAlerts.state", "$action"]`, `"source": ["codeScanningAlerts.state"]`, 1), "takes 2 to 2 sources"},
 		{"template without format", "sca", strings.Replace(string(DefaultJSON("sca")), `"format": "Upgrade {0} to {1}"`, `"fmt": "x"`, 1), "needs args.format"},
 		{"value of wrong type", "sast", strings.Replace(base, `{"target": "vendorName", "value": "GitHub"}`, `{"target": "vendorName", "value": {"a":1}}`, 1), "want a string"},
+		{"firstElseLatest with one source", "sast", strings.Replace(base, `"function": "firstElseLatest", "source": ["codeScanningAlerts.updated_at", "codeScanningAlerts.fixed_at", "codeScanningAlerts.dismissed_at", "codeScanningAlerts.created_at", "$eventTime"]`, `"function": "firstElseLatest", "source": ["codeScanningAlerts.updated_at"]`, 1), "takes at least 2 sources"},
 		{"duplicate target", "sast", strings.Replace(base, `"target": "findings[0].name"`, `"target": "findings[0].ruleId"`, 1), "mapped twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,15 +36,26 @@ func targetPaths() []string {
 		"findings[0].detectionMethod", "findings[0].ruleId",
 		"findings[0].location.path", "findings[0].location.startLine", "findings[0].location.endLine",
 		"findings[0].location.ref", "findings[0].location.commitSha",
+		"findings[0].location.startColumn", "findings[0].location.endColumn",
 		"findings[0].solutionRecommendation", "findings[0].references",
 		"findings[0].findingType.vulnerability.cweIds", "findings[0].findingType.vulnerability.owaspTop10Ids",
 		"findings[0].findingType.vulnerability.cveId", "findings[0].findingType.vulnerability.ghsaId",
 		"findings[0].findingType.vulnerability.cvss.vector", "findings[0].findingType.vulnerability.cvss.cvss3Base",
+		"findings[0].findingType.vulnerability.cvss.cvss4Base", "findings[0].findingType.vulnerability.cvss.cvss4Vector",
 		"findings[0].findingType.vulnerability.exploitCodeMaturity",
+		"findings[0].findingType.vulnerability.epssPercentile",
+		"findings[0].findingType.vulnerability.advisoryWithdrawnAt",
+		"findings[0].findingType.vulnerability.identifiers",
 		"findings[0].product.vendor", "findings[0].product.name", "findings[0].product.version",
 		"findings[0].product.manifestPath",
+		"findings[0].product.dependencyScope", "findings[0].product.dependencyRelationship",
 		"findings[0].remediations[0].remediationBy",
 		"findings[0].mitigation.mitigationStrategy", "findings[0].mitigation.comment",
+		"findings[0].classifications", "findings[0].message",
+		"findings[0].analysis.toolVersion", "findings[0].analysis.category", "findings[0].analysis.analysisKey",
+		"findings[0].validity", "findings[0].publiclyLeaked", "findings[0].multiRepo",
+		"findings[0].pushProtectionBypass.by", "findings[0].pushProtectionBypass.at",
+		"findings[0].assignees",
 	}
 }
 
@@ -102,6 +113,22 @@ func mitigation(d *finding.Document) *finding.Mitigation {
 	return f.Mitigation
 }
 
+func analysis(d *finding.Document) *finding.Analysis {
+	f := firstFinding(d)
+	if f.Analysis == nil {
+		f.Analysis = &finding.Analysis{}
+	}
+	return f.Analysis
+}
+
+func bypass(d *finding.Document) *finding.PushProtectionBypass {
+	f := firstFinding(d)
+	if f.PushProtectionBypass == nil {
+		f.PushProtectionBypass = &finding.PushProtectionBypass{}
+	}
+	return f.PushProtectionBypass
+}
+
 func str(field func(*finding.Document) *string) setter {
 	return func(d *finding.Document, v any) error {
 		s, err := asString(v)
@@ -157,6 +184,18 @@ func boolean(field func(*finding.Document) *bool) setter {
 			return fmt.Errorf("want a boolean, got %s", kind(v))
 		}
 		*field(d) = b
+		return nil
+	}
+}
+
+// optBool writes a boolean that is kept when false.
+func optBool(field func(*finding.Document) **bool) setter {
+	return func(d *finding.Document, v any) error {
+		b, ok := v.(bool)
+		if !ok {
+			return fmt.Errorf("want a boolean, got %s", kind(v))
+		}
+		*field(d) = &b
 		return nil
 	}
 }
@@ -311,6 +350,10 @@ func lookupTarget(path string) (setter, bool) {
 		return str(func(d *finding.Document) *string { return &loc(d).Ref }), true
 	case "findings[0].location.commitSha":
 		return str(func(d *finding.Document) *string { return &loc(d).CommitSHA }), true
+	case "findings[0].location.startColumn":
+		return integer(func(d *finding.Document) *int { return &loc(d).StartColumn }), true
+	case "findings[0].location.endColumn":
+		return integer(func(d *finding.Document) *int { return &loc(d).EndColumn }), true
 	case "findings[0].solutionRecommendation":
 		return str(func(d *finding.Document) *string { return &firstFinding(d).SolutionRecommendation }), true
 	case "findings[0].references":
@@ -327,8 +370,18 @@ func lookupTarget(path string) (setter, bool) {
 		return str(func(d *finding.Document) *string { return &cvss(d).Vector }), true
 	case "findings[0].findingType.vulnerability.cvss.cvss3Base":
 		return float(func(d *finding.Document) **float64 { return &cvss(d).CVSS3Base }), true
+	case "findings[0].findingType.vulnerability.cvss.cvss4Base":
+		return float(func(d *finding.Document) **float64 { return &cvss(d).CVSS4Base }), true
+	case "findings[0].findingType.vulnerability.cvss.cvss4Vector":
+		return str(func(d *finding.Document) *string { return &cvss(d).CVSS4Vector }), true
 	case "findings[0].findingType.vulnerability.exploitCodeMaturity":
 		return float(func(d *finding.Document) **float64 { return &vuln(d).ExploitCodeMaturity }), true
+	case "findings[0].findingType.vulnerability.epssPercentile":
+		return float(func(d *finding.Document) **float64 { return &vuln(d).EPSSPercentile }), true
+	case "findings[0].findingType.vulnerability.advisoryWithdrawnAt":
+		return str(func(d *finding.Document) *string { return &vuln(d).AdvisoryWithdrawnAt }), true
+	case "findings[0].findingType.vulnerability.identifiers":
+		return strs(func(d *finding.Document) *[]string { return &vuln(d).Identifiers }), true
 	case "findings[0].product.vendor":
 		return str(func(d *finding.Document) *string { return &product(d).Vendor }), true
 	case "findings[0].product.name":
@@ -337,6 +390,10 @@ func lookupTarget(path string) (setter, bool) {
 		return str(func(d *finding.Document) *string { return &product(d).Version }), true
 	case "findings[0].product.manifestPath":
 		return str(func(d *finding.Document) *string { return &product(d).ManifestPath }), true
+	case "findings[0].product.dependencyScope":
+		return str(func(d *finding.Document) *string { return &product(d).DependencyScope }), true
+	case "findings[0].product.dependencyRelationship":
+		return str(func(d *finding.Document) *string { return &product(d).DependencyRelationship }), true
 	case "findings[0].remediations[0].remediationBy":
 		return func(d *finding.Document, v any) error {
 			s, err := asString(v)
@@ -350,6 +407,28 @@ func lookupTarget(path string) (setter, bool) {
 		return str(func(d *finding.Document) *string { return &mitigation(d).MitigationStrategy }), true
 	case "findings[0].mitigation.comment":
 		return str(func(d *finding.Document) *string { return &mitigation(d).Comment }), true
+	case "findings[0].classifications":
+		return strs(func(d *finding.Document) *[]string { return &firstFinding(d).Classifications }), true
+	case "findings[0].message":
+		return str(func(d *finding.Document) *string { return &firstFinding(d).Message }), true
+	case "findings[0].analysis.toolVersion":
+		return str(func(d *finding.Document) *string { return &analysis(d).ToolVersion }), true
+	case "findings[0].analysis.category":
+		return str(func(d *finding.Document) *string { return &analysis(d).Category }), true
+	case "findings[0].analysis.analysisKey":
+		return str(func(d *finding.Document) *string { return &analysis(d).AnalysisKey }), true
+	case "findings[0].validity":
+		return str(func(d *finding.Document) *string { return &firstFinding(d).Validity }), true
+	case "findings[0].publiclyLeaked":
+		return optBool(func(d *finding.Document) **bool { return &firstFinding(d).PubliclyLeaked }), true
+	case "findings[0].multiRepo":
+		return optBool(func(d *finding.Document) **bool { return &firstFinding(d).MultiRepo }), true
+	case "findings[0].pushProtectionBypass.by":
+		return str(func(d *finding.Document) *string { return &bypass(d).By }), true
+	case "findings[0].pushProtectionBypass.at":
+		return str(func(d *finding.Document) *string { return &bypass(d).At }), true
+	case "findings[0].assignees":
+		return strs(func(d *finding.Document) *[]string { return &firstFinding(d).Assignees }), true
 	}
 	return nil, false
 }

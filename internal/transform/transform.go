@@ -82,8 +82,9 @@ type Event struct {
 	Payload []byte
 	// Origin is webhook, reconcile or redelivery.
 	Origin string
-	// ReceivedAt is when the event entered the system; it dates the event
-	// when neither the alert nor the action carries a timestamp.
+	// ReceivedAt is when the event entered the system; it dates a
+	// webhook when neither the alert nor the action carries a timestamp,
+	// and never dates a reconciler event.
 	ReceivedAt time.Time
 	// RuleSeverity is the rule's security_severity_level known from the
 	// enrichment cache, used when the payload lacks it. Optional.
@@ -246,7 +247,14 @@ func (m *Maps) Alert(ev Event, now time.Time) (finding.Document, error) {
 	if !ev.ReceivedAt.IsZero() {
 		ctx.receivedAt = ev.ReceivedAt.UTC().Format(time.RFC3339)
 	}
-	ctx.eventTime = ctx.receivedAt
+	// A webhook happened when it was received, unless its action carries
+	// its own time. A reconciler event is GitHub's state read by a pull:
+	// its receive time is the pull's clock, which says nothing about the
+	// alert, so it has no event time and is dated by the alert's own
+	// timestamps alone (an unchanged alert read again stays unchanged).
+	if action != ActionReconcile && action != ActionReconcileRemoved {
+		ctx.eventTime = ctx.receivedAt
+	}
 	if f := eventTimeField(action); f != "" {
 		if t := p.times[f].get(s.vals, &ctx); present(t) {
 			ctx.eventTime = t
