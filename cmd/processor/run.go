@@ -41,6 +41,7 @@ type processorConfig struct {
 	Workers    int64
 	MaxDeliver int64
 	Scope      *scope.Filter
+	Setup      bool // -setup: create or update the NATS layout and exit (setup.go)
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (processorConfig, error) {
@@ -55,6 +56,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 	s.Int(&c.Workers, "PROCESSOR_WORKERS", 32, "events processed at once by this instance")
 	s.Int(&c.MaxDeliver, "PROCESSOR_MAX_DELIVER", 10, "attempts before an event that keeps failing goes to GHAS_DLQ")
 	scopeFilter := scope.Flags(s)
+	s.Bool(&c.Setup, "setup", false, "create or update the NATS streams and buckets (as the setup identity, NATS user ghas-setup of deploy/nats), print what changed and exit; reads only the NATS and stream settings")
 	if len(args) > 0 {
 		args = args[1:]
 	}
@@ -63,6 +65,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 	}
 	if err := c.Validate(); err != nil {
 		return c, err
+	}
+	if c.Setup {
+		return c, nil // the GitHub and sink settings are not used
 	}
 	var err error
 	if c.Scope, err = scopeFilter(); err != nil {
@@ -128,6 +133,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger, err := cfg.Logger(stderr, "processor")
 	if err != nil {
 		return err
+	}
+	if cfg.Setup {
+		return setup(ctx, logger, cfg.Common, stdout)
 	}
 
 	reg := metrics.NewRegistry()

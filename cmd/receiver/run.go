@@ -127,7 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// to fail, or the end of ctx, stops all three.
 	ensure := func(ctx context.Context) error {
 		layout := cfg.Layout()
-		layout.CreateOnly = true // the processor owns the layout: it alone may change it
+		layout.CreateOnly = true // the setup step (without authorization: the processor) changes the layout
 		if err := stream.WaitEnsure(ctx, logger, js, layout); err != nil {
 			return err
 		}

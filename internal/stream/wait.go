@@ -40,6 +40,36 @@ const waitLogEvery = 30 * time.Second
 // The first wait is logged, and again every 30 s while it lasts.
 func WaitEnsure(ctx context.Context, logger *slog.Logger, js jetstream.JetStream, l Layout) error {
 	o := applyOpts{create: true, update: !l.CreateOnly}
+	changes, err := retryLayout(ctx, logger, js, l, func(ctx context.Context) ([]Change, error) { return readyOnce(ctx, js, l, &o) })
+	if err != nil {
+		return err
+	}
+	if differs := describe(changes, ActionDiffers); differs != "" && !l.CreateOnly {
+		// The processor may not apply its version's limits: what exists
+		// carries every message, so it works with it.
+		logger.Warn("nats layout differs from this version's and this user may not update it: run processor -setup to apply it",
+			slog.String(logging.KeyReason, differs))
+	}
+	return nil
+}
+
+// WaitApply is Apply, retried while NATS is not reachable, until ctx ends
+// or l.StartTimeout passes: the setup step (processor -setup), started
+// beside a NATS server that may not be up yet. A refusal (the user is not
+// the setup identity) fails at once.
+func WaitApply(ctx context.Context, logger *slog.Logger, js jetstream.JetStream, l Layout) ([]Change, error) {
+	return retryLayout(ctx, logger, js, l, func(ctx context.Context) ([]Change, error) {
+		changes, err := Apply(ctx, js, l)
+		if errors.Is(err, ErrRefused) {
+			return changes, retry.Permanent(fmt.Errorf("%w: this nats user may not create or update the layout", err))
+		}
+		return changes, err
+	})
+}
+
+// retryLayout runs op until it succeeds, retrying with backoff for at most
+// l.StartTimeout; the first failure is logged, and again every 30 s.
+func retryLayout(ctx context.Context, logger *slog.Logger, js jetstream.JetStream, l Layout, op func(ctx context.Context) ([]Change, error)) ([]Change, error) {
 	var last error
 	var changes []Change
 	var logged time.Time
@@ -48,7 +78,7 @@ func WaitEnsure(ctx context.Context, logger *slog.Logger, js jetstream.JetStream
 			tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			var err error
-			changes, err = readyOnce(tctx, js, l, &o)
+			changes, err = op(tctx)
 			last = err
 			if nc := js.Conn(); err != nil && nc != nil && nc.IsClosed() {
 				// Closed for good (the server refused the credentials).
@@ -68,19 +98,13 @@ func WaitEnsure(ctx context.Context, logger *slog.Logger, js jetstream.JetStream
 		})
 	switch {
 	case err == nil:
-		if differs := describe(changes, ActionDiffers); differs != "" && !l.CreateOnly {
-			// The processor may not apply its version's limits: what exists
-			// carries every message, so it works with it.
-			logger.Warn("nats layout differs from this version's and this user may not update it: run processor -setup to apply it",
-				slog.String(logging.KeyReason, differs))
-		}
-		return nil
+		return changes, nil
 	case ctx.Err() == nil && !errors.Is(err, retry.ErrExpired):
-		return err // the connection closed for good
+		return changes, err // permanent: the connection closed for good, a refusal
 	case ctx.Err() != nil:
-		return fmt.Errorf("ensure nats layout: %w", err)
+		return changes, fmt.Errorf("ensure nats layout: %w", err)
 	}
-	return fmt.Errorf("nats not ready within %s (NATS_START_TIMEOUT): %w", l.StartTimeout, last)
+	return changes, fmt.Errorf("nats not ready within %s (NATS_START_TIMEOUT): %w", l.StartTimeout, last)
 }
 
 // readyOnce applies the layout once with what o still allows: after a
@@ -118,7 +142,7 @@ func readyOnce(ctx context.Context, js jetstream.JetStream, l Layout, o *applyOp
 	if !o.create || !l.CreateOnly && !o.update {
 		who = "this nats user may not create or update it"
 	}
-	return changes, fmt.Errorf("%w: %s (%s)", ErrLayoutNotReady, strings.Join(why, "; "), who)
+	return changes, fmt.Errorf("%w: %s (%s): run processor -setup", ErrLayoutNotReady, strings.Join(why, "; "), who)
 }
 
 // describe lists the changes with action, e.g. "stream GHAS_EVENTS (max
