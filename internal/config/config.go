@@ -44,10 +44,45 @@ func ExitCode(err error) int {
 
 // Set is a flag set whose defaults come from the environment.
 type Set struct {
-	fs     *flag.FlagSet
-	getenv func(string) string
-	errs   []error
-	post   []func() error
+	fs       *flag.FlagSet
+	getenv   func(string) string
+	errs     []error
+	post     []func() error
+	settings []Setting
+}
+
+// Setting is one setting of a Set as registered, before the environment
+// applies: what docs/contract.md lists for each binary, and what a test
+// holds the docs to.
+type Setting struct {
+	// Env is the environment variable; "" for a flag-only switch (-once).
+	Env string
+	// Flag is the flag name without its dash; "" for a secret's value,
+	// which is never a flag.
+	Flag string
+	// Default is the default as the flag package prints it ("" for none,
+	// "5m0s" for a duration of five minutes).
+	Default string
+	// Secret marks a secret's value; its file is the setting Env+"_FILE".
+	Secret bool
+}
+
+// Settings lists the registered settings in the order of registration.
+func (s *Set) Settings() []Setting { return append([]Setting(nil), s.settings...) }
+
+// Help is Parse's answer to -h once the usage is printed. It is
+// flag.ErrHelp to errors.Is and carries the settings the usage listed, so
+// a test can read a binary's settings through its own parseConfig.
+type Help struct{ Settings []Setting }
+
+// Error is flag.ErrHelp's message.
+func (h *Help) Error() string { return flag.ErrHelp.Error() }
+
+// Unwrap makes errors.Is(err, flag.ErrHelp) hold.
+func (h *Help) Unwrap() error { return flag.ErrHelp }
+
+func (s *Set) add(env, flagName, def string, secret bool) {
+	s.settings = append(s.settings, Setting{Env: env, Flag: flagName, Default: def, Secret: secret})
 }
 
 // New returns a Set for the program name reading the environment through
@@ -73,6 +108,7 @@ func help(env, usage string) string { return fmt.Sprintf("%s (env %s)", usage, e
 // String defines a string setting.
 func (s *Set) String(p *string, env, def, usage string) {
 	s.fs.StringVar(p, FlagName(env), s.envOr(env, def), help(env, usage))
+	s.add(env, FlagName(env), def, false)
 }
 
 // Int defines an integer setting.
@@ -87,6 +123,7 @@ func (s *Set) Int(p *int64, env string, def int64, usage string) {
 		}
 	}
 	s.fs.Int64Var(p, FlagName(env), d, help(env, usage))
+	s.add(env, FlagName(env), strconv.FormatInt(def, 10), false)
 }
 
 // Duration defines a duration setting ("10m", "1h").
@@ -101,11 +138,13 @@ func (s *Set) Duration(p *time.Duration, env string, def time.Duration, usage st
 		}
 	}
 	s.fs.DurationVar(p, FlagName(env), d, help(env, usage))
+	s.add(env, FlagName(env), def.String(), false)
 }
 
 // Bool defines a flag-only boolean (such as -once).
 func (s *Set) Bool(p *bool, name string, def bool, usage string) {
 	s.fs.BoolVar(p, name, def, usage)
+	s.add("", name, strconv.FormatBool(def), false)
 }
 
 // Secret defines a secret read from env, or else from the file named by
@@ -114,6 +153,8 @@ func (s *Set) Bool(p *bool, name string, def bool, usage string) {
 func (s *Set) Secret(p *string, env, fileEnv, usage string) {
 	var file string
 	s.fs.StringVar(&file, FlagName(fileEnv), s.getenv(fileEnv), help(fileEnv, "file holding "+usage+"; or set env "+env))
+	s.add(env, "", "", true)
+	s.add(fileEnv, FlagName(fileEnv), "", false)
 	s.post = append(s.post, func() error {
 		if v := s.getenv(env); v != "" {
 			*p = v
@@ -131,12 +172,13 @@ func (s *Set) Secret(p *string, env, fileEnv, usage string) {
 	})
 }
 
-// Parse parses args (without the program name). It returns flag.ErrHelp
-// after printing usage for -h, and an *Error for invalid settings.
+// Parse parses args (without the program name). It returns a *Help
+// (flag.ErrHelp) after printing usage for -h, and an *Error for invalid
+// settings.
 func (s *Set) Parse(args []string) error {
 	if err := s.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return &Help{Settings: s.Settings()}
 		}
 		return &Error{"flags", err.Error()}
 	}

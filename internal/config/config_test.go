@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -67,5 +68,37 @@ func TestSecretFromEnvOrFile(t *testing.T) {
 	var ce *Error
 	if !errors.As(err, &ce) || ce.Setting != "SECRET_FILE" {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+// TestHelpListsSettings: -h answers the settings as registered — code
+// defaults, not the environment's values — with a secret's value as no
+// flag and its file as one.
+func TestHelpListsSettings(t *testing.T) {
+	var url, secret string
+	var n int64
+	var d time.Duration
+	var once bool
+	s := New("x", configtest.Getenv(map[string]string{"NATS_URL": "nats://env:4222", "MAX_BODY_BYTES": "10"}), io.Discard)
+	s.String(&url, "NATS_URL", "nats://127.0.0.1:4222", "")
+	s.Int(&n, "MAX_BODY_BYTES", 1, "")
+	s.Duration(&d, "REDELIVER_EVERY", 5*time.Minute, "")
+	s.Secret(&secret, "SECRET", "SECRET_FILE", "the secret")
+	s.Bool(&once, "once", false, "")
+	err := s.Parse([]string{"-h"})
+	var h *Help
+	if !errors.As(err, &h) || !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	want := []Setting{
+		{Env: "NATS_URL", Flag: "nats-url", Default: "nats://127.0.0.1:4222"},
+		{Env: "MAX_BODY_BYTES", Flag: "max-body-bytes", Default: "1"},
+		{Env: "REDELIVER_EVERY", Flag: "redeliver-every", Default: "5m0s"},
+		{Env: "SECRET", Secret: true},
+		{Env: "SECRET_FILE", Flag: "secret-file"},
+		{Flag: "once", Default: "false"},
+	}
+	if !slices.Equal(h.Settings, want) || !slices.Equal(s.Settings(), want) {
+		t.Errorf("settings\n got %+v\nwant %+v", h.Settings, want)
 	}
 }
