@@ -21,6 +21,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/processor"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
+	"github.com/ghas-relay/ghas-relay/internal/tokens"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
 )
 
@@ -49,7 +50,7 @@ func TestUploadAndWait(t *testing.T) {
 	if _, err := js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(imports.Routes(http.NotFoundHandler(), imports.NewHandler(logger, js, imports.Options{Tokens: []string{"s3cret"}, MaxBodyBytes: 1 << 20})))
+	ts := httptest.NewServer(imports.Routes(http.NotFoundHandler(), imports.NewHandler(logger, js, imports.Options{Tokens: mustTokens(t, "s3cret"), MaxBodyBytes: 1 << 20})))
 	defer ts.Close()
 	env := map[string]string{"IMPORT_URL": ts.URL, "IMPORT_TOKEN": "s3cret"}
 	args := []string{"ghas-import", "-gzip", "-import-file", filepath.Join("..", "..", "testdata", "imports", "codex-security.csv"),
@@ -92,4 +93,13 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%v: %v, want a config error naming %s", c.args, err, c.setting)
 		}
 	}
+}
+
+func mustTokens(t *testing.T, text string) tokens.Set {
+	t.Helper()
+	s, err := tokens.Parse(text, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

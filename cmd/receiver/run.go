@@ -21,6 +21,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
+	"github.com/ghas-relay/ghas-relay/internal/tokens"
 	"github.com/ghas-relay/ghas-relay/internal/webhook"
 )
 
@@ -32,6 +33,8 @@ type receiverConfig struct {
 	ListenAddr   string
 	Secret       string
 	ImportTokens string
+	// Tokens are ImportTokens read: named, each with its repositories.
+	Tokens       tokens.Set
 	MaxBodyBytes int64
 	MaxInFlight  int64
 }
@@ -42,7 +45,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (rece
 	c.RegisterCommon(s, ":9090")
 	s.String(&c.ListenAddr, "LISTEN_ADDR", ":8080", "public webhook listener (POST /webhook)")
 	s.Secret(&c.Secret, "GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_FILE", "the webhook secret(s), comma-separated during a rotation")
-	s.Secret(&c.ImportTokens, "IMPORT_TOKENS", "IMPORT_TOKENS_FILE", "bearer tokens of POST /imports and GET /imports/{id}, comma-separated during a rotation; none: /imports answers 404")
+	s.Secret(&c.ImportTokens, "IMPORT_TOKENS", "IMPORT_TOKENS_FILE", "bearer tokens of POST /imports and GET /imports/{id}: comma-separated, or in the file one a line as <name> <token> [<repository glob> ...]; none: /imports answers 404")
 	s.Int(&c.MaxBodyBytes, "MAX_BODY_BYTES", 26214400, "largest accepted delivery body in bytes")
 	s.Int(&c.MaxInFlight, "MAX_IN_FLIGHT", webhook.DefaultMaxInFlight, "webhook requests handled at once, counted from their body's first byte; more are answered 503 at once")
 	if len(args) > 0 {
@@ -59,6 +62,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (rece
 	}
 	if len(webhook.ParseSecrets(c.Secret)) == 0 {
 		return c, &config.Error{Setting: "GITHUB_WEBHOOK_SECRET", Msg: "required (or GITHUB_WEBHOOK_SECRET_FILE); the receiver refuses to start without a secret"}
+	}
+	// The environment holds the comma form; a file may hold either.
+	var err error
+	if c.Tokens, err = tokens.Parse(c.ImportTokens, getenv("IMPORT_TOKENS") == ""); err != nil {
+		return c, &config.Error{Setting: "IMPORT_TOKENS_FILE", Msg: err.Error()}
 	}
 	if c.MaxBodyBytes <= 0 {
 		return c, &config.Error{Setting: "MAX_BODY_BYTES", Msg: fmt.Sprintf("%d is not positive", c.MaxBodyBytes)}
@@ -110,7 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxInFlight:  int(cfg.MaxInFlight),
 	})
 	public, err := webhook.Listen(logger, cfg.ListenAddr, imports.Routes(webhook.Routes(handler),
-		imports.NewHandler(logger, js, imports.Options{Tokens: imports.ParseTokens(cfg.ImportTokens), MaxBodyBytes: cfg.MaxBodyBytes})), wm)
+		imports.NewHandler(logger, js, imports.Options{Tokens: cfg.Tokens, MaxBodyBytes: cfg.MaxBodyBytes})), wm)
 	if err != nil {
 		return err
 	}

@@ -14,16 +14,6 @@ import (
 // MAX_BODY_BYTES).
 const maxStoredBody = 1 << 30
 
-// compress returns body gzip-compressed at the fastest level.
-func compress(body []byte) []byte {
-	var b bytes.Buffer
-	b.Grow(len(body)/8 + 1024)
-	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed) // a valid level
-	_, _ = zw.Write(body)                            // a bytes.Buffer does not fail
-	_ = zw.Close()
-	return b.Bytes()
-}
-
 // Body is the file of a stored import message, decompressed.
 func Body(m *nats.Msg) ([]byte, error) {
 	return body(m.Header.Get(HeaderEncoding), m.Data)

@@ -1,6 +1,7 @@
 package imports
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"errors"
@@ -73,9 +74,12 @@ type csvTable struct {
 	cols   map[string]int // normalised name → index
 }
 
-func newCSVTable(data []byte) (*csvTable, error) {
-	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
-	r := csv.NewReader(bytes.NewReader(data))
+func newCSVTable(in io.Reader) (*csvTable, error) {
+	br := bufio.NewReader(in)
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xEF\xBB\xBF")) {
+		_, _ = br.Discard(3)
+	}
+	r := csv.NewReader(br)
 	r.ReuseRecord = false
 	header, err := r.Read()
 	if errors.Is(err, io.EOF) {
@@ -181,7 +185,11 @@ func cwesOf(s string) []string {
 
 // ParseCodexCSV reads the Codex Security CSV export.
 func ParseCodexCSV(data []byte, visit func(Result) error) (Summary, error) {
-	t, err := newCSVTable(data)
+	return parseCodexCSV(bytes.NewReader(data), visit)
+}
+
+func parseCodexCSV(in io.Reader, visit func(Result) error) (Summary, error) {
+	t, err := newCSVTable(in)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -238,6 +246,7 @@ func ParseCodexCSV(data []byte, visit func(Result) error) (Summary, error) {
 		default:
 			r.ID = hashID(r.Name, r.Path, strconv.Itoa(r.StartLine))
 		}
+		r.Path = repoRelative(r.Path) // identity above from the path as written
 		sum.Results++
 		if err := visit(r); err != nil {
 			return Summary{}, err
@@ -248,7 +257,11 @@ func ParseCodexCSV(data []byte, visit func(Result) error) (Summary, error) {
 // ParseCSV reads any tool's CSV by its column names. A title (or rule)
 // column and a path column are required, and so is a value in each row.
 func ParseCSV(data []byte, visit func(Result) error) (Summary, error) {
-	t, err := newCSVTable(data)
+	return parseCSV(bytes.NewReader(data), visit)
+}
+
+func parseCSV(in io.Reader, visit func(Result) error) (Summary, error) {
+	t, err := newCSVTable(in)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -282,7 +295,7 @@ func ParseCSV(data []byte, visit func(Result) error) (Summary, error) {
 			Confidence:     get(colConfidence),
 			Status:         get(colStatus),
 			Recommendation: get(colRecommendation),
-			URL:            get(colURL),
+			URL:            webURL(get(colURL)),
 			CWEs:           cwesOf(get(colCWE)),
 			Line:           line,
 		}
@@ -313,6 +326,9 @@ func ParseCSV(data []byte, visit func(Result) error) (Summary, error) {
 		} else {
 			r.ID = hashID(firstOf(r.RuleID, r.Name), r.Path, strconv.Itoa(r.StartLine))
 		}
+		// Identity above from the path as written; the finding keeps it
+		// only inside the repository.
+		r.Path = repoRelative(r.Path)
 		sum.Results++
 		if err := visit(r); err != nil {
 			return Summary{}, err

@@ -173,10 +173,10 @@ func Lifecycle(next, stored *finding.Document) *finding.Document {
 		return next
 	}
 	sf, nf := stored.Finding(), next.Finding()
-	if sf.LastFoundOn != nil && nf.LastFoundOn != nil && *sf.LastFoundOn > *nf.LastFoundOn {
+	if sf.LastFoundOn != nil && nf.LastFoundOn != nil && CompareScanTimes(*sf.LastFoundOn, *nf.LastFoundOn) > 0 {
 		return nil
 	}
-	if sf.FirstFoundOn != nil && (nf.FirstFoundOn == nil || *sf.FirstFoundOn < *nf.FirstFoundOn) {
+	if sf.FirstFoundOn != nil && (nf.FirstFoundOn == nil || CompareScanTimes(*sf.FirstFoundOn, *nf.FirstFoundOn) < 0) {
 		t := *sf.FirstFoundOn
 		nf.FirstFoundOn = &t
 	}
@@ -196,13 +196,16 @@ func Lifecycle(next, stored *finding.Document) *finding.Document {
 
 // Fixed returns stored marked FIXED as of a complete scan at scannedAt
 // that no longer lists it, or nil to leave it: it is not ACTIVE, or a
-// scan at or after scannedAt spoke for it.
+// later scan spoke for it. A scan with the same time that listed it was
+// received before this one (imports apply in the order received), and
+// this later one wins, as Lifecycle lets a later scan of the same time
+// list it again.
 func Fixed(stored *finding.Document, scannedAt string, now time.Time) *finding.Document {
 	if stored == nil || stored.Finding() == nil {
 		return nil
 	}
 	sf := stored.Finding()
-	if sf.FindingStatus != finding.StatusActive || (sf.LastFoundOn != nil && *sf.LastFoundOn >= scannedAt) {
+	if sf.FindingStatus != finding.StatusActive || (sf.LastFoundOn != nil && CompareScanTimes(*sf.LastFoundOn, scannedAt) > 0) {
 		return nil
 	}
 	d := *stored

@@ -1,18 +1,13 @@
 package imports
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -22,25 +17,11 @@ import (
 
 	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
+	"github.com/ghas-relay/ghas-relay/internal/tokens"
 )
 
 // Path is where files are imported; GET Path/{id} reads a status.
 const Path = "/imports"
-
-// gcEvery is how many results of a large file are validated between
-// collections.
-const gcEvery = 1000
-
-// ParseTokens splits IMPORT_TOKENS: comma-separated, blanks dropped.
-func ParseTokens(s string) []string {
-	var out []string
-	for _, t := range strings.Split(s, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			out = append(out, t)
-		}
-	}
-	return out
-}
 
 // JetStream is what the handler needs of JetStream: publish with an ack,
 // and the ghas_imports bucket. jetstream.JetStream implements it.
@@ -51,12 +32,13 @@ type JetStream interface {
 
 // Options configure a Handler.
 type Options struct {
-	// Tokens are the accepted bearer tokens (rotation: any of them).
-	Tokens []string
+	// Tokens are the accepted bearer tokens (rotation: any of them), each
+	// with its name and the repositories it may import into.
+	Tokens tokens.Set
 	// MaxBodyBytes is the largest file, after decompression (413 above).
 	MaxBodyBytes int64
-	// MaxConcurrent bounds the imports read at once (their bodies are
-	// held in memory); others wait up to Wait, then get 503. Zero means 2.
+	// MaxConcurrent bounds the imports read at once (each holds its
+	// compressed copy); others wait up to Wait, then get 503. Zero means 2.
 	MaxConcurrent int
 	Wait          time.Duration
 	// PublishTimeout bounds the JetStream ack; zero means 10 s.
@@ -96,7 +78,7 @@ func NewHandler(logger *slog.Logger, js JetStream, opts Options) *Handler {
 // Path and Path/… go to h; with no tokens (h nil) they are 404 like any
 // unknown path.
 func Routes(next http.Handler, h *Handler) http.Handler {
-	if h == nil || len(h.opts.Tokens) == 0 {
+	if h == nil || h.opts.Tokens.Len() == 0 {
 		return next
 	}
 	mux := http.NewServeMux()
@@ -134,14 +116,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var err *httpError
+	tok, ok := h.token(r)
 	switch {
-	case !h.authorized(r):
+	case !ok:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="imports"`)
 		err = fail(http.StatusUnauthorized, "missing or wrong bearer token")
 	case r.URL.Path == Path && r.Method == http.MethodPost:
-		err = h.post(w, r)
+		err = h.post(w, r, tok)
 	case strings.HasPrefix(r.URL.Path, Path+"/") && r.Method == http.MethodGet:
-		err = h.get(w, r, strings.TrimPrefix(r.URL.Path, Path+"/"))
+		err = h.get(w, r, tok, strings.TrimPrefix(r.URL.Path, Path+"/"))
 	case r.URL.Path == Path:
 		w.Header().Set("Allow", http.MethodPost)
 		err = fail(http.StatusMethodNotAllowed, "method not allowed")
@@ -156,22 +139,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err.status >= 500 {
 		level = slog.LevelError
 	}
-	h.logger.LogAttrs(r.Context(), level, "import rejected", slog.Int(logging.KeyStatus, err.status), slog.String(logging.KeyError, err.msg))
+	attrs := []slog.Attr{slog.Int(logging.KeyStatus, err.status), slog.String(logging.KeyError, err.msg)}
+	if ok {
+		attrs = append(attrs, slog.String(logging.KeyBy, tok.Name))
+	}
+	h.logger.LogAttrs(r.Context(), level, "import rejected", attrs...)
 	writeJSON(w, err.status, errorBody{Error: err.msg, Line: err.line})
 }
 
-// authorized compares the bearer token with every configured token in
-// constant time.
-func (h *Handler) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
-		return false
+// token finds the request's bearer token among the configured ones (in
+// constant time: tokens.Set.Lookup).
+func (h *Handler) token(r *http.Request) (tokens.Token, bool) {
+	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return tokens.Token{}, false
 	}
-	match := 0
-	for _, t := range h.opts.Tokens {
-		match |= subtle.ConstantTimeCompare([]byte(tok), []byte(t))
-	}
-	return match == 1
+	return h.opts.Tokens.Lookup(bearer)
+}
+
+// forbidden answers a token that may not act on repo; it names neither
+// the token's globs nor any other token.
+func forbidden(repo string) *httpError {
+	return fail(http.StatusForbidden, "this token may not import into repository %s", repo)
 }
 
 func (h *Handler) bucket(ctx context.Context) (jetstream.KeyValue, error) {
@@ -188,7 +177,7 @@ func (h *Handler) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	return kv, nil
 }
 
-func (h *Handler) get(w http.ResponseWriter, r *http.Request, id string) *httpError {
+func (h *Handler) get(w http.ResponseWriter, r *http.Request, tok tokens.Token, id string) *httpError {
 	if !validID(id) {
 		return fail(http.StatusNotFound, "unknown import")
 	}
@@ -202,6 +191,9 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, id string) *httpEr
 	}
 	if !ok {
 		return fail(http.StatusNotFound, "unknown import")
+	}
+	if !tok.Allows(st.Repository) {
+		return forbidden(st.Repository)
 	}
 	writeJSON(w, http.StatusOK, st)
 	return nil
@@ -240,16 +232,23 @@ type accepted struct {
 	Results int    `json:"results"`
 }
 
-func (h *Handler) post(w http.ResponseWriter, r *http.Request) *httpError {
+func (h *Handler) post(w http.ResponseWriter, r *http.Request, tok tokens.Token) *httpError {
+	received := h.opts.Now()
+	if r.ContentLength > h.opts.MaxBodyBytes {
+		return fail(http.StatusRequestEntityTooLarge, "body larger than %d bytes", h.opts.MaxBodyBytes)
+	}
 	format, herr := formatOf(r.Header.Get("Content-Type"))
 	if herr != nil {
 		return herr
 	}
-	p, err := ParseQuery(r.URL.Query(), format)
+	p, err := ParseQuery(r.URL.Query(), format, received)
 	if err != nil {
 		return fail(http.StatusBadRequest, "%v", err)
 	}
-	// A slot bounds the bodies held at once.
+	if !tok.Allows(p.Repository) {
+		return forbidden(p.Repository)
+	}
+	// A slot bounds the uploads read at once.
 	wait := time.NewTimer(h.opts.Wait)
 	defer wait.Stop()
 	select {
@@ -261,31 +260,16 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) *httpError {
 	case <-r.Context().Done():
 		return fail(http.StatusServiceUnavailable, "request ended")
 	}
-	body, herr := h.readBody(r)
+	// The content id covers the body and the parameters as requested
+	// (before the file's defaults): a retried upload has the same.
+	in, herr := openBody(w, r, h.opts.MaxBodyBytes, contentHash(p))
 	if herr != nil {
 		return herr
 	}
-	id := ID(p, body)
-	kv, kvErr := h.bucket(r.Context())
-	if kvErr == nil {
-		// Known already (even past JetStream's duplicate window): answered
-		// before the file is read again.
-		if st, ok, err := GetStatus(r.Context(), kv, id); err == nil && ok {
-			writeJSON(w, http.StatusAccepted, accepted{Import: id, Status: StatusDuplicate, Results: st.Results})
-			return nil
-		}
+	sum, err := ParseReader(p.Format, in, func(Result) error { return nil })
+	if herr := in.finish(err == nil); herr != nil {
+		return herr // the body, not the file, is at fault
 	}
-	// Validation decodes every result; on a large file their garbage is
-	// collected as it goes, so the receiver's peak memory stays near the
-	// body's size instead of growing to the collector's next goal.
-	n := 0
-	large := len(body) > 4<<20
-	sum, err := Parse(p.Format, body, func(Result) error {
-		if n++; large && n%gcEvery == 0 {
-			runtime.GC()
-		}
-		return nil
-	})
 	if err != nil {
 		he := fail(http.StatusBadRequest, "%v", err)
 		var pe *ParseError
@@ -294,8 +278,17 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) *httpError {
 		}
 		return he
 	}
-	now := h.opts.Now()
-	// Defaults from the file, then the receive time.
+	content := sumID(in.hash)
+	if herr := resolve(&p, sum, received); herr != nil {
+		return herr
+	}
+	p.By = tok.Name
+	return h.store(w, r, p, content, in.compressed(), sum.Results, received)
+}
+
+// resolve fills the parameters the request left out from the file, and
+// the scan time from the receive time when neither states one.
+func resolve(p *Params, sum Summary, received time.Time) *httpError {
 	if p.Tool == "" {
 		p.Tool = sum.Tool
 	}
@@ -315,18 +308,50 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) *httpError {
 			p.Ref = "refs/heads/" + p.Ref
 		}
 	}
-	if p.ScannedAt == "" {
-		if t, err := time.Parse(time.RFC3339Nano, sum.ScannedAt); err == nil {
-			p.ScannedAt = t.UTC().Format(time.RFC3339)
-		} else {
-			p.ScannedAt = now.UTC().Format(time.RFC3339)
+	if p.ScannedAt == "" && sum.ScannedAt != "" {
+		t, err := scanTime("SARIF invocations[].endTimeUtc", sum.ScannedAt, received)
+		if err != nil {
+			return fail(http.StatusBadRequest, "%v", err)
 		}
+		p.ScannedAt = t
 	}
+	if p.ScannedAt == "" {
+		p.ScannedAt = receiveScanTime(received)
+	}
+	return nil
+}
+
+// store answers a validated import: a duplicate when it repeats the
+// latest import of its scope, else a new import stored in JetStream and
+// recorded as its scope's latest (latest.go).
+func (h *Handler) store(w http.ResponseWriter, r *http.Request, p Params, content string, body []byte, results int, received time.Time) *httpError {
 	ctx, cancel := context.WithTimeout(r.Context(), h.opts.PublishTimeout)
 	defer cancel()
-	msg := Message(id, p, compress(body), now)
+	kv, err := h.bucket(ctx)
+	if err != nil {
+		h.logger.Error("import not stored", logging.Err(err))
+		return fail(http.StatusServiceUnavailable, "import not stored: JetStream unavailable")
+	}
+	key := latestKey(p)
+	latest, err := getLatest(ctx, kv, key)
+	if err != nil {
+		// Without the scope's latest import a retry cannot be told from a
+		// new scan.
+		h.logger.Error("import not stored", logging.Err(err))
+		return fail(http.StatusServiceUnavailable, "import not stored: JetStream unavailable")
+	}
+	answer := func(id, status string) {
+		h.logger.Info("import "+status, slog.String(logging.KeyImport, id), slog.String(logging.KeyFormat, p.Format),
+			slog.Int(logging.KeyResults, results), slog.String(logging.KeyBy, p.By))
+		writeJSON(w, http.StatusAccepted, accepted{Import: id, Status: status, Results: results})
+	}
+	if latest != nil && latest.Content == content {
+		answer(latest.Import, StatusDuplicate) // a retried upload
+		return nil
+	}
+	id := nextID(content, latest)
+	msg := Message(id, p, body, received)
 	msg.Header.Set(HeaderEncoding, "gzip")
-	body = nil // only the compressed copy is needed now
 	ack, err := h.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(stream.EventsStream))
 	if err != nil {
 		h.logger.Error("import not stored", slog.String(logging.KeyImport, id), logging.Err(err))
@@ -334,66 +359,18 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) *httpError {
 	}
 	status := StatusAccepted
 	if ack.Duplicate {
-		status = StatusDuplicate
+		status = StatusDuplicate // a retry that raced its first attempt
 	}
-	if kvErr == nil {
-		err = CreateStatus(ctx, kv, Status{Import: id, Status: StatusAccepted, Format: p.Format, Repository: p.Repository,
-			Tool: p.Tool, Results: sum.Results, ReceivedAt: now.UTC().Format(time.RFC3339)})
-	} else {
-		err = kvErr
+	// Both records are best effort: the import is stored, the processor
+	// records its outcome, and without the latest record an identical
+	// post is taken for a new scan (applied again: no harm).
+	if err := putLatest(ctx, kv, key, latestImport{Import: id, Content: content, ReceivedAt: received.UTC().Format(time.RFC3339Nano)}); err != nil {
+		h.logger.Warn("latest import of the scope not recorded", slog.String(logging.KeyImport, id), logging.Err(err))
 	}
-	if err != nil {
-		// Stored: the processor will record the outcome.
+	if err := CreateStatus(ctx, kv, Status{Import: id, Status: StatusAccepted, Format: p.Format, Repository: p.Repository,
+		Tool: p.Tool, Results: results, By: p.By, ReceivedAt: received.UTC().Format(time.RFC3339)}); err != nil {
 		h.logger.Warn("import status not recorded", slog.String(logging.KeyImport, id), logging.Err(err))
 	}
-	h.logger.Info("import "+status, slog.String(logging.KeyImport, id), slog.String(logging.KeyFormat, p.Format), slog.Int(logging.KeyResults, sum.Results))
-	writeJSON(w, http.StatusAccepted, accepted{Import: id, Status: status, Results: sum.Results})
+	answer(id, status)
 	return nil
-}
-
-// readBody reads the body, decompressing gzip, refusing more than
-// MaxBodyBytes after decompression while it streams (a gzip bomb stops at
-// the limit). A body with a Content-Length is read into one buffer of
-// that size.
-func (h *Handler) readBody(r *http.Request) ([]byte, *httpError) {
-	max := h.opts.MaxBodyBytes
-	if r.ContentLength > max && r.Header.Get("Content-Encoding") == "" {
-		return nil, fail(http.StatusRequestEntityTooLarge, "body larger than %d bytes", max)
-	}
-	var src io.Reader = http.MaxBytesReader(nil, r.Body, max+1)
-	size := int64(64 << 10)
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-		if r.ContentLength > 0 {
-			size = r.ContentLength + bytes.MinRead
-		}
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(src)
-		if err != nil {
-			return nil, fail(http.StatusBadRequest, "gzip: %v", err)
-		}
-		defer zr.Close()
-		src = zr
-		if r.ContentLength > 0 {
-			size = min(4*r.ContentLength, max+1)
-		}
-	default:
-		return nil, fail(http.StatusUnsupportedMediaType, "content encoding %q: want gzip or none", enc)
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	n, err := buf.ReadFrom(io.LimitReader(src, max+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, fail(http.StatusRequestEntityTooLarge, "body larger than %d bytes", max)
-		}
-		if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fail(http.StatusBadRequest, "gzip: %v", err)
-		}
-		return nil, fail(http.StatusBadRequest, "read body: %v", err)
-	}
-	if n > max {
-		return nil, fail(http.StatusRequestEntityTooLarge, "body larger than %d bytes (after decompression)", max)
-	}
-	return buf.Bytes(), nil
 }

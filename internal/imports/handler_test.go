@@ -18,6 +18,7 @@ import (
 
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
+	"github.com/ghas-relay/ghas-relay/internal/tokens"
 )
 
 type handlerEnv struct {
@@ -29,16 +30,21 @@ type handlerEnv struct {
 
 func newHandlerEnv(t *testing.T, opts Options) *handlerEnv {
 	t.Helper()
+	return newLoggedHandlerEnv(t, opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+func newLoggedHandlerEnv(t *testing.T, opts Options, logger *slog.Logger) *handlerEnv {
+	t.Helper()
 	srv := streamtest.Run(t)
 	_, js := srv.Connect()
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
-	if opts.Tokens == nil {
-		opts.Tokens = ParseTokens("old-token, new-token")
+	if opts.Tokens.Len() == 0 {
+		opts.Tokens = mustTokens(t, "old-token, new-token", false)
 	}
 	opts.PublishTimeout = 2 * time.Second
-	h := NewHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), js, opts)
+	h := NewHandler(logger, js, opts)
 	notFound := http.NotFoundHandler()
 	ts := httptest.NewServer(Routes(notFound, h))
 	t.Cleanup(ts.Close)
@@ -219,10 +225,25 @@ func TestPostRefusals(t *testing.T) {
 
 // TestNoTokens: without IMPORT_TOKENS the path does not exist.
 func TestNoTokens(t *testing.T) {
-	e := newHandlerEnv(t, Options{Tokens: []string{}})
-	if status, _ := e.post(q("repository", "o/r"), "application/json", "x", readSample(t, "codeql.sarif"), nil); status != http.StatusNotFound {
-		t.Errorf("status %d, want 404", status)
+	ts := httptest.NewServer(Routes(http.NotFoundHandler(), NewHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Options{})))
+	defer ts.Close()
+	resp, err := http.Post(ts.URL+Path+"?repository=o/r", "application/json", bytes.NewReader(readSample(t, "codeql.sarif")))
+	if err != nil {
+		t.Fatal(err)
 	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("status %d, want 404", resp.StatusCode)
+	}
+}
+
+func mustTokens(t *testing.T, text string, fileForm bool) tokens.Set {
+	t.Helper()
+	s, err := tokens.Parse(text, fileForm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestUnavailable: with JetStream down the answer is 503, never 202.

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -102,26 +103,22 @@ func parseErr(line int, format string, args ...any) error {
 // Parse reads a file of format and calls visit for each result, in file
 // order. A visit error stops the parse and is returned as is.
 func Parse(format string, data []byte, visit func(Result) error) (Summary, error) {
-	switch format {
-	case FormatSARIF:
-		return ParseSARIF(data, visit)
-	case FormatCodexCSV:
-		return ParseCodexCSV(data, visit)
-	case FormatCSV:
-		return ParseCSV(data, visit)
-	}
-	return Summary{}, parseErr(0, "unknown format %q (want sarif, codex-csv or csv)", format)
+	return ParseReader(format, bytes.NewReader(data), visit)
 }
 
-// lineAt is the 1-based line of byte offset off of data.
-func lineAt(data []byte, off int64) int {
-	if off > int64(len(data)) {
-		off = int64(len(data))
+// ParseReader is Parse reading the file from r as it goes: one result at a
+// time, nothing of the file kept, so that validating a large upload costs
+// a bounded amount of memory whatever its size.
+func ParseReader(format string, r io.Reader, visit func(Result) error) (Summary, error) {
+	switch format {
+	case FormatSARIF:
+		return ParseSARIFReader(r, visit)
+	case FormatCodexCSV:
+		return parseCodexCSV(r, visit)
+	case FormatCSV:
+		return parseCSV(r, visit)
 	}
-	if off < 0 {
-		off = 0
-	}
-	return 1 + bytes.Count(data[:off], []byte{'\n'})
+	return Summary{}, parseErr(0, "unknown format %q (want sarif, codex-csv or csv)", format)
 }
 
 var (

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"net/url"
 	"strconv"
 	"strings"
@@ -32,6 +33,8 @@ const (
 	// receiver stores files compressed: JetStream keeps a fraction of the
 	// bytes and the receiver never buffers a second copy of a large file).
 	HeaderEncoding = "Ghas-Import-Encoding"
+	// HeaderBy is the name of the token that posted the import.
+	HeaderBy = "Ghas-Import-By"
 )
 
 // Params are an import's parameters.
@@ -45,9 +48,13 @@ type Params struct {
 	Ref          string
 	Commit       string
 	Category     string
-	// ScannedAt is RFC 3339 ("" in a request: the file's, else receive time).
+	// ScannedAt is RFC 3339, UTC, with its fraction ("" in a request: the
+	// file's, else the receive time).
 	ScannedAt string
 	Complete  bool
+	// By is the name of the token that posted the import (never the
+	// token).
+	By string
 }
 
 // RepositoryName turns owner/name or a repository URL
@@ -70,8 +77,10 @@ func RepositoryName(s string) (string, error) {
 }
 
 // ParseQuery reads the query parameters; format is the default format
-// (from the content type) when the query names none.
-func ParseQuery(q url.Values, format string) (Params, error) {
+// (from the content type) when the query names none, received the
+// request's receive time (a scanned_at more than 5 minutes after it is
+// refused).
+func ParseQuery(q url.Values, format string, received time.Time) (Params, error) {
 	p := Params{Format: format, Complete: true}
 	if f := q.Get("format"); f != "" {
 		p.Format = f
@@ -99,11 +108,9 @@ func ParseQuery(q url.Values, format string) (Params, error) {
 		p.Ref = "refs/heads/" + p.Ref
 	}
 	if s := q.Get("scanned_at"); s != "" {
-		t, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			return p, fmt.Errorf("parameter scanned_at: want RFC 3339: %v", err)
+		if p.ScannedAt, err = scanTime("parameter scanned_at", s, received); err != nil {
+			return p, err
 		}
-		p.ScannedAt = t.UTC().Format(time.RFC3339)
 	}
 	if s := q.Get("complete"); s != "" {
 		if p.Complete, err = strconv.ParseBool(s); err != nil {
@@ -113,13 +120,24 @@ func ParseQuery(q url.Values, format string) (Params, error) {
 	return p, nil
 }
 
-// ID is an import's id: the same body and parameters give the same id.
+// ID is the content id of an import: the same body and request
+// parameters give the same id. It is the import's id when the import is
+// the first of its scope (a later one chains on its predecessor: see
+// nextID).
 func ID(p Params, body []byte) string {
+	h := contentHash(p)
+	h.Write(body)
+	return sumID(h)
+}
+
+// contentHash is a hash of the request parameters, ready for the body.
+func contentHash(p Params) hash.Hash {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%t\x00", p.Format, strings.ToLower(p.Repository), p.Tool, p.Ref, p.Commit, p.Category, p.ScannedAt, p.Complete)
-	h.Write(body)
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	return h
 }
+
+func sumID(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)[:16]) }
 
 // Message is the JetStream message of an import. p holds the resolved
 // parameters (defaults filled).
@@ -140,6 +158,7 @@ func Message(id string, p Params, body []byte, receivedAt time.Time) *nats.Msg {
 	set(HeaderCommit, p.Commit)
 	set(HeaderCategory, p.Category)
 	set(HeaderScannedAt, p.ScannedAt)
+	set(HeaderBy, p.By)
 	m.Header.Set(HeaderComplete, strconv.FormatBool(p.Complete))
 	m.Header.Set(stream.HeaderReceivedAt, receivedAt.UTC().Format(time.RFC3339Nano))
 	m.Header.Set(stream.HeaderOrigin, stream.OriginImport)
@@ -161,7 +180,7 @@ func FromHeaders(h nats.Header) (id string, p Params) {
 	p = Params{
 		Format: h.Get(HeaderFormat), Repository: h.Get(HeaderRepository), Tool: h.Get(HeaderTool), Organization: h.Get(HeaderOrganization),
 		Ref: h.Get(HeaderRef), Commit: h.Get(HeaderCommit), Category: h.Get(HeaderCategory),
-		ScannedAt: h.Get(HeaderScannedAt), Complete: h.Get(HeaderComplete) != "false",
+		ScannedAt: h.Get(HeaderScannedAt), Complete: h.Get(HeaderComplete) != "false", By: h.Get(HeaderBy),
 	}
 	return h.Get(HeaderID), p
 }

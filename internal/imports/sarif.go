@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"time"
 )
 
 // The SARIF 2.1.0 subset the mapping reads. Everything else is skipped.
@@ -81,20 +83,30 @@ type sarifResult struct {
 	Properties    sarifProps `json:"properties"`
 }
 
-// sarifParser streams a SARIF log: results are decoded one at a time, so
-// a large file costs little more than its own bytes.
+// sarifParser streams a SARIF log: results are decoded one at a time and
+// parts the mapping does not read are skipped token by token, so what it
+// holds is one result, the rules of the run and the decoder's window,
+// whatever the size of the file.
 type sarifParser struct {
-	data    []byte
+	lines   *lineReader
 	dec     *json.Decoder
 	visit   func(Result) error
 	sum     Summary
 	version string
+	// scannedAt is the latest endTimeUtc read (zero: none).
+	scannedAt time.Time
 }
 
 // ParseSARIF reads a SARIF 2.1.0 log and calls visit for every result of
 // every run. Other SARIF versions are refused.
 func ParseSARIF(data []byte, visit func(Result) error) (Summary, error) {
-	p := &sarifParser{data: data, dec: json.NewDecoder(bytes.NewReader(data)), visit: visit}
+	return ParseSARIFReader(bytes.NewReader(data), visit)
+}
+
+// ParseSARIFReader is ParseSARIF reading the log from r as it goes.
+func ParseSARIFReader(r io.Reader, visit func(Result) error) (Summary, error) {
+	lr := &lineReader{r: r}
+	p := &sarifParser{lines: lr, dec: json.NewDecoder(lr), visit: visit}
 	err := p.log()
 	if err != nil {
 		var pe *ParseError
@@ -127,7 +139,26 @@ func isSyntax(err error) bool {
 var errUnexpected = errors.New("unexpected JSON")
 
 func (p *sarifParser) errf(format string, args ...any) error {
-	return &ParseError{Msg: "SARIF: " + fmt.Sprintf(format, args...), Line: lineAt(p.data, p.dec.InputOffset())}
+	return &ParseError{Msg: "SARIF: " + fmt.Sprintf(format, args...), Line: p.line()}
+}
+
+// line is the 1-based line of the decoder's position: the lines read so
+// far less those still in the decoder's buffer.
+func (p *sarifParser) line() int {
+	rest, _ := io.ReadAll(p.dec.Buffered()) // a bytes.Reader: no error
+	return 1 + p.lines.lines - bytes.Count(rest, []byte{'\n'})
+}
+
+// lineReader counts the newlines read through it.
+type lineReader struct {
+	r     io.Reader
+	lines int
+}
+
+func (l *lineReader) Read(b []byte) (int, error) {
+	n, err := l.r.Read(b)
+	l.lines += bytes.Count(b[:n], []byte{'\n'})
+	return n, err
 }
 
 // delim reads the next token and checks it is d.
@@ -167,9 +198,26 @@ func (p *sarifParser) decode(v any, what string) error {
 	return nil
 }
 
+// skip passes over the next value token by token: a large part the
+// mapping does not read (artifacts, graphs, taxonomies) is never held
+// whole.
 func (p *sarifParser) skip(what string) error {
-	var raw json.RawMessage
-	return p.decode(&raw, what)
+	depth := 0
+	for {
+		t, err := p.dec.Token()
+		if err != nil {
+			return p.errf("%s: %v", what, err)
+		}
+		switch t {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
 }
 
 func (p *sarifParser) log() error {
@@ -188,7 +236,7 @@ func (p *sarifParser) log() error {
 				return err
 			}
 			if p.version != "2.1.0" {
-				return parseErr(lineAt(p.data, p.dec.InputOffset()), "SARIF version %q is not supported (want 2.1.0)", p.version)
+				return parseErr(p.line(), "SARIF version %q is not supported (want 2.1.0)", p.version)
 			}
 		case "runs":
 			sawRuns = true
@@ -293,9 +341,12 @@ func (p *sarifParser) run(index int) error {
 			if err := p.decode(&inv, what); err != nil {
 				return err
 			}
+			// The latest end time, compared as times (the offsets and
+			// fractions tools write differ); one that is not a time is
+			// left out.
 			for _, v := range inv {
-				if v.EndTimeUTC > p.sum.ScannedAt {
-					p.sum.ScannedAt = v.EndTimeUTC
+				if t, err := time.Parse(time.RFC3339Nano, v.EndTimeUTC); err == nil && t.After(p.scannedAt) {
+					p.scannedAt, p.sum.ScannedAt = t, v.EndTimeUTC
 				}
 			}
 		case "originalUriBaseIds":

@@ -66,7 +66,7 @@ func mapSARIF(rs *runState, r *sarifResult) (Result, error) {
 		out.Description = r.Message.Markdown
 	}
 	out.Level = r.Level
-	out.URL = r.HostedViewer
+	out.URL = webURL(r.HostedViewer)
 	props := r.Properties
 	if rule != nil {
 		out.Name = firstOf(rule.ShortDescription.Text, rule.Name, rule.ID)
@@ -74,9 +74,7 @@ func mapSARIF(rs *runState, r *sarifResult) (Result, error) {
 			out.Level = rule.DefaultConfiguration.Level
 		}
 		out.Recommendation = firstOf(rule.Help.Text, rule.Help.Markdown)
-		if rule.HelpURI != "" {
-			out.References = []string{rule.HelpURI}
-		}
+		out.References = webURLs([]string{rule.HelpURI})
 		if out.SecuritySeverity = score(props.SecuritySeverity); out.SecuritySeverity == "" {
 			out.SecuritySeverity = score(rule.Properties.SecuritySeverity)
 		}
@@ -94,9 +92,11 @@ func mapSARIF(rs *runState, r *sarifResult) (Result, error) {
 	if out.Name == "" {
 		out.Name = firstOf(out.RuleID, firstLine(out.Description))
 	}
+	written := "" // the path as the file gives it: the identity below has always used it
 	if len(r.Locations) > 0 {
 		pl := r.Locations[0].PhysicalLocation
-		out.Path = repoPath(pl.ArtifactLocation.URI, pl.ArtifactLocation.URIBaseID, rs.baseURIs)
+		written = repoPath(pl.ArtifactLocation.URI, pl.ArtifactLocation.URIBaseID, rs.baseURIs)
+		out.Path = repoRelative(written)
 		out.StartLine = max(pl.Region.StartLine, 0)
 		out.EndLine = max(pl.Region.EndLine, out.StartLine)
 	}
@@ -117,7 +117,7 @@ func mapSARIF(rs *runState, r *sarifResult) (Result, error) {
 	case len(r.Fingerprints) > 0:
 		out.ID = importID(sortedPairs(r.Fingerprints)...)
 	default:
-		out.ID = hashID(out.RuleID, out.Path, strconv.Itoa(out.StartLine), out.Description)
+		out.ID = hashID(out.RuleID, written, strconv.Itoa(out.StartLine), out.Description)
 	}
 	return out, nil
 }

@@ -38,6 +38,9 @@ type Status struct {
 	Repository string `json:"repository"`
 	Tool       string `json:"tool"`
 	Results    int    `json:"results"`
+	// By is the name of the token that posted the import (never the
+	// token).
+	By         string `json:"by,omitempty"`
 	Findings   Counts `json:"findings"`
 	Error      string `json:"error"`
 	ReceivedAt string `json:"receivedAt,omitempty"`

@@ -32,6 +32,7 @@ const (
 	KeyAttempt            = "attempt"
 	KeyAttempts           = "attempts"
 	KeyAuth               = "auth"
+	KeyBy                 = "by"
 	KeyDelivered          = "delivered"
 	KeyDeliveries         = "deliveries"
 	KeyDeltaEvery         = "delta_every"

@@ -86,7 +86,7 @@ func (p *Processor) importFile(ctx context.Context, msg jetstream.Msg) (string, 
 	}
 	run.kvSt = run.kvImp
 	run.status = imports.Status{Import: id, Status: imports.StatusProcessed, Format: params.Format,
-		Repository: params.Repository, Tool: params.Tool, ReceivedAt: receivedAt(msg).UTC().Format(time.RFC3339)}
+		Repository: params.Repository, Tool: params.Tool, By: params.By, ReceivedAt: receivedAt(msg).UTC().Format(time.RFC3339)}
 	data, err := imports.BodyOf(msg.Headers(), msg.Data())
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", transform.ErrInvalid, err)
@@ -130,7 +130,7 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 	if fp := filter.Fingerprint(); fp != "" {
 		fingerprint = shortHash(fingerprint, fp) // a change of the filters applies the import again
 	}
-	if rec != nil && (rec.ScannedAt > params.ScannedAt || (rec.Fingerprint == fingerprint && params.Complete)) {
+	if rec != nil && (imports.CompareScanTimes(rec.ScannedAt, params.ScannedAt) > 0 || (rec.Fingerprint == fingerprint && params.Complete)) {
 		// A later scan of the scope was applied already, or this very
 		// import: nothing changes.
 		run.status.Results, run.status.Findings.Unchanged = rec.Results, rec.Results

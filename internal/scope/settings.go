@@ -11,7 +11,6 @@ package scope
 
 import (
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 
@@ -126,15 +125,12 @@ func parseGlobs(env, v string) ([]string, error) {
 	}
 	var out []string
 	for _, g := range strings.Split(v, ",") {
-		g = strings.ToLower(strings.TrimSpace(g))
-		if g == "" {
+		if strings.TrimSpace(g) == "" {
 			return nil, &config.Error{Setting: env, Msg: "empty pattern in the list"}
 		}
-		if _, err := path.Match(g, ""); err != nil {
-			return nil, &config.Error{Setting: env, Msg: fmt.Sprintf("%q is not a valid pattern: %v", g, err)}
-		}
-		if strings.Count(g, "/") != 1 {
-			return nil, &config.Error{Setting: env, Msg: fmt.Sprintf("%q does not have the form owner/name (a * never matches a /)", g)}
+		g, err := RepoGlob(g)
+		if err != nil {
+			return nil, &config.Error{Setting: env, Msg: err.Error()}
 		}
 		out = append(out, g)
 	}
