@@ -121,9 +121,13 @@ func (s *Server) getAlert(r *http.Request, who principal, seg []string) reply {
 	if !found {
 		return errReply(http.StatusNotFound, "No alert found for alert number "+seg[5])
 	}
+	hide := kind == SecretScanning && s.hideSecret(r)
+	if a.Raw != nil {
+		return jsonReply(http.StatusOK, s.renderExample(nil, kind, rs, a, false, hide))
+	}
 	at := s.tpl.alerts[kind]
 	tpls := at.single
-	if kind == SecretScanning && s.hideSecret(r) {
+	if hide {
 		tpls = at.singleNoSecret
 	}
 	return jsonReply(http.StatusOK, s.renderAlert(nil, kind, rs, a, tpls[a.Template%len(tpls)]))
@@ -200,7 +204,8 @@ func (s *Server) alertPage(r *http.Request, kind Kind, refs []alertRef, org bool
 	if org {
 		tpls = at.orgList
 	}
-	if kind == SecretScanning && s.hideSecret(r) {
+	hide := kind == SecretScanning && s.hideSecret(r)
+	if hide {
 		tpls = at.repoListNoSecret
 		if org {
 			tpls = at.orgListNoSecret
@@ -214,6 +219,10 @@ func (s *Server) alertPage(r *http.Request, kind Kind, refs []alertRef, org bool
 				buf = append(buf, ',')
 			}
 			a := refs[i].alert
+			if a.Raw != nil {
+				buf = s.renderExample(buf, kind, refs[i].repo, a, org, hide)
+				continue
+			}
 			buf = s.renderAlert(buf, kind, refs[i].repo, a, tpls[a.Template%len(tpls)])
 		}
 		return append(buf, ']')

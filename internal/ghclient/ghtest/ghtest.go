@@ -4,7 +4,8 @@
 // scanning, Dependabot and secret scanning alerts per repository, and the
 // App's webhook deliveries — and serves it in the real response shapes
 // (rendered from GitHub's own examples in samples/, a copy of
-// testdata/rest):
+// testdata/rest; alerts added by AddExampleAlerts are GitHub's documented
+// examples themselves, testdata/examples):
 //
 //	GET  /app, /app/installations, /app/installations/{id}          (App JWT)
 //	POST /app/installations/{id}/access_tokens                      (App JWT)
@@ -36,6 +37,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net"
@@ -148,7 +150,7 @@ type Repository struct {
 }
 
 // Alert is the state of one alert; the rest of its JSON comes from the
-// sample templates (chosen by Template).
+// sample templates (chosen by Template), or is Raw.
 type Alert struct {
 	Number int64
 	// State: code scanning open|dismissed|fixed; Dependabot
@@ -160,6 +162,12 @@ type Alert struct {
 	UpdatedAt  time.Time
 	// Template picks the sample the alert is rendered from (modulo their number).
 	Template int
+	// Raw, when set, is the whole alert as GitHub documents it (see
+	// ExampleAlert): the fake serves it instead of a template, with this
+	// world's number, URLs and repository. State, Resolution, CreatedAt
+	// and UpdatedAt then only filter and sort listings; change the alert
+	// by putting another Raw.
+	Raw json.RawMessage
 }
 
 // Feature is whether a repository has an alert kind enabled.
