@@ -10,9 +10,11 @@ import (
 	"strings"
 )
 
-// natsUsers are the users of deploy/nats/users.conf: one per binary and
-// the operators' ghas-admin, which the demo itself uses to show results.
-var natsUsers = []string{"receiver", "processor", "reconciler", "admin"}
+// natsUsers are the users of deploy/nats/users.conf: one per binary, the
+// setup step's ghas-setup (processor -setup creates the layout with it)
+// and the operators' ghas-admin, which the demo itself uses to show
+// results.
+var natsUsers = []string{"receiver", "processor", "reconciler", "setup", "admin"}
 
 // natsSetup is the demo's NATS server configuration: the shipped
 // deploy/nats files with the demo's address and data folder, and a fresh

@@ -141,8 +141,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go func() { _ = sinkSrv.Serve(sinkLn) }()
 	defer sinkSrv.Close()
 
-	// The three binaries.
+	// The setup step creates the layout: no binary's own user may.
 	common := []string{"NATS_URL=" + natsURL, "LOG_FORMAT=json", "LOG_LEVEL=info"}
+	if err := runSetup(ctx, ps, bin, append(common, natsCfg.env("setup")...), say, filepath.Join(logDir, "setup.log")); err != nil {
+		return err
+	}
+
+	// The three binaries.
 	app := []string{
 		fmt.Sprintf("GITHUB_APP_ID=%d", gh.AppID()),
 		"GITHUB_APP_PRIVATE_KEY_FILE=" + keyFile,
@@ -234,6 +239,29 @@ Where to look next:
   the finding document          docs/mapping.md; the design in docs/architecture.md
   running against real GitHub   docs/operations.md
 `, redelivered(ctx, js), logDir, natsDir)
+	return nil
+}
+
+// runSetup runs `processor -setup` as the setup user (the log says what it
+// created) and waits for it to exit 0.
+func runSetup(ctx context.Context, ps *proc.Group, bin func(string, []string, []string, string) proc.Spec, env []string, say func(string, ...any), log string) error {
+	s := bin("processor", []string{"-setup"}, env, "")
+	s.Name = "setup"
+	p, err := ps.Start(ctx, s)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(60 * time.Second):
+		return errors.New("processor -setup did not finish within 60 s; see " + log)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if code := p.ExitCode(); code != 0 {
+		return fmt.Errorf("processor -setup exited with code %d; see %s", code, log)
+	}
+	say("processor -setup (user ghas-setup) created the streams and buckets (%s); the binaries' own users may not", log)
 	return nil
 }
 

@@ -22,49 +22,80 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// TestLayoutAnyStartOrder: the receiver and the reconciler may create the
-// layout on an empty server and see it ready; only the processor changes
-// an existing stream, and the others' start does not fail on a layout that
-// differs from theirs.
-func TestLayoutAnyStartOrder(t *testing.T) {
+// TestSetupOwnsTheLayout: on an empty server no long-running binary's user
+// may create the layout (each waits and gives up, naming what is missing);
+// the setup identity creates it whole, and then every binary finds it
+// ready. The setup identity's later change of a limit is applied; a
+// processor that finds another limit than its own works with the one that
+// exists and changes nothing.
+func TestSetupOwnsTheLayout(t *testing.T) {
 	ns := startServer(t, withPassword, nil, nil)
 	ctx := ctxT(t)
-	recv, rec, proc := ns.connect(t, "receiver"), ns.connect(t, "reconciler"), ns.connect(t, "processor")
-
-	createOnly := stream.Layout{Replicas: 1, CreateOnly: true}
-	if err := stream.Ensure(ctx, recv.js, createOnly); err != nil {
-		t.Fatalf("receiver creates the layout: %v", err)
-	}
-	for _, c := range []*client{recv, rec, proc} {
-		if err := stream.Check(ctx, c.nc, c.js); err != nil {
-			t.Errorf("%s: layout not ready: %v", c.role, err)
+	for _, role := range []string{"receiver", "processor", "reconciler"} {
+		c := ns.connect(t, role)
+		l := stream.Layout{Replicas: 1, CreateOnly: role != "processor", StartTimeout: time.Second}
+		err := stream.WaitEnsure(ctx, discard(), c.js, l)
+		if !errors.Is(err, stream.ErrLayoutNotReady) || !strings.Contains(err.Error(), "NATS_START_TIMEOUT") || !strings.Contains(err.Error(), "may not create") {
+			t.Errorf("%s on an empty server: %v, want a give-up naming the missing layout", role, err)
+		}
+		if !c.violated("$JS.API.STREAM.CREATE.") {
+			t.Errorf("%s: the server did not refuse a create", role)
 		}
 	}
-	if err := stream.Ensure(ctx, rec.js, createOnly); err != nil {
-		t.Fatalf("reconciler on an existing layout: %v", err)
+
+	setup := ns.connect(t, "setup")
+	changes, err := stream.Apply(ctx, setup.js, stream.Layout{Replicas: 1})
+	if err != nil {
+		t.Fatalf("setup creates the layout: %v", err)
 	}
-	// The processor (owner) applies a changed limit...
-	if err := stream.Ensure(ctx, proc.js, stream.Layout{Replicas: 1, EventsMaxBytes: 1 << 30}); err != nil {
-		t.Fatalf("processor updates the layout: %v", err)
+	for _, c := range changes {
+		if c.Action != stream.ActionCreated {
+			t.Errorf("setup on an empty server: %v", c)
+		}
 	}
-	if got := maxBytes(t, proc.js, stream.EventsStream); got != 1<<30 {
-		t.Fatalf("GHAS_EVENTS MaxBytes = %d after the processor's update, want %d", got, 1<<30)
+	clients := map[string]*client{}
+	for _, role := range []string{"receiver", "processor", "reconciler"} {
+		c := ns.connect(t, role)
+		clients[role] = c
+		if err := stream.WaitEnsure(ctx, discard(), c.js, stream.Layout{Replicas: 1, CreateOnly: role != "processor", StartTimeout: 10 * time.Second}); err != nil {
+			t.Errorf("%s after the setup: %v", role, err)
+		}
+		if err := stream.Check(ctx, c.nc, c.js); err != nil {
+			t.Errorf("%s: layout not ready: %v", role, err)
+		}
 	}
-	// ...which a receiver with other settings leaves alone, and starts.
-	if err := stream.Ensure(ctx, recv.js, stream.Layout{Replicas: 1, EventsMaxBytes: 1 << 20, CreateOnly: true}); err != nil {
-		t.Fatalf("receiver on a layout that differs from its settings: %v", err)
+
+	// A new limit, applied by the setup step...
+	changes, err = stream.Apply(ctx, setup.js, stream.Layout{Replicas: 1, EventsMaxBytes: 1 << 30})
+	if err != nil {
+		t.Fatalf("setup updates the layout: %v", err)
 	}
-	if got := maxBytes(t, proc.js, stream.EventsStream); got != 1<<30 {
-		t.Errorf("GHAS_EVENTS MaxBytes = %d after the receiver's start, want %d", got, 1<<30)
+	for _, c := range changes {
+		if want := stream.ActionUnchanged; c.Name == stream.EventsStream && c.Action != stream.ActionUpdated || c.Name != stream.EventsStream && c.Action != want {
+			t.Errorf("setup with a new limit: %v", c)
+		}
 	}
-	// And its attempt to change it anyway is refused.
-	cfg := stream.Layout{Replicas: 1, EventsMaxBytes: 1 << 20}.StreamConfigs()[0]
-	recv.denied(t, "update GHAS_EVENTS", "$JS.API.STREAM.UPDATE.GHAS_EVENTS", func(ctx context.Context) error {
-		_, err := recv.js.UpdateStream(ctx, cfg)
-		return err
-	})
-	for _, c := range []*client{rec, proc} {
-		c.noViolations(t)
+	if got := maxBytes(t, setup.js, stream.EventsStream); got != 1<<30 {
+		t.Fatalf("GHAS_EVENTS MaxBytes = %d after the setup, want %d", got, 1<<30)
+	}
+	setup.noViolations(t)
+	// ...which a processor with another setting leaves alone, and starts.
+	proc := clients["processor"]
+	start := time.Now()
+	if err := stream.WaitEnsure(ctx, discard(), proc.js, stream.Layout{Replicas: 1, EventsMaxBytes: 1 << 20, StartTimeout: 10 * time.Second}); err != nil {
+		t.Fatalf("processor on a layout that differs from its settings: %v", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("the processor took %s: a refused update was waited out", el)
+	}
+	if got := maxBytes(t, setup.js, stream.EventsStream); got != 1<<30 {
+		t.Errorf("GHAS_EVENTS MaxBytes = %d after the processor's start, want %d", got, 1<<30)
+	}
+	if !proc.violated("$JS.API.STREAM.UPDATE.GHAS_EVENTS") {
+		t.Error("the server did not refuse the processor's update")
+	}
+	for _, role := range []string{"receiver", "reconciler"} {
+		clients[role].noViolations(t)
 	}
 }
 
@@ -89,17 +120,13 @@ func TestDenials(t *testing.T) {
 			ns := startServer(t, mode.auth, nil, nil)
 			ctx := ctxT(t)
 			admin := ns.connect(t, "admin")
-			if err := stream.Ensure(ctx, admin.js, stream.Layout{Replicas: 1}); err != nil {
+			if _, err := stream.Apply(ctx, ns.connect(t, "setup").js, stream.Layout{Replicas: 1}); err != nil {
 				t.Fatal(err)
-			}
-			if _, err := admin.js.KeyValue(ctx, importsBucket); err != nil {
-				if _, err := admin.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: importsBucket}); err != nil {
-					t.Fatal(err)
-				}
 			}
 			t.Run("receiver", func(t *testing.T) { receiverRules(t, ns, admin) })
 			t.Run("reconciler", func(t *testing.T) { reconcilerRules(t, ns, admin) })
 			t.Run("processor", func(t *testing.T) { processorRules(t, ns, admin) })
+			t.Run("setup", func(t *testing.T) { setupRules(t, ns, admin) })
 		})
 	}
 }
@@ -134,8 +161,71 @@ func kvGet(c *client, bucket, key string) func(ctx context.Context) error {
 	}
 }
 
+// layoutNames are the streams of the layout and of its buckets.
+func layoutNames() []string {
+	var names []string
+	for _, b := range (stream.Layout{}).BucketConfigs() {
+		names = append(names, "KV_"+b.Bucket)
+	}
+	for _, s := range (stream.Layout{}).StreamConfigs() {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// noLayoutChanges: c may neither create nor update any stream or bucket of
+// the layout (an update can shrink a stream: a delete by another name),
+// nor delete or purge one, nor delete a message.
+func noLayoutChanges(t *testing.T, c *client) {
+	t.Helper()
+	l := stream.Layout{Replicas: 1, EventsMaxBytes: 1 << 20}
+	for _, b := range l.BucketConfigs() {
+		b.History++
+		c.denied(t, "create "+b.Bucket, "$JS.API.STREAM.CREATE.KV_"+b.Bucket, func(ctx context.Context) error {
+			_, err := c.js.CreateKeyValue(ctx, b)
+			return err
+		})
+		c.denied(t, "update "+b.Bucket, "$JS.API.STREAM.UPDATE.KV_"+b.Bucket, func(ctx context.Context) error {
+			_, err := c.js.UpdateKeyValue(ctx, b)
+			return err
+		})
+	}
+	for _, cfg := range l.StreamConfigs() {
+		cfg.MaxAge = time.Hour
+		c.denied(t, "create "+cfg.Name, "$JS.API.STREAM.CREATE."+cfg.Name, func(ctx context.Context) error {
+			_, err := c.js.CreateStream(ctx, cfg)
+			return err
+		})
+		c.denied(t, "update "+cfg.Name, "$JS.API.STREAM.UPDATE."+cfg.Name, func(ctx context.Context) error {
+			_, err := c.js.UpdateStream(ctx, cfg)
+			return err
+		})
+	}
+	c.denied(t, "create another stream", "$JS.API.STREAM.CREATE.OTHER", func(ctx context.Context) error {
+		_, err := c.js.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}})
+		return err
+	})
+	for _, name := range layoutNames() {
+		destroy(t, c, name)
+	}
+}
+
+// mustKeepLayout requires that the layout is as the setup created it.
+func mustKeepLayout(t *testing.T, admin *client) {
+	t.Helper()
+	changes, err := stream.Apply(context.Background(), admin.js, stream.Layout{Replicas: 1, CreateOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range changes {
+		if c.Action != stream.ActionUnchanged {
+			t.Errorf("the layout changed: %v", c)
+		}
+	}
+}
+
 // destroy are the ways to lose a stream's messages: delete, purge, delete
-// one message, shrink its limits.
+// one message.
 func destroy(t *testing.T, c *client, name string) {
 	t.Helper()
 	c.denied(t, "delete "+name, "$JS.API.STREAM.DELETE."+name, func(ctx context.Context) error {
@@ -202,6 +292,12 @@ func receiverRules(t *testing.T, ns *natsServer, admin *client) {
 	if _, err := kv.Create(ctx, "import.0123", []byte(`{"status":"accepted"}`)); err != nil {
 		t.Fatalf("record an accepted import: %v", err)
 	}
+	if _, err := kv.Put(ctx, "latest.5f2c", []byte(`{"import":"0123"}`)); err != nil {
+		t.Fatalf("record the latest import of a scope: %v", err)
+	}
+	if e, err := kv.Get(ctx, "latest.5f2c"); err != nil || string(e.Value()) != `{"import":"0123"}` {
+		t.Fatalf("read the latest import of a scope: %v", err)
+	}
 	if err := c.nc.Publish("ghas.import.sarif", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -229,9 +325,7 @@ func receiverRules(t *testing.T, ns *natsServer, admin *client) {
 		_, err := c.js.CreateOrUpdateConsumer(ctx, stream.EventsStream, jetstream.ConsumerConfig{Durable: "spy", AckPolicy: jetstream.AckExplicitPolicy})
 		return err
 	})
-	for _, name := range []string{stream.EventsStream, stream.FindingsStream, stream.DLQStream, "KV_" + stream.MapsBucket} {
-		destroy(t, c, name)
-	}
+	noLayoutChanges(t, c)
 	subscribeDenied(t, c, "_INBOX.processor.>")
 	subscribeDenied(t, c, "ghas.findings.>")
 
@@ -247,6 +341,7 @@ func receiverRules(t *testing.T, ns *natsServer, admin *client) {
 	if _, err := admin.js.Consumer(ctx, stream.EventsStream, "spy"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		t.Errorf("the receiver's consumer exists: %v", err)
 	}
+	mustKeepLayout(t, admin)
 }
 
 func kvOf(t *testing.T, c *client, bucket string) jetstream.KeyValue {

@@ -31,24 +31,93 @@ const (
 	importToken   = "natsconf-import-token"
 )
 
-// TestBinariesWithOwnUsers runs the three real binaries, each with only
-// its own user: the receiver first on an empty server (it creates the
-// layout), the processor with the HTTP sink and enrichment, the
-// reconciler's every pass against a fake GitHub. Every route has to work —
-// webhooks to findings, a poison event and a sink rejection to GHAS_DLQ,
-// a missed delivery recovered, a full pull — with no permission refused and
-// no password in any log. Once with passwords, once with nkeys over TLS
-// with client certificates.
+// TestBinariesWithOwnUsers runs the setup step and the three real
+// binaries, each with only its own user: `processor -setup` first on an
+// empty server (it creates the layout), then the receiver, the processor
+// with the HTTP sink and enrichment, the reconciler's every pass against a
+// fake GitHub. Every route has to work — webhooks to findings, a poison
+// event and a sink rejection to GHAS_DLQ, a missed delivery recovered, a
+// full pull — with no permission refused and no password in any log. Once
+// with passwords, once with nkeys over TLS with client certificates.
+// Before the setup step, each binary waits for the layout and gives up
+// after NATS_START_TIMEOUT naming the cause.
 func TestBinariesWithOwnUsers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs every binary")
 	}
 	bin := buildBinaries(t)
+	t.Run("no-layout", func(t *testing.T) { noLayout(t, bin, startServer(t, withPassword, nil, nil)) })
 	t.Run("password", func(t *testing.T) { runBinaries(t, bin, startServer(t, withPassword, nil, nil)) })
 	t.Run("nkey-tls", func(t *testing.T) {
 		pki := newPKI(t)
 		runBinaries(t, bin, startServer(t, withNKey, pki.server, pki.clientEnv()))
 	})
+}
+
+// noLayout starts each binary with its user on an empty server: none may
+// create the layout, so each says it waits for processor -setup and exits
+// non-zero after NATS_START_TIMEOUT, its last stderr line naming the
+// setting and what is missing.
+func noLayout(t *testing.T, bin string, ns *natsServer) {
+	gh := ghtest.New(t, ghtest.Options{})
+	keyFile := filepath.Join(t.TempDir(), "app.pem")
+	writeFile(t, keyFile, string(gh.PrivateKeyPEM()))
+	app := []string{"GITHUB_APP_ID", fmt.Sprint(gh.AppID()), "GITHUB_APP_PRIVATE_KEY_FILE", keyFile, "GITHUB_API_URL", gh.URL()}
+	env := map[string]map[string]string{
+		"receiver":   with(ns.env["receiver"], "GITHUB_WEBHOOK_SECRET", webhookSecret, "LISTEN_ADDR", "127.0.0.1:0"),
+		"processor":  with(ns.env["processor"]),
+		"reconciler": with(ns.env["reconciler"], app...),
+	}
+	var ps []*proc.Process
+	for _, name := range []string{"receiver", "processor", "reconciler"} {
+		p, _ := startBinary(t, bin, name, with(env[name], "ADMIN_ADDR", "127.0.0.1:0", "NATS_START_TIMEOUT", "3s"), 0, nil)
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		select {
+		case <-p.Done():
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%s still runs 60 s after its 3 s start timeout", p.Name())
+		}
+		out := p.Logs()
+		last := lastLine(out)
+		if p.ExitCode() == 0 || !strings.Contains(last, "NATS_START_TIMEOUT") || !strings.Contains(last, "missing") || !strings.Contains(last, "run processor -setup") {
+			t.Errorf("%s: exit code %d, last line %q; want non-zero naming NATS_START_TIMEOUT and the missing layout\n%s", p.Name(), p.ExitCode(), last, out)
+		}
+		if !strings.Contains(out, "waiting for the nats layout: run processor -setup") {
+			t.Errorf("%s did not say that it waits for the setup step:\n%s", p.Name(), out)
+		}
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// runSetup runs `processor -setup` as the setup user and requires exit 0
+// and a line saying each stream and bucket was created.
+func runSetup(t *testing.T, bin string, ns *natsServer) {
+	t.Helper()
+	p, _ := startBinary(t, bin, "processor", ns.env["setup"], 0, nil, "-setup")
+	select {
+	case <-p.Done():
+	case <-time.After(60 * time.Second):
+		t.Fatal("processor -setup did not exit within 60 s")
+	}
+	out := p.Logs()
+	if code := p.ExitCode(); code != 0 {
+		t.Fatalf("processor -setup: exit code %d\n%s", code, out)
+	}
+	for _, name := range layoutNames() {
+		line := "created stream " + name
+		if b, ok := strings.CutPrefix(name, "KV_"); ok {
+			line = "created bucket " + b
+		}
+		if !strings.Contains(out, line+"\n") {
+			t.Errorf("processor -setup did not print %q:\n%s", line, out)
+		}
+	}
 }
 
 func buildBinaries(t *testing.T) string {
@@ -149,7 +218,8 @@ func runBinaries(t *testing.T, bin string, ns *natsServer) {
 	sinkSrv := httptest.NewServer(sink)
 	t.Cleanup(sinkSrv.Close)
 
-	// The receiver, ready: it created the layout alone.
+	// The setup step, then the receiver, ready.
+	runSetup(t, bin, ns)
 	recv, addrs := startBinary(t, bin, "receiver", with(ns.env["receiver"], "GITHUB_WEBHOOK_SECRET", webhookSecret, "IMPORT_TOKENS", importToken),
 		2, func(a []string) []string { return []string{"LISTEN_ADDR=" + a[0], "ADMIN_ADDR=" + a[1]} })
 	listen := addrs[0]

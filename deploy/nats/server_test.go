@@ -1,8 +1,8 @@
 // Package natsconf_test proves the NATS configuration shipped in this
 // folder: a server started from nats.conf (or with nkeys.conf instead of
-// users.conf) lets each ghas-relay binary do its whole job with its own
-// user and denies everything the permissions deny. It has no production
-// code.
+// users.conf) lets the setup step create the layout and each ghas-relay
+// binary do its whole job with its own user, and denies everything the
+// permissions deny. It has no production code.
 package natsconf_test
 
 import (
@@ -29,8 +29,9 @@ import (
 )
 
 // roles are the users of users.conf / nkeys.conf: a binary's component
-// name and the environment variable prefix of its password or nkey.
-var roles = []string{"receiver", "processor", "reconciler", "admin"}
+// name (the setup step's is "setup") and the environment variable prefix
+// of its password or nkey.
+var roles = []string{"receiver", "processor", "reconciler", "setup", "admin"}
 
 // auth is how the test's clients authenticate.
 type auth int

@@ -97,29 +97,34 @@ func (p testPKI) clientEnv() map[string]string {
 }
 
 // TestTLS: over TLS with client certificates (the server requires one),
-// each role connects with NATS_TLS_* and its nkey, creates or checks the
-// layout, and keeps its permissions; a client without a certificate or
+// each role connects with NATS_TLS_* and its nkey, the setup creates the
+// layout and the binaries find it, each keeping its permissions; a client without a certificate or
 // without the CA is not let in.
 func TestTLS(t *testing.T) {
 	pki := newPKI(t)
 	ns := startServer(t, withNKey, pki.server, pki.clientEnv())
 	ctx := ctxT(t)
-	recv := ns.connect(t, "receiver")
-	if !recv.nc.TLSRequired() {
+	setup := ns.connect(t, "setup")
+	if !setup.nc.TLSRequired() {
 		t.Fatal("connection without TLS")
 	}
-	if err := stream.Ensure(ctx, recv.js, stream.Layout{Replicas: 1, CreateOnly: true}); err != nil {
-		t.Fatalf("receiver creates the layout over TLS: %v", err)
+	if _, err := stream.Apply(ctx, setup.js, stream.Layout{Replicas: 1}); err != nil {
+		t.Fatalf("setup creates the layout over TLS: %v", err)
+	}
+	recv := ns.connect(t, "receiver")
+	if err := stream.WaitEnsure(ctx, discard(), recv.js, stream.Layout{Replicas: 1, CreateOnly: true, StartTimeout: 10 * time.Second}); err != nil {
+		t.Fatalf("receiver finds the layout over TLS: %v", err)
 	}
 	if _, err := recv.js.Publish(ctx, stream.WebhookSubject("ping"), []byte(`{}`)); err != nil {
 		t.Fatalf("receiver publishes over TLS: %v", err)
 	}
 	recv.denied(t, "publish a reconcile event", "ghas.reconcile.", publish(recv, stream.ReconcileSubject("ping")))
 	proc := ns.connect(t, "processor")
-	if err := stream.Ensure(ctx, proc.js, stream.Layout{Replicas: 1}); err != nil {
-		t.Fatalf("processor ensures the layout over TLS: %v", err)
+	if err := stream.WaitEnsure(ctx, discard(), proc.js, stream.Layout{Replicas: 1, StartTimeout: 10 * time.Second}); err != nil {
+		t.Fatalf("processor finds the layout over TLS: %v", err)
 	}
 	proc.noViolations(t)
+	setup.noViolations(t)
 
 	// No client certificate, or not trusting the CA: no connection.
 	for name, env := range map[string]map[string]string{
