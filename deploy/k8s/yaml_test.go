@@ -83,12 +83,12 @@ func (p *yamlParser) document() (any, error) {
 		return nil, err
 	}
 	if _, _, ok, err := p.next(); err != nil || ok {
-		return nil, errors(err, p.errorf("indentation fits no parent"))
+		return nil, firstErr(err, p.errorf("indentation fits no parent"))
 	}
 	return v, nil
 }
 
-func errors(err, otherwise error) error {
+func firstErr(err, otherwise error) error {
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func (p *yamlParser) sequence(indent int) ([]any, error) {
 			p.i++
 			ind, _, ok, err := p.next()
 			if err != nil || !ok || ind <= indent {
-				return nil, errors(err, p.errorf("empty sequence item"))
+				return nil, firstErr(err, p.errorf("empty sequence item"))
 			}
 			v, err := p.node(ind)
 			if err != nil {
