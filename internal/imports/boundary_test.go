@@ -274,3 +274,36 @@ type jetstreamRaw struct {
 	Header   nats.Header
 	Sequence uint64
 }
+
+// TestValidationMemoryBounded: a 36 MiB SARIF upload of 100,000 results
+// is validated as it streams: the receiver's live heap stays far below
+// the file's size (it holds the compressed copy and one result at a
+// time, never the file).
+func TestValidationMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 36 MiB upload")
+	}
+	e := newHandlerEnv(t, Options{MaxBodyBytes: 64 << 20})
+	size, _ := io.Copy(io.Discard, sarifStream(100))
+	runtime.GC()
+	stop := make(chan struct{})
+	peak := heapPeak(stop)
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+Path+"?repository=o/r", sarifStream(100))
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/sarif+json")
+	req.Header.Set("Authorization", "Bearer old-token")
+	resp, err := http.DefaultClient.Do(req)
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	p := <-peak
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	t.Logf("%d MiB uploaded; peak heap %d MiB, peak live heap %d MiB", size>>20, p[0]>>20, p[1]>>20)
+	if p[1] > 24<<20 {
+		t.Errorf("peak live heap %d MiB for a %d MiB upload: the file is held", p[1]>>20, size>>20)
+	}
+}

@@ -1,11 +1,14 @@
 package imports
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func seedFuzz(f *testing.F, ext string) {
@@ -34,6 +37,13 @@ func checkParse(t *testing.T, format string, data []byte) {
 	var pe *ParseError
 	if err != nil && !errors.As(err, &pe) {
 		t.Fatalf("error %v is not a ParseError", err)
+	}
+	// Read as an upload arrives, a byte at a time, the file gives the
+	// same answer, the line of an error included.
+	sum, err := Parse(format, data, func(Result) error { return nil })
+	sum2, err2 := ParseReader(format, iotest.OneByteReader(bytes.NewReader(data)), func(Result) error { return nil })
+	if fmt.Sprint(sum, err) != fmt.Sprint(sum2, err2) {
+		t.Fatalf("streamed: %v %v, whole: %v %v", sum2, err2, sum, err)
 	}
 }
 
