@@ -51,7 +51,7 @@ func TestEveryFormatEndToEnd(t *testing.T) {
 			t.Fatalf("%s: %+v", c.file, acc)
 		}
 		st := waitProcessed(t, ts.URL, acc.Import)
-		if st.Status != imports.StatusProcessed || st.Results != acc.Results || st.Findings.New != acc.Results || st.Error != "" {
+		if st.Status != imports.StatusProcessed || st.Results != acc.Results || st.Findings.New != acc.Results || st.Error != "" || st.By != "token-1" {
 			t.Errorf("%s: %+v", c.file, st)
 		}
 	}
