@@ -11,7 +11,7 @@ import (
 )
 
 // natsUsers are the users of deploy/nats/users.conf: one per binary, the
-// setup step's ghas-setup (processor -setup creates the layout with it)
+// setup step's setup (processor -setup creates the layout with it)
 // and the operators' ghas-admin, which the demo itself uses to show
 // results.
 var natsUsers = []string{"receiver", "processor", "reconciler", "setup", "admin"}
@@ -85,5 +85,9 @@ func writeNATSConfig(dir, storeDir, host, port string) (natsSetup, error) {
 
 // env is the NATS authentication of the binary user.
 func (s natsSetup) env(user string) []string {
-	return []string{"NATS_USER=ghas-" + user, "NATS_PASSWORD_FILE=" + s.files[user]}
+	name := "ghas-" + user
+	if user == "setup" {
+		name = "setup" // the setup identity's name is part of the contract
+	}
+	return []string{"NATS_USER=" + name, "NATS_PASSWORD_FILE=" + s.files[user]}
 }

@@ -261,7 +261,7 @@ func runSetup(ctx context.Context, ps *proc.Group, bin func(string, []string, []
 	if code := p.ExitCode(); code != 0 {
 		return fmt.Errorf("processor -setup exited with code %d; see %s", code, log)
 	}
-	say("processor -setup (user ghas-setup) created the streams and buckets (%s); the binaries' own users may not", log)
+	say("processor -setup (user setup) created the streams and buckets (%s); the binaries' own users may not", log)
 	return nil
 }
 

@@ -23,7 +23,7 @@ func TestDemo(t *testing.T) {
 	}
 	s := out.String()
 	for _, want := range []string{
-		"processor -setup (user ghas-setup) created", "FINDING KEY", "APPLICATION_SAST", "APPLICATION_SCA", "APPLICATION_SECRET",
+		"processor -setup (user setup) created", "FINDING KEY", "APPLICATION_SAST", "APPLICATION_SCA", "APPLICATION_SECRET",
 		" webhook ", " reconcile ", "reconciler exited with code 0", "0 dead letters",
 		"1 event(s) on ghas.redelivery.>",
 	} {

@@ -56,7 +56,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 	s.Int(&c.Workers, "PROCESSOR_WORKERS", 32, "events processed at once by this instance")
 	s.Int(&c.MaxDeliver, "PROCESSOR_MAX_DELIVER", 10, "attempts before an event that keeps failing goes to GHAS_DLQ")
 	scopeFilter := scope.Flags(s)
-	s.Bool(&c.Setup, "setup", false, "create or update the NATS streams and buckets (as the setup identity, NATS user ghas-setup of deploy/nats), print what changed and exit; reads only the NATS and stream settings")
+	s.Bool(&c.Setup, "setup", false, "create or update the NATS streams and buckets (as the setup identity, NATS user setup of deploy/nats), print what changed and exit; reads only the NATS and stream settings")
 	if len(args) > 0 {
 		args = args[1:]
 	}

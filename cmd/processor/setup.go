@@ -14,7 +14,7 @@ import (
 
 // setup is `processor -setup`, the one-shot step that creates or updates
 // the NATS layout (streams and buckets) to this version's: the only step
-// that needs a user that may (ghas-setup in deploy/nats), run before the
+// that needs a user that may (setup in deploy/nats), run before the
 // binaries start and on every upgrade. It connects as the binary
 // "setup" (client name ghas-relay-setup, replies under _INBOX.setup.),
 // waits for NATS up to NATS_START_TIMEOUT, prints one line per stream

@@ -275,7 +275,7 @@ func env(c any) map[string]string {
 }
 
 // TestSetupIdentityOnlyInTheJob: the Job runs processor -setup as
-// ghas-setup with the setup password; no long-running workload uses the
+// setup with the setup password; no long-running workload uses the
 // setup or the admin identity; the Secret and the NATS users know it; the
 // Job may reach NATS.
 func TestSetupIdentityOnlyInTheJob(t *testing.T) {
@@ -294,8 +294,8 @@ func TestSetupIdentityOnlyInTheJob(t *testing.T) {
 		t.Fatal("no Job setup that runs once")
 	}
 	c := list(job, "containers")[0]
-	if str(c, "image") != "ghas-relay-processor" || len(list(c, "args")) != 1 || list(c, "args")[0] != "-setup" || env(c)["NATS_USER"] != "ghas-setup" {
-		t.Errorf("the setup Job does not run processor -setup as ghas-setup: %v", c)
+	if str(c, "image") != "ghas-relay-processor" || len(list(c, "args")) != 1 || list(c, "args")[0] != "-setup" || env(c)["NATS_USER"] != "setup" {
+		t.Errorf("the setup Job does not run processor -setup as setup: %v", c)
 	}
 	keys := func(spec any) []string {
 		var ks []string
@@ -316,7 +316,7 @@ func TestSetupIdentityOnlyInTheJob(t *testing.T) {
 			continue
 		}
 		for _, c := range list(spec, "containers") {
-			if u := env(c)["NATS_USER"]; u == "ghas-setup" || u == "ghas-admin" || !strings.HasPrefix(u, "ghas-") {
+			if u := env(c)["NATS_USER"]; u == "setup" || u == "ghas-admin" || !strings.HasPrefix(u, "ghas-") {
 				t.Errorf("%s logs in to NATS as %q", name, u)
 			}
 		}
@@ -334,8 +334,8 @@ func TestSetupIdentityOnlyInTheJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(users), "user: ghas-setup,") || !strings.Contains(string(users), "$GHAS_SETUP_PASSWORD") {
-		t.Error("deploy/nats/users.conf has no user ghas-setup with $GHAS_SETUP_PASSWORD")
+	if !strings.Contains(string(users), "user: setup,") || !strings.Contains(string(users), "$GHAS_SETUP_PASSWORD") {
+		t.Error("deploy/nats/users.conf has no user setup with $GHAS_SETUP_PASSWORD")
 	}
 	// The Job's pods may open NATS connections.
 	np := named(objects(all, "NetworkPolicy", "networkpolicy.yaml"), "nats")

@@ -68,7 +68,7 @@ func startServer(t *testing.T, mode auth, tlsCfg *tls.Config, clientTLS map[stri
 			t.Setenv(up+"_PASSWORD", pw)
 			file := filepath.Join(secrets, r+".password")
 			writeFile(t, file, pw+"\n")
-			env[r]["NATS_USER"] = "ghas-" + r
+			env[r]["NATS_USER"] = userName(r)
 			env[r]["NATS_PASSWORD_FILE"] = file
 		case withNKey:
 			kp, err := nkeys.CreateUser()
@@ -249,3 +249,12 @@ func (c *client) denied(t *testing.T, what, prefix string, call func(ctx context
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// userName is the deploy/nats user of a role: ghas-<binary> for the
+// binaries and operators, setup for the one-shot setup step.
+func userName(role string) string {
+	if role == "setup" {
+		return "setup"
+	}
+	return "ghas-" + role
+}
