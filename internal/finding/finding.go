@@ -163,6 +163,10 @@ type RepositoryAssetClass struct {
 	// Archived reports whether the repository is archived (archived);
 	// always present.
 	Archived bool `json:"archived"`
+	// Criticality is the value of the custom property named by
+	// CRITICALITY_PROPERTY, lower-cased (a multi-select property's values
+	// joined by ", "); a priority input.
+	Criticality string `json:"criticality,omitempty"`
 }
 
 // Finding is the one finding of a document.
@@ -268,6 +272,43 @@ type Finding struct {
 	// Assignees are the logins the alert is assigned to (assignees[];
 	// secret scanning's assigned_to).
 	Assignees []string `json:"assignees,omitempty"`
+
+	// The fields below carry the priority and its inputs that no map
+	// gives.
+
+	// SecuritySeverityScore is the rule's numeric security-severity, 0 to
+	// 10 (sast; imported SARIF: the rule's properties.security-severity).
+	// GitHub's code scanning alerts give only the level (severity).
+	SecuritySeverityScore *float64 `json:"securitySeverityScore,omitempty"`
+	// Corroborated reports that an ACTIVE finding of another source on the
+	// same repository has the same correlationKey; omitted when not.
+	Corroborated bool `json:"corroborated,omitempty"`
+	// Priority is the finding's score and the factors that make it up,
+	// computed by the processor from the document (package priority).
+	Priority *Priority `json:"priority,omitempty"`
+}
+
+// Priority is which exposures matter most: a score from 0 to 100 and the
+// factors that explain it.
+type Priority struct {
+	// Score is the sum of the factors' points clamped to 0..100; 0 for a
+	// finding that is not ACTIVE.
+	Score int `json:"score"`
+	// Factors are the table rows that apply, in the table's order.
+	Factors []Factor `json:"factors"`
+}
+
+// Factor is one row of the priority table applied to a finding.
+type Factor struct {
+	// Name is the row: severity, epss, secret-validity, publicly-leaked,
+	// exposure, criticality, corroborated, dependency, code-context,
+	// secret-reach or status.
+	Name string `json:"name"`
+	// Value is the input the row matched, e.g. "HIGH", "cvss3 9.8",
+	// "public".
+	Value string `json:"value"`
+	// Points is what the row adds (negative: subtracts).
+	Points int `json:"points"`
 }
 
 // Analysis names the code scanning analysis of a finding.

@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/finding"
-	"github.com/ghas-relay/ghas-relay/internal/logging"
 )
 
 // ImportsKey is the key of the import map in KV ghas_maps.
@@ -204,7 +203,7 @@ func (w *Watcher) applyImports(e jetstream.KeyValueEntry, log *slog.Logger) {
 	}
 	im, err := ParseImportMap(e.Value())
 	if err != nil {
-		log.Error("map rejected; keeping the last good map", slog.Any(logging.KeyError, err))
+		w.reject(ImportsKey, err, log)
 		return
 	}
 	w.cur.Store(w.cur.Load().WithImports(im))

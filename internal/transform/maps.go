@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ghas-relay/ghas-relay/internal/finding"
+	"github.com/ghas-relay/ghas-relay/internal/priority"
 )
 
 //go:embed maps/*.json
@@ -97,10 +98,12 @@ func (m *Map) Dataset() string { return m.dataset }
 // Rows returns a copy of the map's rows.
 func (m *Map) Rows() []Row { return append([]Row(nil), m.rows...) }
 
-// Maps holds the three maps in use. It is immutable: With returns a copy.
+// Maps holds the three maps in use, the import map and the priority
+// table. It is immutable: With returns a copy.
 type Maps struct {
 	sast, sca, secret *Map
 	imports           *ImportMap
+	priority          *priority.Table
 }
 
 // Map returns the map of a dataset, or nil.
@@ -161,7 +164,11 @@ func Defaults() *Maps {
 	if err != nil {
 		panic(fmt.Sprintf("transform: embedded import map: %v", err))
 	}
-	return m.WithImports(im)
+	pt, err := priority.Parse(DefaultPriorityJSON())
+	if err != nil {
+		panic(fmt.Sprintf("transform: embedded priority table: %v", err))
+	}
+	return m.WithImports(im).WithPriority(pt)
 }
 
 // requiredTargets must be mapped by every map: without them a finding

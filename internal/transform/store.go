@@ -11,11 +11,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/logging"
+	"github.com/ghas-relay/ghas-relay/internal/metrics"
 )
 
-// Seed writes the embedded default map of every dataset into the maps
-// bucket (ghas_maps, keys sast, sca, secret) where the key does not
-// exist, so an operator's edits survive restarts and upgrades.
+// Seed writes the embedded default map of every dataset, the import map
+// and the priority table into the maps bucket (ghas_maps, keys sast, sca,
+// secret, imports, priority) where the key does not exist, so an
+// operator's edits survive restarts and upgrades.
 func Seed(ctx context.Context, kv jetstream.KeyValue) error {
 	for _, ds := range Datasets() {
 		_, err := kv.Create(ctx, ds, DefaultJSON(ds))
@@ -23,20 +25,27 @@ func Seed(ctx context.Context, kv jetstream.KeyValue) error {
 			return fmt.Errorf("seed map %s: %w", ds, err)
 		}
 	}
-	if _, err := kv.Create(ctx, ImportsKey, DefaultImportJSON()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-		return fmt.Errorf("seed map %s: %w", ImportsKey, err)
+	for _, m := range []struct {
+		key string
+		def []byte
+	}{{ImportsKey, DefaultImportJSON()}, {PriorityKey, DefaultPriorityJSON()}} {
+		if _, err := kv.Create(ctx, m.key, m.def); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("seed map %s: %w", m.key, err)
+		}
 	}
 	return nil
 }
 
 // Watcher holds the maps in use: the embedded defaults until the bucket
 // is read, then each dataset's map from KV, replaced whenever its key
-// changes. An update that fails ParseMap is logged and ignored: the last
-// good map stays. Deleting a key returns the dataset to its default.
+// changes. An update that fails validation is logged (and counted, see
+// Register) and ignored: the last good map stays. Deleting a key returns
+// the dataset to its default.
 type Watcher struct {
-	logger *slog.Logger
-	kv     jetstream.KeyValue
-	cur    atomic.Pointer[Maps]
+	logger   *slog.Logger
+	kv       jetstream.KeyValue
+	cur      atomic.Pointer[Maps]
+	rejected *metrics.CounterVec // nil until Register
 
 	mu      sync.Mutex
 	rev     uint64        // highest revision processed (applied or rejected)
@@ -54,6 +63,30 @@ func NewWatcher(logger *slog.Logger, kv jetstream.KeyValue) *Watcher {
 
 // Current returns the maps in use. It is safe for concurrent use.
 func (w *Watcher) Current() *Maps { return w.cur.Load() }
+
+// Register registers the watcher's metric on reg:
+// ghas_maps_rejected_total{map}, the updates refused by validation. Call
+// it before Run.
+func (w *Watcher) Register(reg *metrics.Registry) {
+	w.rejected = reg.NewCounterVec("ghas_maps_rejected_total", "Updates of KV ghas_maps refused by validation (the last good map stays), by map key.", "map")
+}
+
+// Changed returns a channel closed at the next update of the bucket the
+// watcher processed (applied or rejected), or when it has read the
+// bucket: a caller compares Current before and after.
+func (w *Watcher) Changed() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.changed
+}
+
+// reject logs and counts a refused update of key.
+func (w *Watcher) reject(key string, err error, log *slog.Logger) {
+	log.Error("map rejected; keeping the last good map", slog.Any(logging.KeyError, err))
+	if w.rejected != nil {
+		w.rejected.Inc(key)
+	}
+}
 
 // Run reads the bucket and follows its changes until ctx ends.
 func (w *Watcher) Run(ctx context.Context) error {
@@ -91,6 +124,8 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	switch {
 	case ds == ImportsKey:
 		w.applyImports(e, log)
+	case ds == PriorityKey:
+		w.applyPriority(e, log)
 	case alertRoot(ds) == "":
 		log.Warn("ignoring unknown key in maps bucket")
 	case e.Operation() != jetstream.KeyValuePut:
@@ -100,7 +135,7 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	default:
 		mp, err := ParseMap(ds, e.Value())
 		if err != nil {
-			log.Error("map rejected; keeping the last good map", slog.Any(logging.KeyError, err))
+			w.reject(ds, err, log)
 			break
 		}
 		w.cur.Store(w.cur.Load().With(ds, mp))
