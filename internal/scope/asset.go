@@ -140,11 +140,20 @@ func (f *Filter) businessProperty() string {
 	return f.businessProp
 }
 
+func (f *Filter) criticalityProperty() string {
+	if f == nil {
+		return DefaultCriticalityProperty
+	}
+	return f.critProp
+}
+
 // Decorate sets the asset fields derived from the repository facts:
 // customProperties (as GitHub gave them; left as they are when r's
 // properties are not known), ownership (from the OWNER_PROPERTY and
-// BUSINESS_ENTITY_PROPERTY values) and tags ("topic:<topic>" per topic,
-// "<property>:<value>" per property value; sorted, without duplicates).
+// BUSINESS_ENTITY_PROPERTY values), the repository's criticality (the
+// CRITICALITY_PROPERTY value, lower-cased: the priority table's words are
+// lower-case) and tags ("topic:<topic>" per topic, "<property>:<value>"
+// per property value; sorted, without duplicates).
 func (f *Filter) Decorate(ad *finding.AssetDetail, r Repository) {
 	if r.PropertiesKnown {
 		ad.CustomProperties = nil
@@ -163,6 +172,10 @@ func (f *Filter) Decorate(ad *finding.AssetDetail, r Repository) {
 	}
 	if owner != "" || business != "" {
 		ad.Ownership = &finding.Ownership{Owner: owner, BusinessEntity: business}
+	}
+	ad.RepositoryAssetClass.Criticality = ""
+	if p := f.criticalityProperty(); p != "" {
+		ad.RepositoryAssetClass.Criticality = strings.ToLower(joinValues(props[p]))
 	}
 	var tags []string
 	for _, t := range r.Topics {

@@ -22,6 +22,7 @@ type Filter struct {
 	props            []condition
 	ownerProp        string
 	businessProp     string
+	critProp         string
 	fp               string
 }
 
@@ -190,9 +191,9 @@ func RepositoryOfDocument(d *finding.Document) Repository {
 	return r
 }
 
-// Fingerprint identifies the scope configuration, ownership names
-// included: "" for the defaults (keep everything, owner and
-// business_unit), so that a reconciler's page records made without filters
+// Fingerprint identifies the scope configuration, ownership and
+// criticality names included: "" for the defaults (keep everything, owner,
+// business_unit and criticality), so that a reconciler's page records made without filters
 // stay valid. A change of any setting changes it, and the reconciler then
 // lists and compares everything again.
 func (f *Filter) Fingerprint() string {
@@ -203,7 +204,7 @@ func (f *Filter) Fingerprint() string {
 }
 
 func (f *Filter) fingerprint() string {
-	if f.All() && f.ownerProp == DefaultOwnerProperty && f.businessProp == DefaultBusinessEntityProperty {
+	if f.All() && f.ownerProp == DefaultOwnerProperty && f.businessProp == DefaultBusinessEntityProperty && f.critProp == DefaultCriticalityProperty {
 		return ""
 	}
 	var b strings.Builder
@@ -227,6 +228,10 @@ func (f *Filter) fingerprint() string {
 	}
 	sortedJoin("props", props)
 	b.WriteString("owner=" + strconv.Quote(f.ownerProp) + ";business=" + strconv.Quote(f.businessProp))
+	if f.critProp != DefaultCriticalityProperty {
+		// Only when set: the fingerprints of other settings stay as they were.
+		b.WriteString(";criticality=" + strconv.Quote(f.critProp))
+	}
 	sum := sha256.Sum256([]byte(b.String()))
 	return hex.EncodeToString(sum[:8])
 }

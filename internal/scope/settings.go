@@ -3,7 +3,7 @@
 // INCLUDE_TYPES, MIN_SEVERITY, EXCLUDE_ARCHIVED, EXCLUDE_FORKS,
 // INCLUDE_PROPERTIES) — and the asset fields derived from the same
 // repository facts: ownership (OWNER_PROPERTY, BUSINESS_ENTITY_PROPERTY),
-// tags and custom properties. The processor and the reconciler both decide
+// tags, custom properties and criticality (CRITICALITY_PROPERTY). The processor and the reconciler both decide
 // through a *Filter built from the same settings; it is pure (no I/O, no
 // clock) and safe for concurrent use. A nil *Filter keeps everything and
 // uses the default property names.
@@ -30,12 +30,15 @@ const (
 	EnvIncludeProperties      = "INCLUDE_PROPERTIES"
 	EnvOwnerProperty          = "OWNER_PROPERTY"
 	EnvBusinessEntityProperty = "BUSINESS_ENTITY_PROPERTY"
+	EnvCriticalityProperty    = "CRITICALITY_PROPERTY"
 )
 
-// Default custom property names of an asset's owner and business entity.
+// Default custom property names of an asset's owner, business entity and
+// criticality.
 const (
 	DefaultOwnerProperty          = "owner"
 	DefaultBusinessEntityProperty = "business_unit"
+	DefaultCriticalityProperty    = "criticality"
 )
 
 // Settings are the scope settings as given on the command line or in the
@@ -50,6 +53,7 @@ type Settings struct {
 	IncludeProperties      string
 	OwnerProperty          string
 	BusinessEntityProperty string
+	CriticalityProperty    string
 }
 
 // Register defines the scope settings on s: the processor and the
@@ -64,6 +68,7 @@ func (st *Settings) Register(s *config.Set) {
 	s.String(&st.IncludeProperties, EnvIncludeProperties, "", "comma-separated name=value custom property conditions, all must hold (a multi-select property holds if any value equals)")
 	s.String(&st.OwnerProperty, EnvOwnerProperty, DefaultOwnerProperty, "custom property giving an asset's owner")
 	s.String(&st.BusinessEntityProperty, EnvBusinessEntityProperty, DefaultBusinessEntityProperty, "custom property giving an asset's business entity")
+	s.String(&st.CriticalityProperty, EnvCriticalityProperty, DefaultCriticalityProperty, "custom property giving an asset's criticality (a priority input; values critical, high, medium, low in the default table)")
 }
 
 // Flags registers the scope settings on s and returns a function that
@@ -80,6 +85,7 @@ func (st Settings) Filter() (*Filter, error) {
 	f := &Filter{
 		ownerProp:    strings.TrimSpace(st.OwnerProperty),
 		businessProp: strings.TrimSpace(st.BusinessEntityProperty),
+		critProp:     strings.TrimSpace(st.CriticalityProperty),
 	}
 	var err error
 	if f.include, err = parseGlobs(EnvIncludeRepos, st.IncludeRepos); err != nil {
@@ -107,7 +113,7 @@ func (st Settings) Filter() (*Filter, error) {
 	if f.props, err = parseConditions(st.IncludeProperties); err != nil {
 		return nil, err
 	}
-	for _, p := range []struct{ env, v string }{{EnvOwnerProperty, f.ownerProp}, {EnvBusinessEntityProperty, f.businessProp}} {
+	for _, p := range []struct{ env, v string }{{EnvOwnerProperty, f.ownerProp}, {EnvBusinessEntityProperty, f.businessProp}, {EnvCriticalityProperty, f.critProp}} {
 		if strings.ContainsAny(p.v, ",=") {
 			return nil, &config.Error{Setting: p.env, Msg: fmt.Sprintf("%q is not a property name", p.v)}
 		}
