@@ -1,6 +1,7 @@
 // Package stream owns the NATS layout of ghas-relay (docs/contract.md): the
 // streams GHAS_EVENTS, GHAS_FINDINGS and GHAS_DLQ, the KV buckets
-// ghas_findings, ghas_state and ghas_maps, their subjects and header names,
+// ghas_findings, ghas_state, ghas_maps, ghas_imports and ghas_decisions,
+// their subjects and header names,
 // and the connection settings every binary shares.
 package stream
 
@@ -31,6 +32,9 @@ const (
 	// ImportsBucket holds the status of every import (import.<id>) for
 	// ImportsMaxAge.
 	ImportsBucket = "ghas_imports"
+	// DecisionsBucket holds the status of every triage decision
+	// (decision.<id>) for DecisionsMaxAge.
+	DecisionsBucket = "ghas_decisions"
 )
 
 // FindingsKVStream is the stream behind KV ghas_findings, and
@@ -47,6 +51,7 @@ const (
 	ReconcilePrefix  = "ghas.reconcile."
 	RedeliveryPrefix = "ghas.redelivery."
 	ImportPrefix     = "ghas.import."
+	DecisionPrefix   = "ghas.decision."
 	FindingsPrefix   = "ghas.findings."
 	AssetsPrefix     = "ghas.assets.repository."
 	DLQPrefix        = "ghas.dlq."
@@ -108,6 +113,10 @@ const (
 	// ImportsMaxAge keeps an import's status for a day past the week the
 	// contract promises.
 	ImportsMaxAge = 8 * 24 * time.Hour
+	// DecisionsMaxAge keeps a decision's status for five days past the 30
+	// the contract promises (every update of a status starts its age
+	// again).
+	DecisionsMaxAge = 35 * 24 * time.Hour
 )
 
 // Token returns s made safe for use as one subject token: characters NATS
@@ -139,6 +148,10 @@ func RedeliverySubject(event string) string { return RedeliveryPrefix + Token(ev
 // codex-csv, csv).
 func ImportSubject(format string) string { return ImportPrefix + Token(format) }
 
+// DecisionSubject is the subject of a triage decision on a finding of typ
+// (sast, sca, secret).
+func DecisionSubject(typ string) string { return DecisionPrefix + Token(typ) }
+
 // DLQSubject is the dead-letter subject of a poison event of event.
 func DLQSubject(event string) string { return DLQPrefix + Token(event) }
 
@@ -168,6 +181,10 @@ type Layout struct {
 	// leave what exists as it is: the receiver and the reconciler never
 	// change the layout (the processor, or the setup step, does).
 	CreateOnly bool
+	// LookOnly makes WaitEnsure create and update nothing, only wait until
+	// the layout exists: a binary that only reads (the console) never
+	// shapes the layout, even on a server that would let it.
+	LookOnly bool
 	// StartTimeout bounds how long WaitEnsure retries: a binary whose NATS
 	// stays unreachable that long at start gives up (exits non-zero with
 	// the cause) instead of waiting silently forever. 0: no bound.
@@ -189,7 +206,7 @@ func (l Layout) StreamConfigs() []jetstream.StreamConfig {
 		{
 			Name:        EventsStream,
 			Description: "raw GitHub deliveries and reconciler corrections",
-			Subjects:    []string{WebhookPrefix + ">", ReconcilePrefix + ">", RedeliveryPrefix + ">", ImportPrefix + ">"},
+			Subjects:    []string{WebhookPrefix + ">", ReconcilePrefix + ">", RedeliveryPrefix + ">", ImportPrefix + ">", DecisionPrefix + ">"},
 			Retention:   jetstream.LimitsPolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    r,
@@ -254,6 +271,7 @@ func (l Layout) BucketConfigs() []jetstream.KeyValueConfig {
 		{Bucket: StateBucket, Description: "reconciler watermarks, ETags, run reports, rule cache", History: 1, Storage: jetstream.FileStorage, Replicas: r},
 		{Bucket: MapsBucket, Description: "transformation maps", History: 5, Storage: jetstream.FileStorage, Replicas: r},
 		{Bucket: ImportsBucket, Description: "status of every import", History: 1, TTL: ImportsMaxAge, Storage: jetstream.FileStorage, Replicas: r},
+		{Bucket: DecisionsBucket, Description: "status of every triage decision", History: 1, TTL: DecisionsMaxAge, Storage: jetstream.FileStorage, Replicas: r},
 	}
 }
 

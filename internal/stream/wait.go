@@ -39,7 +39,7 @@ const waitLogEvery = 30 * time.Second
 // bytes or replicas) are logged as a warning and it works with what exists.
 // The first wait is logged, and again every 30 s while it lasts.
 func WaitEnsure(ctx context.Context, logger *slog.Logger, js jetstream.JetStream, l Layout) error {
-	o := applyOpts{create: true, update: !l.CreateOnly}
+	o := applyOpts{create: !l.LookOnly, update: !l.CreateOnly && !l.LookOnly}
 	changes, err := retryLayout(ctx, logger, js, l, func(ctx context.Context) ([]Change, error) { return readyOnce(ctx, js, l, &o) })
 	if err != nil {
 		return err
@@ -139,7 +139,10 @@ func readyOnce(ctx context.Context, js jetstream.JetStream, l Layout, o *applyOp
 		return changes, nil
 	}
 	who := "this binary does not update the layout"
-	if !o.create || !l.CreateOnly && !o.update {
+	switch {
+	case l.LookOnly:
+		who = "this binary only reads the layout"
+	case !o.create || !l.CreateOnly && !o.update:
 		who = "this nats user may not create or update it"
 	}
 	return changes, fmt.Errorf("%w: %s (%s): run processor -setup", ErrLayoutNotReady, strings.Join(why, "; "), who)

@@ -166,3 +166,26 @@ func TestWaitEnsureOlderLayout(t *testing.T) {
 		t.Errorf("older stream: %v, want a give-up naming the missing subject", err)
 	}
 }
+
+// TestWaitEnsureLookOnly: a binary that only reads (LookOnly) creates
+// nothing even where its user may, says so when it gives up, and starts
+// once the layout exists.
+func TestWaitEnsureLookOnly(t *testing.T) {
+	url := authServer(t)
+	admin := userJS(t, url, "admin", nil)
+	err := stream.WaitEnsure(t.Context(), slog.New(slog.DiscardHandler), admin, stream.Layout{Replicas: 1, CreateOnly: true, LookOnly: true, StartTimeout: time.Second})
+	if !errors.Is(err, stream.ErrLayoutNotReady) || !strings.Contains(err.Error(), "only reads the layout") {
+		t.Fatalf("LookOnly on an empty server: %v, want a give-up saying it only reads", err)
+	}
+	if names := admin.StreamNames(t.Context()); names.Err() == nil {
+		for n := range names.Name() {
+			t.Errorf("LookOnly created stream %s", n)
+		}
+	}
+	if _, err := stream.Apply(t.Context(), admin, stream.Layout{Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.WaitEnsure(t.Context(), slog.New(slog.DiscardHandler), admin, stream.Layout{Replicas: 1, CreateOnly: true, LookOnly: true, StartTimeout: 10 * time.Second}); err != nil {
+		t.Fatalf("LookOnly once the layout exists: %v", err)
+	}
+}
