@@ -286,6 +286,9 @@ type Finding struct {
 	// Priority is the finding's score and the factors that make it up,
 	// computed by the processor from the document (package priority).
 	Priority *Priority `json:"priority,omitempty"`
+	// Triage is the last decision taken on the finding through the
+	// relay's decisions API (see Triage); omitted when none was.
+	Triage *Triage `json:"triage,omitempty"`
 }
 
 // Priority is which exposures matter most: a score from 0 to 100 and the

@@ -138,7 +138,10 @@ func rateLimited(logger *slog.Logger, l *limiter, pol retryPolicy) Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
 			ctx := req.Context()
-			idempotent := (req.Method == http.MethodGet || req.Method == http.MethodHead) && req.Body == nil
+			// A write that sets a state (UpdateAlert) is retried like a read:
+			// each attempt sends the body again.
+			idempotent := (req.Method == http.MethodGet || req.Method == http.MethodHead) && req.Body == nil ||
+				req.GetBody != nil && isRetriedWrite(ctx)
 			var transient backoff.BackOff // from the first 5xx or network error
 			var rateWaited time.Duration
 			for attempt := 1; ; attempt++ {
@@ -154,7 +157,15 @@ func rateLimited(logger *slog.Logger, l *limiter, pol retryPolicy) Middleware {
 				}
 				// A clone per attempt: ghinstallation's App transport writes
 				// headers into the request it is given.
-				resp, err := next.RoundTrip(req.Clone(ctx))
+				try := req.Clone(ctx)
+				if attempt > 1 && req.GetBody != nil {
+					body, err := req.GetBody()
+					if err != nil {
+						return nil, err
+					}
+					try.Body = body
+				}
+				resp, err := next.RoundTrip(try)
 				now := time.Now()
 				if err == nil {
 					l.observeHeaders(resp.Header, now)

@@ -33,6 +33,8 @@ const (
 	KeyAttempts           = "attempts"
 	KeyAuth               = "auth"
 	KeyBy                 = "by"
+	KeyDecision           = "decision"
+	KeyDecisions          = "decisions"
 	KeyDelivered          = "delivered"
 	KeyDeliveries         = "deliveries"
 	KeyDeltaEvery         = "delta_every"

@@ -14,6 +14,7 @@
 //	GET  /installation/repositories                                 (installation token)
 //	GET  /orgs/{org}/{kind}/alerts                                  (installation token)
 //	GET  /repos/{owner}/{repo}/{kind}/alerts[/{number}]             (installation token)
+//	PATCH /repos/{owner}/{repo}/{kind}/alerts/{number}              (installation token; update.go)
 //	GET  /rate_limit
 //
 // like GitHub it verifies JWTs against the App key and installation tokens
@@ -123,6 +124,8 @@ type Server struct {
 	stats         Stats
 	inflight      map[int64]int
 	inflightTotal int
+	noWrite       map[Kind]bool // alert kinds the App may not update (update.go)
+	updates       []AlertUpdate // accepted updates, in order
 }
 
 // Installation is an installation of the App.
@@ -158,8 +161,16 @@ type Alert struct {
 	State string
 	// Resolution of a resolved secret (revoked, false_positive, ...).
 	Resolution string
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Updated: the state was last set by an update (update.go), whose
+	// DismissedReason and DismissedComment (a dismissed alert) or
+	// ResolutionComment (a resolved secret) the alert shows; else it
+	// shows the samples' words.
+	Updated           bool
+	DismissedReason   string
+	DismissedComment  string
+	ResolutionComment string
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 	// Template picks the sample the alert is rendered from (modulo their number).
 	Template int
 	// Raw, when set, is the whole alert as GitHub documents it (see

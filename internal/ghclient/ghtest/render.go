@@ -283,6 +283,9 @@ func (s *Server) renderAlert(dst []byte, kind Kind, r *repoState, a Alert, tpl t
 				return append(dst, s.tpl.user...)
 			}
 		case "dismissed_reason":
+			if a.State == "dismissed" && a.Updated {
+				return appendString(dst, a.DismissedReason)
+			}
 			if a.State == "dismissed" {
 				if kind == Dependabot {
 					return appendString(dst, "tolerable_risk")
@@ -290,6 +293,12 @@ func (s *Server) renderAlert(dst []byte, kind Kind, r *repoState, a Alert, tpl t
 				return appendString(dst, "false positive")
 			}
 		case "dismissed_comment":
+			if a.State == "dismissed" && a.Updated && a.DismissedComment != "" {
+				return appendString(dst, a.DismissedComment)
+			}
+			if a.State == "dismissed" && a.Updated {
+				break
+			}
 			if a.State == "dismissed" {
 				return appendString(dst, "dismissed in the fake")
 			}
@@ -306,6 +315,12 @@ func (s *Server) renderAlert(dst []byte, kind Kind, r *repoState, a Alert, tpl t
 				return append(dst, s.tpl.user...)
 			}
 		case "resolution_comment":
+			if a.State == "resolved" && a.Updated && a.ResolutionComment != "" {
+				return appendString(dst, a.ResolutionComment)
+			}
+			if a.State == "resolved" && a.Updated {
+				break
+			}
 			if a.State == "resolved" {
 				return appendString(dst, "resolved in the fake")
 			}

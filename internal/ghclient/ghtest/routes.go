@@ -94,6 +94,8 @@ func (s *Server) match(method, path string) *route {
 		return &route{authToken, s.listRepoAlerts}
 	case get && n == 6 && seg[0] == "repos" && isKind(seg[3]) && seg[4] == "alerts":
 		return &route{authToken, s.getAlert}
+	case method == http.MethodPatch && n == 6 && seg[0] == "repos" && isKind(seg[3]) && seg[4] == "alerts":
+		return &route{authToken, s.updateAlert} // update.go
 	case get && n == 1 && seg[0] == "rate_limit":
 		return &route{authAny, s.getRateLimit}
 	}
