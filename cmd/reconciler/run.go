@@ -19,6 +19,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/config"
 	"github.com/ghas-relay/ghas-relay/internal/ghclient"
 	"github.com/ghas-relay/ghas-relay/internal/group"
+	"github.com/ghas-relay/ghas-relay/internal/lease"
 	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
 	"github.com/ghas-relay/ghas-relay/internal/reconcile"
@@ -30,6 +31,13 @@ import (
 // drainTimeout bounds nc.Drain at shutdown.
 const drainTimeout = 10 * time.Second
 
+// leaseKey is the ghas_state key of the reconciler's lease: the one
+// instance that holds it works, the others wait (internal/lease).
+const leaseKey = "lease.reconciler"
+
+// minLeaseTTL keeps renewals (every TTL/3) from flooding NATS.
+const minLeaseTTL = 100 * time.Millisecond
+
 type reconcilerConfig struct {
 	config.Common
 	GitHub      ghclient.Settings
@@ -40,6 +48,7 @@ type reconcilerConfig struct {
 	Redeliver   time.Duration
 	Strategy    string
 	MaxInFlight int64
+	LeaseTTL    time.Duration
 	Once        bool
 	Scope       *scope.Filter
 }
@@ -56,6 +65,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (reco
 	s.Duration(&c.Redeliver, "REDELIVER_EVERY", 10*time.Minute, "missed-delivery sweep interval in daemon mode")
 	s.String(&c.Strategy, "RECONCILE_STRATEGY", reconcile.StrategyAuto, "auto (organisation endpoints where allowed) or per-repo (one listing per repository, as a naive pull)")
 	s.Int(&c.MaxInFlight, "GITHUB_MAX_IN_FLIGHT", 8, "GitHub requests in flight per installation")
+	s.Duration(&c.LeaseTTL, "RECONCILE_LEASE_TTL", 30*time.Second, "the reconciler lease's time to live: one instance holds it and works, renewing it every third of it; another takes over a dead holder within two (-once waits two for it)")
 	scopeFilter := scope.Flags(s)
 	s.Bool(&c.Once, "once", false, "run RECONCILE_MODE once and exit: 0 on success, 1 if an installation or repository failed")
 	if len(args) > 0 {
@@ -90,6 +100,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (reco
 	if err := config.OneOf("RECONCILE_STRATEGY", c.Strategy, reconcile.StrategyAuto, reconcile.StrategyPerRepo); err != nil {
 		return c, err
 	}
+	if c.LeaseTTL < minLeaseTTL {
+		return c, &config.Error{Setting: "RECONCILE_LEASE_TTL", Msg: fmt.Sprintf("%s is below %s", c.LeaseTTL, minLeaseTTL)}
+	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 100 {
 		return c, &config.Error{Setting: "GITHUB_MAX_IN_FLIGHT", Msg: fmt.Sprintf("%d is not between 1 and 100", c.MaxInFlight)}
 	}
@@ -122,6 +135,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := metrics.NewRegistry()
 	rm := reconcile.NewMetrics(reg)
+	leaseHeld := reg.NewGauge("ghas_reconciler_lease_held", "1 while this instance holds the reconciler lease and works, else 0")
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.ResponseHeaderTimeout = time.Minute
 	base.MaxIdleConnsPerHost = 64
@@ -181,6 +195,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// which are what it seeds.
 		watcher := transform.NewWatcher(logger, buckets[stream.MapsBucket])
 		rec := reconcile.New(logger, app, js, buckets[stream.FindingsBucket], buckets[stream.StateBucket], watcher, counter, rm, reconcile.Config{Strategy: cfg.Strategy, Scope: cfg.Scope})
+		lse := lease.New(logger, buckets[stream.StateBucket], lease.Config{Key: leaseKey, Holder: lease.Holder(), TTL: cfg.LeaseTTL,
+			Held: func(held bool) {
+				v := 0.0
+				if held {
+					v = 1
+				}
+				leaseHeld.Set(v)
+			}})
 		return group.Run(ctx, watcher.Run, func(ctx context.Context) error {
 			if err := watcher.WaitReady(ctx); err != nil {
 				return nil // stopping before the maps loaded
@@ -188,12 +210,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			close(ready)
 			logger.Info("reconciler ready", slog.String(logging.KeyMode, cfg.Mode), slog.Bool(logging.KeyOnce, cfg.Once))
 			if !cfg.Once {
-				if cfg.Mode == reconcile.ModeDaemon {
-					return rec.Daemon(ctx, reconcile.Schedule{FullAt: cfg.FullAt, DeltaEvery: cfg.DeltaEvery, RedeliverEvery: cfg.Redeliver})
-				}
-				return repeat(ctx, logger, rec, cfg)
+				// Only the lease's holder works; a lost lease ends the
+				// run's context at once and the instance waits again.
+				return lse.Run(ctx, func(ctx context.Context) error {
+					if cfg.Mode == reconcile.ModeDaemon {
+						return rec.Daemon(ctx, reconcile.Schedule{FullAt: cfg.FullAt, DeltaEvery: cfg.DeltaEvery, RedeliverEvery: cfg.Redeliver})
+					}
+					return repeat(ctx, logger, rec, cfg)
+				})
 			}
-			_, err := rec.Once(ctx, cfg.Mode)
+			// -once waits two TTLs for the lease: long enough to take it
+			// over from a holder that died, so a holder still there after
+			// that is alive (a daemon, or another -once run) and this run
+			// fails naming it rather than waiting for as long as it works.
+			err := lse.Once(ctx, 2*cfg.LeaseTTL, func(ctx context.Context) error {
+				_, err := rec.Once(ctx, cfg.Mode)
+				return err
+			})
 			if err == nil {
 				return errOnceDone
 			}

@@ -217,6 +217,8 @@ func TestConfigErrors(t *testing.T) {
 		{with("RECONCILE_DELTA_EVERY", "hourly"), "RECONCILE_DELTA_EVERY"},
 		{with("REDELIVER_EVERY", "0s"), "REDELIVER_EVERY"},
 		{with("RECONCILE_STRATEGY", "random"), "RECONCILE_STRATEGY"},
+		{with("RECONCILE_LEASE_TTL", "50ms"), "RECONCILE_LEASE_TTL"},
+		{with("RECONCILE_LEASE_TTL", "-30s"), "RECONCILE_LEASE_TTL"},
 	} {
 		var stderr bytes.Buffer
 		err := run(context.Background(), []string{"reconciler", "-once"}, configtest.Getenv(c.env), io.Discard, &stderr)
@@ -230,7 +232,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	// The configured values parse.
 	cfg, err := parseConfig([]string{"reconciler"}, configtest.Getenv(with("RECONCILE_FULL_AT", "03:30", "RECONCILE_MODE", "delta")), io.Discard)
-	if err != nil || cfg.FullAt != 3*time.Hour+30*time.Minute || cfg.Mode != "delta" || cfg.DeltaEvery != time.Hour || cfg.Redeliver != 10*time.Minute || cfg.AdminAddr != ":9092" {
+	if err != nil || cfg.FullAt != 3*time.Hour+30*time.Minute || cfg.Mode != "delta" || cfg.DeltaEvery != time.Hour || cfg.Redeliver != 10*time.Minute || cfg.AdminAddr != ":9092" || cfg.LeaseTTL != 30*time.Second {
 		t.Errorf("parsed %+v, %v", cfg, err)
 	}
 }
