@@ -78,7 +78,7 @@ func reconcilerRules(t *testing.T, ns *natsServer, admin *client) {
 	if _, err := kvOf(t, admin, stream.StateBucket).Put(ctx, "sink.claim", []byte(`{"owner":"sink"}`)); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"sink.claim", "rule.abc", "other"} {
+	for _, key := range []string{"sink.claim", "rule.abc", "corr.1.abc", "other"} {
 		c.denied(t, "write state "+key, "$KV.ghas_state."+key, kvPut(c, stream.StateBucket, key))
 		c.denied(t, "read state "+key, "$JS.API.DIRECT.GET.KV_ghas_state.$KV.ghas_state."+key, kvGet(c, stream.StateBucket, key))
 	}
@@ -152,6 +152,16 @@ func processorRules(t *testing.T, ns *natsServer, admin *client) {
 		if _, err := kv.Get(ctx, key); err != nil {
 			t.Fatalf("read %s %s: %v", bucket, key, err)
 		}
+	}
+	// The correlation index: written, read and deleted under
+	// compare-and-set.
+	idx := kvOf(t, c, stream.StateBucket)
+	if rev, err := idx.Create(ctx, "corr.1.abc", []byte(`{}`)); err != nil {
+		t.Fatalf("create corr.1.abc: %v", err)
+	} else if _, err := idx.Get(ctx, "corr.1.abc"); err != nil {
+		t.Fatalf("read corr.1.abc: %v", err)
+	} else if err := idx.Delete(ctx, "corr.1.abc", jetstream.LastRevision(rev)); err != nil {
+		t.Fatalf("delete corr.1.abc: %v", err)
 	}
 	for _, subj := range []string{stream.AssetSubject(1), stream.DLQSubject("ping")} {
 		if _, err := c.js.Publish(ctx, subj, []byte(`{}`)); err != nil {

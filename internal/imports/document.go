@@ -64,6 +64,7 @@ func Document(im *transform.ImportMap, asset *finding.Document, repositoryID int
 		FindingType:            &finding.FindingType{Vulnerability: &finding.Vulnerability{CWEIDs: cwes, OWASPTop10IDs: []string{}}},
 		Confidence:             im.Confidence(r.Confidence),
 		ImportScope:            &finding.ImportScope{Tool: sc.Tool, Category: sc.Category, Ref: sc.Ref},
+		SecuritySeverityScore:  securitySeverityScore(r.SecuritySeverity),
 	}
 	if r.Path != "" {
 		ref := sc.Ref
@@ -121,6 +122,16 @@ func severity(im *transform.ImportMap, r Result) string {
 		}
 	}
 	return im.DefaultSeverity
+}
+
+// securitySeverityScore is SARIF's security-severity as a number of the
+// 0..10 scale (a priority input), nil when it is absent or off the scale.
+func securitySeverityScore(s string) *float64 {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || !(f >= 0 && f <= 10) {
+		return nil
+	}
+	return &f
 }
 
 func sourceState(r Result) string {

@@ -1,8 +1,10 @@
 package ocsf_test
 
 import (
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -217,8 +219,8 @@ func TestThirdVersionFields(t *testing.T) {
 	if got := ev.Vulnerabilities[0].RelatedVulnerabilities; !slices.Equal(got, []string{v.GHSAID, "PYSEC-2021-1"}) {
 		t.Errorf("related_vulnerabilities %q", got)
 	}
-	if ev.Unmapped["dependencyScope"] != "runtime" || ev.Unmapped["dependencyRelationship"] != "direct" {
-		t.Errorf("unmapped %v", ev.Unmapped)
+	if ev.Unmapped == nil || ev.Unmapped.DependencyScope != "runtime" || ev.Unmapped.DependencyRelationship != "direct" {
+		t.Errorf("unmapped %+v", ev.Unmapped)
 	}
 	b, err := ocsf.Encode(doc, ocsf.Revision{Time: revTime()})
 	if err != nil {
@@ -239,14 +241,61 @@ func TestThirdVersionFields(t *testing.T) {
 	}
 
 	// Code scanning: columns on the affected code, the tool's version on
-	// its product, nothing unmapped.
+	// its product, nothing unmapped but the priority.
 	doc = readDoc(t, filepath.Join("..", "transform", "testdata", "golden", "code_scanning_alert", "rest", "code-scanning-get-alert.json"))
 	ev, err = ocsf.Convert(doc, ocsf.Revision{Time: revTime()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ac := ev.Vulnerabilities[0].AffectedCode[0]
-	if ac.StartColumn != 7 || ac.EndColumn != 18 || ev.FindingInfo.Product.Version != "2.4.0" || ev.Unmapped != nil {
-		t.Errorf("affected code %+v, product %+v, unmapped %v", ac, ev.FindingInfo.Product, ev.Unmapped)
+	if ac.StartColumn != 7 || ac.EndColumn != 18 || ev.FindingInfo.Product.Version != "2.4.0" ||
+		ev.Unmapped == nil || *ev.Unmapped != (ocsf.Unmapped{Priority: doc.Findings[0].Priority}) {
+		t.Errorf("affected code %+v, product %+v, unmapped %+v", ac, ev.FindingInfo.Product, ev.Unmapped)
+	}
+}
+
+// TestUnmappedPriority: every event carries the finding's priority in
+// unmapped.priority, score and factors as in the document; a document
+// without one gives an event without it.
+func TestUnmappedPriority(t *testing.T) {
+	for _, c := range goldenCases() {
+		doc := readDoc(t, c.doc)
+		c.rev.Time = revisionTime(t, doc)
+		ev, err := ocsf.Convert(doc, c.rev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := doc.Findings[0].Priority
+		if want == nil {
+			t.Fatalf("%s: the golden document has no priority", c.name)
+		}
+		if ev.Unmapped == nil || !reflect.DeepEqual(ev.Unmapped.Priority, want) {
+			t.Errorf("%s: unmapped %+v, want priority %+v", c.name, ev.Unmapped, want)
+		}
+		b, err := ocsf.Encode(doc, c.rev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw struct {
+			Unmapped struct {
+				Priority struct {
+					Score   *int `json:"score"`
+					Factors []struct {
+						Name, Value string
+						Points      *int
+					} `json:"factors"`
+				} `json:"priority"`
+			} `json:"unmapped"`
+		}
+		if err := json.Unmarshal(b, &raw); err != nil || raw.Unmapped.Priority.Score == nil || *raw.Unmapped.Priority.Score != want.Score ||
+			len(raw.Unmapped.Priority.Factors) != len(want.Factors) {
+			t.Errorf("%s: encoded unmapped.priority %s", c.name, b)
+		}
+	}
+	doc := readDoc(t, goldenCases()[0].doc)
+	doc.Findings[0].Priority = nil
+	ev, err := ocsf.Convert(doc, ocsf.Revision{First: true, Time: revTime()})
+	if err != nil || ev.Unmapped != nil {
+		t.Errorf("no priority: unmapped %+v, %v", ev.Unmapped, err)
 	}
 }

@@ -1,5 +1,7 @@
 package ocsf
 
+import "github.com/ghas-relay/ghas-relay/internal/finding"
+
 // The types below are the subset of OCSF 1.6.0 that ghas-relay writes.
 // JSON names are the schema's attribute names; optional attributes are
 // omitted when empty, so an event carries only what the document knew.
@@ -37,9 +39,21 @@ type Event struct {
 	// DataSecurity and File are set for class 2006 only.
 	DataSecurity *DataSecurity `json:"data_security,omitempty"`
 	File         *File         `json:"file,omitempty"`
-	// Unmapped holds document fields the schema has no place for: a
-	// dependency's scope and relationship (affected_package has none).
-	Unmapped map[string]string `json:"unmapped,omitempty"`
+	// Unmapped holds document fields the schema has no place for.
+	Unmapped *Unmapped `json:"unmapped,omitempty"`
+}
+
+// Unmapped is the event's unmapped object: document fields OCSF has no
+// attribute for.
+type Unmapped struct {
+	// DependencyScope and DependencyRelationship are a vulnerable
+	// dependency's (affected_package has no place for them).
+	DependencyScope        string `json:"dependencyScope,omitempty"`
+	DependencyRelationship string `json:"dependencyRelationship,omitempty"`
+	// Priority is the finding's priority, score and factors, as in the
+	// document (a platform's own risk_score would be its judgement, not
+	// ours).
+	Priority *finding.Priority `json:"priority,omitempty"`
 }
 
 // Metadata is the event's metadata object.

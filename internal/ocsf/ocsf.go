@@ -197,13 +197,7 @@ func Convert(doc finding.Document, rev Revision) (Event, error) {
 		}
 		ev.Vulnerabilities = []Vulnerability{v}
 		if p := f.Product; p != nil && (p.DependencyScope != "" || p.DependencyRelationship != "") {
-			ev.Unmapped = map[string]string{}
-			if p.DependencyScope != "" {
-				ev.Unmapped["dependencyScope"] = p.DependencyScope
-			}
-			if p.DependencyRelationship != "" {
-				ev.Unmapped["dependencyRelationship"] = p.DependencyRelationship
-			}
+			ev.Unmapped = &Unmapped{DependencyScope: p.DependencyScope, DependencyRelationship: p.DependencyRelationship}
 		}
 	case finding.TypeSecret:
 		ev.ClassUID, ev.ClassName = ClassDataSecurityFinding, "Data Security Finding"
@@ -220,6 +214,12 @@ func Convert(doc finding.Document, rev Revision) (Event, error) {
 		}
 	default:
 		return Event{}, fail(&doc, "unknown findingTypeName %q", doc.FindingTypeName)
+	}
+	if f.Priority != nil {
+		if ev.Unmapped == nil {
+			ev.Unmapped = &Unmapped{}
+		}
+		ev.Unmapped.Priority = f.Priority
 	}
 	ev.TypeUID = ev.ClassUID*100 + ev.ActivityID
 	ev.TypeName = ev.ClassName + ": " + ev.ActivityName

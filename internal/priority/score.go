@@ -92,8 +92,12 @@ func (t *Table) Score(d *finding.Document) finding.Priority {
 	return finding.Priority{Score: min(max(sum, 0), 100), Factors: fs}
 }
 
-// Apply sets the document's priority (its one finding's) to Score's.
+// Apply sets the document's priority (its one finding's) to Score's; a
+// nil table leaves the document alone.
 func (t *Table) Apply(d *finding.Document) {
+	if t == nil {
+		return
+	}
 	if f := d.Finding(); f != nil {
 		p := t.Score(d)
 		f.Priority = &p

@@ -192,6 +192,36 @@ func TestScore(t *testing.T) {
 			d.AssetDetail.RepositoryAssetClass.Criticality = "low"
 			f.Classifications = []string{"test"}
 		}), 0, []finding.Factor{f("severity", "INFO", 5), f("exposure", "archived", -20), f("criticality", "low", -10), f("code-context", "test", -15)}},
+		// The worked examples of docs/mapping.md not above.
+		{"high SQL injection in the public payments service", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) {
+			d.AssetDetail.RepositoryAssetClass.Visibility = "public"
+			d.AssetDetail.RepositoryAssetClass.Criticality = "critical"
+		}), 95, []finding.Factor{f("severity", "HIGH", 70), f("exposure", "public", 10), f("criticality", "critical", 15)}},
+		{"the imported SQL injection in the payments service, corroborated", with(sast("HIGH"), func(d *finding.Document, f *finding.Finding) {
+			d.AssetDetail.RepositoryAssetClass.Visibility = "public"
+			d.AssetDetail.RepositoryAssetClass.Criticality = "critical"
+			f.SecuritySeverityScore, f.Corroborated = ptr(8.1), true
+		}), 100, []finding.Factor{f("severity", "security-severity 8.1", 81), f("exposure", "public", 10), f("criticality", "critical", 15), f("corroborated", "true", 5)}},
+		{"live production secret, publicly leaked", with(secret("CRITICAL"), func(_ *finding.Document, f *finding.Finding) {
+			f.Validity, f.PubliclyLeaked = "active", ptr(true)
+		}), 100, []finding.Factor{f("severity", "CRITICAL", 90), f("secret-validity", "active", 20), f("publicly-leaked", "true", 10)}},
+		{"the same CVE in a runtime dependency", with(sca("HIGH"), func(_ *finding.Document, f *finding.Finding) {
+			f.FindingType.Vulnerability.CVSS = &finding.CVSS{CVSS3Base: ptr(7.5)}
+			f.FindingType.Vulnerability.ExploitCodeMaturity = ptr(0.62)
+			f.Product.DependencyScope, f.Product.DependencyRelationship = "runtime", "transitive"
+		}), 90, []finding.Factor{f("severity", "cvss3 7.5", 75), f("epss", "0.62", 15)}},
+		{"high in test code of a public repository", with(sast("HIGH"), func(d *finding.Document, f *finding.Finding) {
+			d.AssetDetail.RepositoryAssetClass.Visibility = "public"
+			f.Classifications = []string{"test"}
+		}), 65, []finding.Factor{f("severity", "HIGH", 70), f("exposure", "public", 10), f("code-context", "test", -15)}},
+		{"an imported SARIF result", with(sast("HIGH"), func(d *finding.Document, f *finding.Finding) {
+			d.AssetDetail.RepositoryAssetClass.Visibility = "public"
+			f.SecuritySeverityScore = ptr(8.1)
+		}), 91, []finding.Factor{f("severity", "security-severity 8.1", 81), f("exposure", "public", 10)}},
+		{"an imported SARIF result, corroborated", with(sast("HIGH"), func(d *finding.Document, f *finding.Finding) {
+			d.AssetDetail.RepositoryAssetClass.Visibility = "public"
+			f.SecuritySeverityScore, f.Corroborated = ptr(8.1), true
+		}), 96, []finding.Factor{f("severity", "security-severity 8.1", 81), f("exposure", "public", 10), f("corroborated", "true", 5)}},
 		{"public and archived", with(sast("MEDIUM"), func(d *finding.Document, _ *finding.Finding) {
 			d.AssetDetail.RepositoryAssetClass.Visibility = "public"
 			d.AssetDetail.RepositoryAssetClass.Archived = true
@@ -370,5 +400,25 @@ func TestParse(t *testing.T) {
 				t.Errorf("error %v, want one saying %q", err, c.reason)
 			}
 		})
+	}
+}
+
+// TestCarry: the corroboration of the stored document stays with the same
+// correlation key and goes with another one.
+func TestCarry(t *testing.T) {
+	stored := with(sast("HIGH"), func(_ *finding.Document, f *finding.Finding) { f.CorrelationKey, f.Corroborated = "k1", true })
+	next := with(sast("HIGH"), func(_ *finding.Document, f *finding.Finding) { f.CorrelationKey = "k1" })
+	priority.Carry(next, stored)
+	if !next.Findings[0].Corroborated {
+		t.Error("same key: corroboration not carried")
+	}
+	moved := with(sast("HIGH"), func(_ *finding.Document, f *finding.Finding) { f.CorrelationKey, f.Corroborated = "k2", true })
+	priority.Carry(moved, stored)
+	if moved.Findings[0].Corroborated {
+		t.Error("another key: corroboration carried")
+	}
+	priority.Carry(next, nil)
+	if next.Findings[0].Corroborated {
+		t.Error("nothing stored: corroborated")
 	}
 }

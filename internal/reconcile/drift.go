@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ghas-relay/ghas-relay/internal/priority"
 	"github.com/ghas-relay/ghas-relay/internal/state"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/transform"
@@ -171,6 +172,11 @@ func (p *puller) alert(ctx context.Context, sc scope, raw, repoRaw json.RawMessa
 	if h, skip := p.scoped(&doc, body, stored); skip { // scope.go
 		return h, nil
 	}
+	// The processor writes every document with its priority: the one it
+	// would write is compared, its corroboration carried over as the
+	// processor does.
+	priority.Carry(&doc, stored)
+	p.maps.Priority().Apply(&doc)
 	hash := doc.ContentHash()
 	kind := "new"
 	if stored != nil {

@@ -142,5 +142,9 @@ func mapsFingerprint(m *transform.Maps) string {
 		fmt.Fprintf(h, "%s:%d:", ds, len(b))
 		h.Write(b)
 	}
+	// The priority table is part of every document the page gives.
+	b, _ := json.Marshal(m.Priority())
+	fmt.Fprintf(h, "priority:%d:", len(b))
+	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }

@@ -58,18 +58,41 @@ func (o Outcome) String() string {
 // holds no finding). It returns nil to leave the finding alone.
 type UpdateFunc func(stored *finding.Document, rev uint64) (*finding.Document, error)
 
+// Finisher completes the documents of one Apply call before they are
+// written: the fields derived from the whole document (its priority) and
+// what they depend on beyond it (the correlation index). A Finisher
+// serves one call of Apply, so it may remember what it did.
+type Finisher interface {
+	// Finish returns the document to write instead of next. stored is
+	// what the attempt takes KV to hold (nil: nothing); it is called once
+	// per write attempt and must modify neither.
+	Finish(ctx context.Context, stored, next *finding.Document) (*finding.Document, error)
+	// Done tells a Finisher whose Finish was called how Apply ended:
+	// final is the document KV holds (nil: none) and written whether this
+	// call wrote it. It is not called when Apply fails.
+	Done(ctx context.Context, final *finding.Document, written bool) error
+}
+
 // Store reads and writes KV ghas_findings.
 type Store struct {
-	js     jetstream.JetStream
-	kv     jetstream.KeyValue
-	recent *recentWrites
+	js       jetstream.JetStream
+	kv       jetstream.KeyValue
+	recent   *recentWrites
+	finisher func(key string) Finisher
 }
 
 // New returns a store writing through js (the connection whose publishes
 // carry the writes) to the findings bucket kv. cacheSize bounds the cache
 // of recently written documents (0: no cache).
 func New(js jetstream.JetStream, kv jetstream.KeyValue, cacheSize int) *Store {
-	s := &Store{js: js, kv: kv}
+	return NewFinishing(js, kv, cacheSize, nil)
+}
+
+// NewFinishing is New with a finisher: every document Apply writes passes
+// through a Finisher made by finisher for the key (nil: none), whatever
+// update function built it.
+func NewFinishing(js jetstream.JetStream, kv jetstream.KeyValue, cacheSize int, finisher func(key string) Finisher) *Store {
+	s := &Store{js: js, kv: kv, finisher: finisher}
 	if cacheSize > 0 {
 		s.recent = newRecentWrites(cacheSize)
 	}
@@ -84,6 +107,17 @@ func New(js jetstream.JetStream, kv jetstream.KeyValue, cacheSize int) *Store {
 // otherwise, which saves a KV read on the common path; any decision not to
 // write is only taken on what KV itself says.
 func (s *Store) Apply(ctx context.Context, key string, fn UpdateFunc) (Outcome, error) {
+	var fin Finisher
+	finished := false // fin.Finish was called
+	done := func(o Outcome, final *finding.Document) (Outcome, error) {
+		if !finished {
+			return o, nil
+		}
+		return o, fin.Done(ctx, final, o == Written)
+	}
+	if s.finisher != nil {
+		fin = s.finisher(key)
+	}
 	for attempt := range maxCASAttempts {
 		var stored *finding.Document
 		var rev uint64
@@ -129,7 +163,13 @@ func (s *Store) Apply(ctx context.Context, key string, fn UpdateFunc) (Outcome, 
 			if !fromKV {
 				continue
 			}
-			return Stale, nil
+			return done(Stale, stored)
+		}
+		if fin != nil {
+			finished = true
+			if next, err = fin.Finish(ctx, stored, next); err != nil {
+				return 0, err
+			}
 		}
 		data, nextHash, err := next.Encode()
 		if err != nil {
@@ -139,7 +179,7 @@ func (s *Store) Apply(ctx context.Context, key string, fn UpdateFunc) (Outcome, 
 			if !fromKV {
 				continue
 			}
-			return Unchanged, nil
+			return done(Unchanged, stored)
 		}
 		newRev, err := s.write(ctx, key, nextHash, data, rev, stored)
 		if isConflict(err) {
@@ -151,7 +191,7 @@ func (s *Store) Apply(ctx context.Context, key string, fn UpdateFunc) (Outcome, 
 			return 0, fmt.Errorf("store finding %s: %w", key, err)
 		}
 		s.recent.put(key, cached{rev: newRev, doc: next, hash: nextHash})
-		return Written, nil
+		return done(Written, next)
 	}
 	return 0, fmt.Errorf("store finding %s: %d compare-and-set conflicts", key, maxCASAttempts)
 }
