@@ -79,6 +79,7 @@ func (a *alertScope) wrap(next state.UpdateFunc) state.UpdateFunc {
 		if stored != nil {
 			a.doc.AssetDetail.Sources = stored.AssetDetail.Sources
 		}
+		carryTriage(a.doc, stored) // the relay's decision (decisionapply.go)
 		v := a.filter.Finding(a.doc, repo)
 		outOfScope := stored == nil || stored.Finding() == nil || isOutOfScope(stored)
 		switch {

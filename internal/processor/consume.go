@@ -43,6 +43,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		close(msgs)
 		wg.Wait()
 	}()
+	// Decisions have a consumer of their own (decisions.go).
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.runDecisions(ctx)
+	}()
 	restart := retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 	_ = retry.Restart(ctx, restart, func(ctx context.Context) error { return p.consume(ctx, msgs) },
 		func(err error, wait time.Duration) {
@@ -161,6 +167,9 @@ func eventName(msg jetstream.Msg) string {
 		return e
 	}
 	s := msg.Subject()
+	if strings.HasPrefix(s, stream.DecisionPrefix) {
+		return "decision" // applied by the decisions consumer (decisions.go)
+	}
 	return s[strings.LastIndexByte(s, '.')+1:]
 }
 

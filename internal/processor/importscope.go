@@ -27,7 +27,7 @@ func scopedImport(filter *scope.Filter, facts scope.Repository, next, stored *fi
 	if v != scope.In && outside {
 		return nil, true
 	}
-	d = imports.Lifecycle(next, stored)
+	d = stickyTriage(imports.Lifecycle(next, stored), stored) // decisionapply.go
 	if v == scope.Out {
 		if d != nil {
 			d = removedOutOfScope(d)

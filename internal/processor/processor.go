@@ -47,6 +47,14 @@ type Config struct {
 	// import names that no stored finding knows (imports.go); nil: such
 	// an import fails. It does not depend on enrichment.
 	Repositories RepositoryLister
+	// WriteBack updates GitHub's alerts as decisions ask (WRITE_BACK);
+	// nil: decisions on GitHub's alerts fail (decisions.go).
+	WriteBack AlertWriter
+	// WriteInterval is the least time between two alert updates of this
+	// instance (WRITE_BACK_INTERVAL); zero: no pace.
+	WriteInterval time.Duration
+	// DecisionWorkers are the decisions applied at once; zero means 8.
+	DecisionWorkers int
 }
 
 func (c Config) withDefaults() Config {
@@ -91,6 +99,7 @@ type Processor struct {
 	enricher Enricher
 	metrics  *Metrics
 	cfg      Config
+	decide   decider // decisions.go
 }
 
 // New returns a processor consuming events through js and keeping finding
