@@ -1,0 +1,422 @@
+// Package index owns the console's in-memory index of the findings: one
+// compact entry per key of KV ghas_findings (the facts the console's
+// questions filter, sort and count by — never the whole document, which
+// KV keeps), the aggregates those questions read (open findings by type,
+// severity, owner and source, each repository's sources, fix times),
+// maintained as each revision arrives, the two sort orders of the finding
+// list, and the revision log read from GHAS_FINDINGS from which changes
+// are told. Load and Watch (watch.go) fill it from NATS; the query
+// methods answer the console's API and page.
+package index
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ghas-relay/ghas-relay/internal/finding"
+)
+
+// The vocabularies, as small integers in the index and their names in the
+// document.
+var (
+	// Types are the finding types by their parameter value (the dataset).
+	Types = []string{finding.SAST, finding.SCA, finding.Secret}
+	// Statuses are the finding statuses.
+	Statuses = []string{finding.StatusActive, finding.StatusFixed, finding.StatusDismissed, finding.StatusRemoved}
+	// Severities are the severities, most severe first.
+	Severities = []string{finding.SeverityCritical, finding.SeverityHigh, finding.SeverityMedium, finding.SeverityLow, finding.SeverityInfo}
+)
+
+const (
+	active  = 0
+	fixed   = 1
+	removed = 3
+	// none marks an unknown status or severity in the revision log.
+	none = 255
+)
+
+func lookup(list []string, v string) (uint8, bool) {
+	for i, s := range list {
+		if s == v {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+// entry is one finding: about 100 bytes, strings interned.
+type entry struct {
+	key     string
+	repo    int32  // into Index.repos
+	name    uint32 // Index.strs ids; 0 is ""
+	rule    uint32
+	owner   uint32
+	source  uint32
+	factors uint32 // into Index.factorSets; 0: none
+	typ     uint8
+	status  uint8
+	sev     uint8
+	score   int8  // -1: the document has no priority
+	first   int64 // Unix seconds; 0: unknown
+	last    int64
+	fixedAt int64
+	rev     uint64 // KV revision of the document, or of its deletion
+	live    bool   // holds a document (false: deleted, or only seen in history)
+
+	// The history reader's view of the finding: what its last revision
+	// in GHAS_FINDINGS said, to tell what the next one changed.
+	hSeen   bool
+	hStatus uint8
+	hSev    uint8
+	hScore  int8
+}
+
+// repo is one repository, by its id.
+type repo struct {
+	id       int64
+	fullName string
+	lower    string
+	owner    uint32
+	entries  []int32
+	// Counts over the repository's live findings.
+	open    [5]int32         // ACTIVE by severity
+	live    int32            // any status
+	total   int32            // not REMOVED
+	sources map[uint32]int32 // not REMOVED, by source
+}
+
+// Index is the console's index. Its methods are safe for concurrent use:
+// queries share a read lock, each applied revision takes the write lock
+// briefly.
+type Index struct {
+	mu sync.RWMutex
+	// now is the clock (tests set it).
+	now func() time.Time
+
+	entries []entry
+	byKey   map[string]int32
+
+	strs    []string
+	lowers  []string // strs in lower case, for q
+	strIDs  map[string]uint32
+	factors [][]finding.Factor
+	factIDs map[string]uint32
+
+	repos     []repo
+	repoByID  map[int64]int32
+	repoNames map[string]int32 // lower-case owner/name
+
+	agg  aggregates
+	ttf  fixTimes
+	prio order
+	recent order
+	// loaded: the initial values are in and the orders built.
+	loaded bool
+	// gen counts changes of sort keys; moves record them for cursors.
+	gen   uint64
+	moves []move
+	// movesFloor is the oldest gen a cursor may name.
+	movesFloor uint64
+
+	log      []revision
+	lastRev  uint64 // highest KV revision applied
+	lastSeq  uint64 // highest GHAS_FINDINGS sequence applied
+	histDone bool   // the history reader caught up once
+}
+
+// New returns an empty index.
+func New() *Index {
+	ix := &Index{
+		now:       time.Now,
+		byKey:     map[string]int32{},
+		strIDs:    map[string]uint32{"": 0},
+		strs:      []string{""},
+		lowers:    []string{""},
+		factors:   [][]finding.Factor{nil},
+		factIDs:   map[string]uint32{"": 0},
+		repoByID:  map[int64]int32{},
+		repoNames: map[string]int32{},
+	}
+	ix.agg.init()
+	ix.ttf.init()
+	ix.prio = newOrder(ix, sortPriority)
+	ix.recent = newOrder(ix, sortLastFound)
+	return ix
+}
+
+// SetClock replaces the clock (tests).
+func (ix *Index) SetClock(now func() time.Time) {
+	ix.mu.Lock()
+	ix.now = now
+	ix.mu.Unlock()
+}
+
+func (ix *Index) intern(s string) uint32 {
+	if id, ok := ix.strIDs[s]; ok {
+		return id
+	}
+	id := uint32(len(ix.strs))
+	s = strings.Clone(s)
+	ix.strs = append(ix.strs, s)
+	ix.lowers = append(ix.lowers, strings.ToLower(s))
+	ix.strIDs[s] = id
+	return id
+}
+
+func (ix *Index) internFactors(fs []finding.Factor) uint32 {
+	if len(fs) == 0 {
+		return 0
+	}
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString(f.Name)
+		b.WriteByte(0)
+		b.WriteString(f.Value)
+		b.WriteByte(0)
+		b.WriteString(strconv.Itoa(f.Points))
+		b.WriteByte(0)
+	}
+	k := b.String()
+	if id, ok := ix.factIDs[k]; ok {
+		return id
+	}
+	id := uint32(len(ix.factors))
+	ix.factors = append(ix.factors, append([]finding.Factor(nil), fs...))
+	ix.factIDs[k] = id
+	return id
+}
+
+// repoOf returns the repository of a finding key (its second token), made
+// on first sight.
+func (ix *Index) repoOf(key string) (int32, bool) {
+	_, rest, ok := strings.Cut(key, ".")
+	if !ok {
+		return 0, false
+	}
+	idText, _, ok := strings.Cut(rest, ".")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	if r, ok := ix.repoByID[id]; ok {
+		return r, true
+	}
+	r := int32(len(ix.repos))
+	ix.repos = append(ix.repos, repo{id: id, sources: map[uint32]int32{}})
+	ix.repoByID[id] = r
+	return r, true
+}
+
+func (ix *Index) renameRepo(r int32, fullName string) {
+	rp := &ix.repos[r]
+	if fullName == "" || fullName == rp.fullName {
+		return
+	}
+	if rp.lower != "" && ix.repoNames[rp.lower] == r {
+		delete(ix.repoNames, rp.lower)
+	}
+	rp.fullName = strings.Clone(fullName)
+	rp.lower = strings.ToLower(fullName)
+	ix.repoNames[rp.lower] = r
+}
+
+// entryOf returns the entry of key, made (not live) on first sight.
+func (ix *Index) entryOf(key string) (int32, bool) {
+	if id, ok := ix.byKey[key]; ok {
+		return id, true
+	}
+	r, ok := ix.repoOf(key)
+	if !ok {
+		return 0, false
+	}
+	id := int32(len(ix.entries))
+	key = strings.Clone(key)
+	ix.entries = append(ix.entries, entry{key: key, repo: r, score: -1})
+	ix.byKey[key] = id
+	ix.repos[r].entries = append(ix.repos[r].entries, id)
+	return id, true
+}
+
+// parseTime is an RFC 3339 time in Unix seconds; 0 when absent or not a
+// time.
+func parseTime(s string) int64 {
+	if s == "" {
+		return 0
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return 0
+	}
+	return t.Unix()
+}
+
+// put applies a document read from KV at revision rev. It returns false
+// when the document is not one the index can hold (no finding, an unknown
+// type, status or severity, a key without a repository id).
+func (ix *Index) put(f fields, rev uint64) bool {
+	typ, ok1 := lookup(Types, finding.Dataset(f.typeName))
+	status, ok2 := lookup(Statuses, f.status)
+	sev, ok3 := lookup(Severities, f.severity)
+	if !ok1 || !ok2 || !ok3 {
+		return false
+	}
+	id, ok := ix.entryOf(f.key)
+	if !ok {
+		return false
+	}
+	e := &ix.entries[id]
+	if rev != 0 && rev <= e.rev {
+		return true // an older revision than the one held
+	}
+	old := *e
+	n := old
+	n.typ, n.status, n.sev = typ, status, sev
+	n.name = ix.intern(f.name)
+	n.rule = ix.intern(f.rule)
+	n.owner = ix.intern(f.owner)
+	n.source = ix.intern(f.source)
+	n.score = -1
+	if f.hasPriority {
+		n.score = int8(min(max(f.score, 0), 100))
+	}
+	n.factors = ix.internFactors(f.factors)
+	n.first, n.last, n.fixedAt = parseTime(f.first), parseTime(f.last), parseTime(f.fixed)
+	n.rev = rev
+	n.live = true
+	ix.renameRepo(n.repo, f.fullName)
+	if f.owner != "" {
+		ix.repos[n.repo].owner = n.owner
+	}
+	ix.replace(id, old, n)
+	if rev > ix.lastRev {
+		ix.lastRev = rev
+	}
+	return true
+}
+
+// del applies the deletion of key at revision rev.
+func (ix *Index) del(key string, rev uint64) {
+	id, ok := ix.byKey[key]
+	if !ok {
+		return
+	}
+	e := &ix.entries[id]
+	if rev != 0 && rev <= e.rev {
+		return
+	}
+	old := *e
+	n := old
+	n.live, n.rev = false, rev
+	ix.replace(id, old, n)
+	if rev > ix.lastRev {
+		ix.lastRev = rev
+	}
+}
+
+// replace swaps entry id from old to n, keeping every aggregate and order
+// in step.
+func (ix *Index) replace(id int32, old, n entry) {
+	if old.live {
+		ix.count(id, &old, -1)
+	}
+	ix.entries[id] = n
+	if n.live {
+		ix.count(id, &n, +1)
+	}
+	if !ix.loaded {
+		return
+	}
+	if old.live == n.live && (!n.live || old.score == n.score && old.last == n.last) {
+		return // the orders and cursors are not concerned
+	}
+	if old.live {
+		ix.prio.remove(elemOf(sortPriority, id, &old))
+		ix.recent.remove(elemOf(sortLastFound, id, &old))
+	}
+	if n.live {
+		ix.prio.insert(elemOf(sortPriority, id, &n))
+		ix.recent.insert(elemOf(sortLastFound, id, &n))
+	}
+	ix.recordMove(id, &old, &n)
+}
+
+// count adds (d = +1) or removes (d = -1) a live entry's share of the
+// aggregates.
+func (ix *Index) count(id int32, e *entry, d int32) {
+	ix.agg.add(e, d)
+	rp := &ix.repos[e.repo]
+	rp.live += d
+	if e.status != removed {
+		rp.total += d
+		if c := rp.sources[e.source] + d; c > 0 {
+			rp.sources[e.source] = c
+		} else {
+			delete(rp.sources, e.source)
+		}
+	}
+	if e.status == active {
+		rp.open[e.sev] += d
+	}
+	if e.status == fixed {
+		if d > 0 {
+			ix.ttf.add(id, e, ix.now().Unix())
+		} else {
+			ix.ttf.remove(id, e)
+		}
+	}
+}
+
+// finishLoad builds the sort orders once the initial values are in.
+func (ix *Index) finishLoad() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.loaded {
+		return
+	}
+	ix.prio.build()
+	ix.recent.build()
+	ix.ttf.sortCells()
+	ix.loaded = true
+}
+
+// Loaded reports whether the initial values of KV are in.
+func (ix *Index) Loaded() bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.loaded
+}
+
+// Ready reports whether the initial values of KV are in and the history
+// reader caught up once.
+func (ix *Index) Ready() bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.loaded && ix.histDone
+}
+
+// Stats are the index's sizes and positions, for metrics and the page.
+type Stats struct {
+	Findings     int    // live findings
+	Repositories int    // repositories with a live finding
+	Revisions    int    // revisions in the log
+	LastRevision uint64 // highest KV revision applied
+	LastSequence uint64 // highest GHAS_FINDINGS sequence applied
+}
+
+// Stats returns the index's sizes.
+func (ix *Index) Stats() Stats {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	s := Stats{Findings: int(ix.agg.live), Revisions: len(ix.log), LastRevision: ix.lastRev, LastSequence: ix.lastSeq}
+	for i := range ix.repos {
+		if ix.repos[i].live > 0 {
+			s.Repositories++
+		}
+	}
+	return s
+}

@@ -1,0 +1,355 @@
+package index
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ghas-relay/ghas-relay/internal/finding"
+)
+
+// Filter selects findings; an empty field selects all. Values are the
+// document's own (Types, Statuses, Severities); the caller checks them.
+type Filter struct {
+	Type, Status, Severity string
+	// Owner is the asset's ownership.owner, Source the document's source,
+	// Repository owner/name (any case).
+	Owner, Source, Repository string
+	// Q is text the name, the rule, the finding key or the repository
+	// holds (any case).
+	Q string
+}
+
+// Query is a page of the finding list.
+type Query struct {
+	Filter
+	// Sort is "priority" (default) or "lastFoundOn".
+	Sort   string
+	Limit  int
+	Cursor string
+}
+
+// Item is a finding as the list shows it.
+type Item struct {
+	FindingKey   string            `json:"findingKey"`
+	Type         string            `json:"type"`
+	Name         string            `json:"name"`
+	Repository   string            `json:"repository"`
+	Owner        string            `json:"owner,omitempty"`
+	Source       string            `json:"source"`
+	Status       string            `json:"findingStatus"`
+	Severity     string            `json:"severity"`
+	RuleID       string            `json:"ruleId,omitempty"`
+	Priority     *finding.Priority `json:"priority"`
+	FirstFoundOn *string           `json:"firstFoundOn"`
+	LastFoundOn  *string           `json:"lastFoundOn"`
+	LastFixedOn  *string           `json:"lastFixedOn"`
+}
+
+// Page is one page of the list and the cursor of the next ("": none).
+type Page struct {
+	Findings []Item `json:"findings"`
+	Next     string `json:"next,omitempty"`
+}
+
+// Errors of a query the caller turns into a 400 naming the parameter.
+var (
+	ErrBadCursor     = errors.New("not a cursor of this list")
+	ErrCursorExpired = errors.New("the cursor is too old: start from the first page again")
+	ErrNotLoaded     = errors.New("the index is still loading")
+)
+
+// maxMoves bounds the record of sort-key changes cursors are answered
+// from: a cursor older than the last maxMoves changes has expired.
+const maxMoves = 1 << 18
+
+// move is a change of an entry's place in the orders.
+type move struct {
+	gen      uint64
+	id       int32
+	existed  bool // live before the change
+	oldScore int8
+	newScore int8
+	oldLast  int64
+	newLast  int64
+}
+
+func (ix *Index) recordMove(id int32, old, n *entry) {
+	ix.gen++
+	ix.moves = append(ix.moves, move{gen: ix.gen, id: id, existed: old.live,
+		oldScore: old.score, oldLast: old.last, newScore: n.score, newLast: n.last})
+	if len(ix.moves) > maxMoves {
+		drop := len(ix.moves) - maxMoves/2
+		ix.movesFloor = ix.moves[drop-1].gen
+		ix.moves = slices.Delete(ix.moves, 0, drop)
+	}
+}
+
+// compiled is a Filter resolved against the index.
+type compiled struct {
+	typ, status, sev int
+	owner, source    uint32
+	anyOwner         bool
+	anySource        bool
+	repo             int32 // -1: any
+	q                string
+	empty            bool // matches nothing
+}
+
+func (ix *Index) compile(f Filter) compiled {
+	c := compiled{typ: -1, status: -1, sev: -1, repo: -1, anyOwner: true, anySource: true, q: strings.ToLower(f.Q)}
+	if f.Type != "" {
+		t, ok := lookup(Types, strings.ToLower(f.Type))
+		c.typ, c.empty = int(t), !ok
+	}
+	if f.Status != "" {
+		s, ok := lookup(Statuses, strings.ToUpper(f.Status))
+		c.status, c.empty = int(s), c.empty || !ok
+	}
+	if f.Severity != "" {
+		s, ok := lookup(Severities, strings.ToUpper(f.Severity))
+		c.sev, c.empty = int(s), c.empty || !ok
+	}
+	if f.Owner != "" {
+		id, ok := ix.strIDs[f.Owner]
+		c.owner, c.anyOwner, c.empty = id, false, c.empty || !ok
+	}
+	if f.Source != "" {
+		id, ok := ix.strIDs[f.Source]
+		c.source, c.anySource, c.empty = id, false, c.empty || !ok
+	}
+	if f.Repository != "" {
+		r, ok := ix.repoNames[strings.ToLower(f.Repository)]
+		c.repo, c.empty = r, c.empty || !ok
+	}
+	return c
+}
+
+func (ix *Index) matches(c *compiled, id int32) bool {
+	e := &ix.entries[id]
+	if !e.live ||
+		c.typ >= 0 && int(e.typ) != c.typ ||
+		c.status >= 0 && int(e.status) != c.status ||
+		c.sev >= 0 && int(e.sev) != c.sev ||
+		!c.anyOwner && e.owner != c.owner ||
+		!c.anySource && e.source != c.source ||
+		c.repo >= 0 && e.repo != c.repo {
+		return false
+	}
+	if c.q == "" {
+		return true
+	}
+	return strings.Contains(ix.lowers[e.name], c.q) || strings.Contains(ix.lowers[e.rule], c.q) ||
+		strings.Contains(e.key, c.q) || strings.Contains(ix.repos[e.repo].lower, c.q)
+}
+
+// Findings answers a page of the finding list. Pages follow one another
+// without gaps or repeats while findings change: the first page fixes a
+// moment, and every later page places each finding where it was then (or,
+// for one that appeared since, where it first appeared), so a finding that
+// moves between two pages (a fix drops its priority to 0) is listed once.
+// Filters apply to the findings as they are now.
+func (ix *Index) Findings(q Query) (Page, error) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if !ix.loaded {
+		return Page{}, ErrNotLoaded
+	}
+	kind := sortPriority
+	if q.Sort == Sorts[sortLastFound] {
+		kind = sortLastFound
+	}
+	var cur cursor
+	var at *point
+	if q.Cursor != "" {
+		var err error
+		if cur, err = parseCursor(q.Cursor); err != nil || cur.sort != kind || cur.gen > ix.gen {
+			return Page{}, ErrBadCursor
+		}
+		if cur.gen < ix.movesFloor {
+			return Page{}, ErrCursorExpired
+		}
+		at = &cur.at
+	} else {
+		cur = cursor{sort: kind, gen: ix.gen}
+	}
+	limit := max(q.Limit, 1)
+	c := ix.compile(q.Filter)
+	page := Page{Findings: []Item{}}
+	if c.empty {
+		return page, nil
+	}
+	movers := ix.movers(cur.gen, kind)
+	var found []elem
+	if c.repo >= 0 {
+		found = ix.scanRepo(&c, kind, movers, at, limit+1)
+	} else {
+		found = ix.scanOrder(&c, kind, movers, at, limit+1)
+	}
+	for i, x := range found {
+		if i == limit {
+			last := found[limit-1]
+			cur.at = point{k: last.k, key: ix.entries[last.id].key}
+			page.Next = cur.String()
+			break
+		}
+		page.Findings = append(page.Findings, ix.item(x.id))
+	}
+	return page, nil
+}
+
+// moversOf are the entries whose place changed since a moment: by id,
+// their key then, and sorted by it.
+type moversOf struct {
+	keys   map[int32]int64
+	sorted []elem
+}
+
+func (ix *Index) movers(gen uint64, kind sortKind) moversOf {
+	m := moversOf{}
+	i, _ := slices.BinarySearchFunc(ix.moves, gen, func(mv move, g uint64) int {
+		if mv.gen <= g {
+			return -1
+		}
+		return 1
+	})
+	if i == len(ix.moves) {
+		return m
+	}
+	m.keys = map[int32]int64{}
+	for _, mv := range ix.moves[i:] {
+		if _, seen := m.keys[mv.id]; seen {
+			continue
+		}
+		k := sortKey(kind, mv.newScore, mv.newLast)
+		if mv.existed {
+			k = sortKey(kind, mv.oldScore, mv.oldLast)
+		}
+		m.keys[mv.id] = k
+		m.sorted = append(m.sorted, elem{k: k, id: mv.id})
+	}
+	o := ix.order(kind)
+	slices.SortFunc(m.sorted, o.cmp)
+	return m
+}
+
+func (ix *Index) order(kind sortKind) *order {
+	if kind == sortLastFound {
+		return &ix.recent
+	}
+	return &ix.prio
+}
+
+// keyOf is an entry's place at the cursor's moment.
+func (m moversOf) keyOf(kind sortKind, id int32, e *entry) int64 {
+	if k, ok := m.keys[id]; ok {
+		return k
+	}
+	return sortKey(kind, e.score, e.last)
+}
+
+// scanOrder walks the order from the cursor, merging the movers at their
+// old places, until n findings match.
+func (ix *Index) scanOrder(c *compiled, kind sortKind, m moversOf, at *point, n int) []elem {
+	o := ix.order(kind)
+	pos := o.after(at)
+	mi := 0
+	if at != nil {
+		mi, _ = slices.BinarySearchFunc(m.sorted, *at, func(x elem, p point) int {
+			if ix.pointBefore(p, x.k, x.id) {
+				return 1
+			}
+			return -1
+		})
+	}
+	var out []elem
+	a, okA := ix.nextStill(o, &pos, m)
+	for len(out) < n {
+		var x elem
+		switch {
+		case okA && (mi == len(m.sorted) || o.before(a, m.sorted[mi])):
+			x = a
+			a, okA = ix.nextStill(o, &pos, m)
+		case mi < len(m.sorted):
+			x = m.sorted[mi]
+			mi++
+		default:
+			return out
+		}
+		if ix.matches(c, x.id) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// nextStill is the next element of the order that did not move.
+func (ix *Index) nextStill(o *order, p *position, m moversOf) (elem, bool) {
+	for {
+		x, ok := o.next(p)
+		if !ok {
+			return x, false
+		}
+		if _, moved := m.keys[x.id]; !moved {
+			return x, true
+		}
+	}
+}
+
+// scanRepo sorts a repository's matching findings after the cursor.
+func (ix *Index) scanRepo(c *compiled, kind sortKind, m moversOf, at *point, n int) []elem {
+	o := ix.order(kind)
+	var out []elem
+	for _, id := range ix.repos[c.repo].entries {
+		if !ix.matches(c, id) {
+			continue
+		}
+		x := elem{k: m.keyOf(kind, id, &ix.entries[id]), id: id}
+		if at != nil && !ix.pointBefore(*at, x.k, x.id) {
+			continue
+		}
+		out = append(out, x)
+	}
+	slices.SortFunc(out, o.cmp)
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+func formatTime(s int64) *string {
+	if s == 0 {
+		return nil
+	}
+	t := time.Unix(s, 0).UTC().Format(time.RFC3339)
+	return &t
+}
+
+func (ix *Index) item(id int32) Item {
+	e := &ix.entries[id]
+	it := Item{
+		FindingKey: e.key, Type: Types[e.typ], Name: ix.strs[e.name], Repository: ix.repos[e.repo].fullName,
+		Owner: ix.strs[e.owner], Source: ix.strs[e.source], Status: Statuses[e.status], Severity: Severities[e.sev],
+		RuleID: ix.strs[e.rule], FirstFoundOn: formatTime(e.first), LastFoundOn: formatTime(e.last), LastFixedOn: formatTime(e.fixedAt),
+	}
+	if e.score >= 0 {
+		it.Priority = &finding.Priority{Score: int(e.score), Factors: ix.factors[e.factors]}
+		if it.Priority.Factors == nil {
+			it.Priority.Factors = []finding.Factor{}
+		}
+	}
+	return it
+}
+
+// Get returns the finding key's list item; false when the index holds no
+// document for it.
+func (ix *Index) Get(key string) (Item, bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	id, ok := ix.byKey[key]
+	if !ok || !ix.entries[id].live {
+		return Item{}, false
+	}
+	return ix.item(id), true
+}
