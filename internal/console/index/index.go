@@ -108,9 +108,9 @@ type Index struct {
 	repoByID  map[int64]int32
 	repoNames map[string]int32 // lower-case owner/name
 
-	agg  aggregates
-	ttf  fixTimes
-	prio order
+	agg    aggregates
+	ttf    fixTimes
+	prio   order
 	recent order
 	// loaded: the initial values are in and the orders built.
 	loaded bool

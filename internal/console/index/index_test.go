@@ -15,9 +15,9 @@ var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 // doc is a finding document as the processor stores it.
 type doc struct {
 	key, typ, repo, owner, source, name, rule, status, sev string
-	score                                                   int
-	noPriority                                              bool
-	first, last, fixed                                      time.Time
+	score                                                  int
+	noPriority                                             bool
+	first, last, fixed                                     time.Time
 }
 
 func (d doc) encode(t testing.TB) []byte {
@@ -318,7 +318,7 @@ func TestChanges(t *testing.T) {
 	st := func(s string) uint8 { v, _ := lookup(Statuses, s); return v }
 	sv := func(s string) uint8 { v, _ := lookup(Severities, s); return v }
 	revs := []struct {
-		h histFields
+		h  histFields
 		at time.Time
 	}{
 		{histFields{key: "sast.1.1", status: st("ACTIVE"), sev: sv("HIGH"), score: 70, prevRev: "0"}, at(-30)},
