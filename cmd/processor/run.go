@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -42,6 +43,10 @@ type processorConfig struct {
 	MaxDeliver int64
 	Scope      *scope.Filter
 	Setup      bool // -setup: create or update the NATS layout and exit (setup.go)
+	// WriteBack: decisions update GitHub's alerts (WRITE_BACK), at most
+	// one update per WriteInterval (WRITE_BACK_INTERVAL).
+	WriteBack     bool
+	WriteInterval time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (processorConfig, error) {
@@ -55,6 +60,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 	s.String(&c.SinkFormat, "SINK_FORMAT", sink.FormatDocument, "what the sink receives: document (the finding document) or ocsf (an OCSF 1.6.0 event per finding revision)")
 	s.Int(&c.Workers, "PROCESSOR_WORKERS", 32, "events processed at once by this instance")
 	s.Int(&c.MaxDeliver, "PROCESSOR_MAX_DELIVER", 10, "attempts before an event that keeps failing goes to GHAS_DLQ")
+	writeBack := ""
+	s.String(&writeBack, "WRITE_BACK", "false", "true: decisions (POST /decisions) update GitHub's alerts, with the App's write permissions; false: they fail on GitHub's alerts and change imported findings only")
+	s.Duration(&c.WriteInterval, "WRITE_BACK_INTERVAL", processor.DefaultWriteInterval, "least time between two alert updates of this processor (GitHub's secondary rate limits: about 80 content-changing requests a minute); 0: no pace")
 	scopeFilter := scope.Flags(s)
 	s.Bool(&c.Setup, "setup", false, "create or update the NATS streams and buckets (as the setup identity, NATS user setup of deploy/nats), print what changed and exit; reads only the NATS and stream settings")
 	if len(args) > 0 {
@@ -73,6 +81,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 	if c.Scope, err = scopeFilter(); err != nil {
 		return c, err
 	}
+	if c.WriteBack, err = strconv.ParseBool(writeBack); err != nil {
+		return c, &config.Error{Setting: "WRITE_BACK", Msg: fmt.Sprintf("%q is neither true nor false", writeBack)}
+	}
+	if c.WriteInterval < 0 {
+		return c, &config.Error{Setting: "WRITE_BACK_INTERVAL", Msg: "must not be negative"}
+	}
 	if c.Enrich == "" {
 		c.Enrich = processor.EnrichNever
 		if c.GitHub.Given() {
@@ -82,9 +96,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (proc
 	if err := config.OneOf("ENRICH", c.Enrich, processor.EnrichAuto, processor.EnrichAlways, processor.EnrichNever); err != nil {
 		return c, err
 	}
-	if c.Enrich != processor.EnrichNever || c.GitHub.Given() {
+	if c.Enrich != processor.EnrichNever || c.GitHub.Given() || c.WriteBack {
 		why := "when ENRICH is " + c.Enrich
-		if c.Enrich == processor.EnrichNever {
+		switch {
+		case c.WriteBack:
+			why = "when WRITE_BACK is true"
+		case c.Enrich == processor.EnrichNever:
 			why = "when App credentials are given (they resolve the repositories of imports)"
 		}
 		app, err := c.GitHub.Config(why)
@@ -141,12 +158,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := metrics.NewRegistry()
 	var fetcher processor.AlertFetcher
 	var repositories processor.RepositoryLister // import lookups, whatever ENRICH is
+	var requests *metrics.CounterVec
 	if cfg.Enrich != processor.EnrichNever || cfg.GitHub.Given() {
 		appCfg := cfg.App
 		// Enrichment must never hold an event for long: the reconciler corrects what it misses.
 		appCfg.MaxRateLimitWait = 10 * time.Second
 		appCfg.MaxRetryElapsed = 10 * time.Second
-		appCfg.Requests = reg.NewCounterVec("ghas_processor_github_requests_total", "GitHub REST requests made for enrichment and import repository lookups, by endpoint and status.", "endpoint", "status")
+		requests = reg.NewCounterVec("ghas_processor_github_requests_total", "GitHub REST requests made for enrichment, import repository lookups and write-back, by endpoint and status.", "endpoint", "status")
+		appCfg.Requests = requests
 		app, err := ghclient.New(logger, appCfg)
 		if err != nil {
 			return err // a *config.Error naming the setting that is wrong
@@ -155,6 +174,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if cfg.Enrich != processor.EnrichNever {
 			fetcher = app
 		}
+	}
+	var writer processor.AlertWriter
+	if cfg.WriteBack {
+		// Write-back keeps GitHub's retry bounds (GITHUB_MAX_ATTEMPTS,
+		// GITHUB_RETRY_MAX_ELAPSED) and waits out rate limits: a decision
+		// has its own consumer, and nothing waits behind it.
+		wcfg := cfg.App
+		wcfg.Requests = requests
+		app, err := ghclient.New(logger, wcfg)
+		if err != nil {
+			return err
+		}
+		writer = app
 	}
 
 	nc, err := stream.Connect(logger, cfg.NATS("processor"))
@@ -231,10 +263,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			enricher = processor.NewRESTEnricher(kvState, fetcher, cfg.Enrich, 10*time.Second)
 		}
 		proc := processor.New(logger, js, stateJS, kvFindings, watcher, enricher, pm, processor.Config{
-			Workers:      int(cfg.Workers),
-			MaxDeliver:   int(cfg.MaxDeliver),
-			Scope:        cfg.Scope,
-			Repositories: repositories,
+			Workers:       int(cfg.Workers),
+			MaxDeliver:    int(cfg.MaxDeliver),
+			Scope:         cfg.Scope,
+			Repositories:  repositories,
+			WriteBack:     writer,
+			WriteInterval: cfg.WriteInterval,
 		})
 		fns := []group.Func{
 			watcher.Run,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ghas-relay/ghas-relay/internal/admin"
 	"github.com/ghas-relay/ghas-relay/internal/config"
+	"github.com/ghas-relay/ghas-relay/internal/decisions"
 	"github.com/ghas-relay/ghas-relay/internal/group"
 	"github.com/ghas-relay/ghas-relay/internal/imports"
 	"github.com/ghas-relay/ghas-relay/internal/logging"
@@ -37,6 +38,9 @@ type receiverConfig struct {
 	Tokens       tokens.Set
 	MaxBodyBytes int64
 	MaxInFlight  int64
+
+	// DecisionTokens are DECISION_TOKENS read, like Tokens.
+	DecisionTokens tokens.Set
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (receiverConfig, error) {
@@ -46,6 +50,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (rece
 	s.String(&c.ListenAddr, "LISTEN_ADDR", ":8080", "public webhook listener (POST /webhook)")
 	s.Secret(&c.Secret, "GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_FILE", "the webhook secret(s), comma-separated during a rotation")
 	s.Secret(&c.ImportTokens, "IMPORT_TOKENS", "IMPORT_TOKENS_FILE", "bearer tokens of POST /imports and GET /imports/{id}: comma-separated, or in the file one a line as <name> <token> [<repository glob> ...]; none: /imports answers 404")
+	var decisionTokens string
+	s.Secret(&decisionTokens, "DECISION_TOKENS", "DECISION_TOKENS_FILE", "bearer tokens of POST /decisions and GET /decisions/{id}, in the form of IMPORT_TOKENS; none: /decisions answers 404")
 	s.Int(&c.MaxBodyBytes, "MAX_BODY_BYTES", 26214400, "largest accepted delivery body in bytes")
 	s.Int(&c.MaxInFlight, "MAX_IN_FLIGHT", webhook.DefaultMaxInFlight, "webhook requests handled at once, counted from their body's first byte; more are answered 503 at once")
 	if len(args) > 0 {
@@ -67,6 +73,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (rece
 	var err error
 	if c.Tokens, err = tokens.Parse(c.ImportTokens, getenv("IMPORT_TOKENS") == ""); err != nil {
 		return c, &config.Error{Setting: "IMPORT_TOKENS_FILE", Msg: err.Error()}
+	}
+	if c.DecisionTokens, err = tokens.Parse(decisionTokens, getenv("DECISION_TOKENS") == ""); err != nil {
+		return c, &config.Error{Setting: "DECISION_TOKENS_FILE", Msg: err.Error()}
 	}
 	if c.MaxBodyBytes <= 0 {
 		return c, &config.Error{Setting: "MAX_BODY_BYTES", Msg: fmt.Sprintf("%d is not positive", c.MaxBodyBytes)}
@@ -117,8 +126,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxInFlight:  int(cfg.MaxInFlight),
 	})
-	public, err := webhook.Listen(logger, cfg.ListenAddr, imports.Routes(webhook.Routes(handler),
-		imports.NewHandler(logger, js, imports.Options{Tokens: cfg.Tokens, MaxBodyBytes: cfg.MaxBodyBytes})), wm)
+	public, err := webhook.Listen(logger, cfg.ListenAddr, decisions.Routes(imports.Routes(webhook.Routes(handler),
+		imports.NewHandler(logger, js, imports.Options{Tokens: cfg.Tokens, MaxBodyBytes: cfg.MaxBodyBytes})),
+		decisions.NewHandler(logger, js, decisions.Options{Tokens: cfg.DecisionTokens})), wm)
 	if err != nil {
 		return err
 	}
