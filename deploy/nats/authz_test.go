@@ -310,8 +310,9 @@ func receiverRules(t *testing.T, ns *natsServer, admin *client) {
 	time.Sleep(100 * time.Millisecond) // a refusal would arrive by now
 	c.noViolations(t)
 
-	// Denied: every other event subject, KV writes, reading findings,
-	// consuming events, another binary's replies, destroying streams.
+	// Denied: every other event subject, KV writes, consuming events,
+	// another binary's replies, destroying streams. (It reads findings: a
+	// scoped decision token's repository, decisions_test.go.)
 	for _, subj := range []string{stream.ReconcileSubject("code_scanning_alert"), stream.RedeliverySubject("code_scanning_alert"),
 		stream.FindingSubject("sast", 1), stream.AssetSubject(1), stream.DLQSubject("ping"), stream.SinkReplayPrefix + "x"} {
 		c.denied(t, "publish "+subj, subj, publish(c, subj))
@@ -320,7 +321,6 @@ func receiverRules(t *testing.T, ns *natsServer, admin *client) {
 	c.denied(t, "write a finding", "$KV.ghas_findings.", kvPut(c, stream.FindingsBucket, "sast.1.1"))
 	c.denied(t, "write state", "$KV.ghas_state.", kvPut(c, stream.StateBucket, "watermark.1.code_scanning"))
 	c.denied(t, "write another key of ghas_imports", "$KV.ghas_imports.other", kvPut(c, importsBucket, "other.1"))
-	c.denied(t, "read a finding", "$JS.API.DIRECT.GET.KV_ghas_findings.", kvGet(c, stream.FindingsBucket, "sast.1.1"))
 	c.denied(t, "consume GHAS_EVENTS", "$JS.API.CONSUMER.CREATE.GHAS_EVENTS", func(ctx context.Context) error {
 		_, err := c.js.CreateOrUpdateConsumer(ctx, stream.EventsStream, jetstream.ConsumerConfig{Durable: "spy", AckPolicy: jetstream.AckExplicitPolicy})
 		return err

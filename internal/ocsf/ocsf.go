@@ -187,6 +187,18 @@ func Convert(doc finding.Document, rev Revision) (Event, error) {
 		ev.StatusDetail = f.Mitigation.MitigationStrategy
 		ev.Comment = f.Mitigation.Comment
 	}
+	// A decision taken through the relay that the status follows (a
+	// dismissal of a DISMISSED finding, a reopen of an ACTIVE one) gives
+	// its comment, and a dismissal its reason where none is known.
+	if tr := f.Triage; tr != nil && (tr.Decision == finding.DecisionDismiss && f.FindingStatus == finding.StatusDismissed ||
+		tr.Decision == finding.DecisionReopen && f.FindingStatus == finding.StatusActive) {
+		if tr.Comment != "" {
+			ev.Comment = tr.Comment
+		}
+		if ev.StatusDetail == "" && tr.Decision == finding.DecisionDismiss {
+			ev.StatusDetail = tr.Reason
+		}
+	}
 
 	switch doc.FindingTypeName {
 	case finding.TypeSAST, finding.TypeSCA:
