@@ -35,20 +35,24 @@ func contractTables(binary string) []string {
 		return []string{commonTable, "Reconciler (`cmd/reconciler`)", app, scope}
 	case "ghas-import":
 		return []string{"Import command (`cmd/ghas-import`)"}
+	case "console":
+		return []string{commonTable, "Console (`cmd/console`)"}
 	}
 	return nil
 }
 
 // binaries are the binaries whose settings the docs list. cmd/demo is not
 // one: its few flags are not settings (no environment variable).
-func binaries() []string { return []string{"receiver", "processor", "reconciler", "ghas-import"} }
+func binaries() []string {
+	return []string{"receiver", "processor", "reconciler", "ghas-import", "console"}
+}
 
 // readmeUsers are the words of README.md's "used by" column that mean the
-// binary. The README lists the settings of the three services; the
+// binary. The README lists the settings of the four services; the
 // ghas-import command's are in docs/contract.md only.
 func readmeUsers(binary string) []string {
 	switch binary {
-	case "receiver", "processor", "reconciler":
+	case "receiver", "processor", "reconciler", "console":
 		return []string{binary, "all"}
 	}
 	return nil
@@ -218,7 +222,7 @@ func compare(file string, rows []row, b Binary, withFlags bool, where []string) 
 
 var (
 	// perBinary is a default given per binary: "receiver `:9090`, processor `:9091`".
-	perBinary = regexp.MustCompile("(receiver|processor|reconciler|ghas-import) `([^`]*)`")
+	perBinary = regexp.MustCompile("(receiver|processor|reconciler|ghas-import|console) `([^`]*)`")
 	// annotated is a value with a remark: "`26214400` (25 MiB)".
 	annotated = regexp.MustCompile(`^(.+?)\s+\([^()]*\)$`)
 	// quoted is a value alone: "`json`".

@@ -120,7 +120,7 @@ func TestChecksBite(t *testing.T) {
 		{"readme: a row removed", "| `PROCESSOR_WORKERS` | processor | workers | `32` |\n", "", README, readmeMD, "PROCESSOR_WORKERS"},
 		{"readme: a false row", "| `LISTEN_ADDR` | receiver", "| `WORKERS` | processor | x | `1` |\n| `LISTEN_ADDR` | receiver", README, readmeMD, "WORKERS"},
 		{"readme: a default differs", "| `32` |", "| `8` |", README, readmeMD, "PROCESSOR_WORKERS"},
-		{"readme: a used by that is no binary", "| `PROCESSOR_WORKERS` | processor |", "| `PROCESSOR_WORKERS` | processor, console |", README, readmeMD, "PROCESSOR_WORKERS"},
+		{"readme: a used by that is no binary", "| `PROCESSOR_WORKERS` | processor |", "| `PROCESSOR_WORKERS` | processor, dashboard |", README, readmeMD, "PROCESSOR_WORKERS"},
 		{"readme: a setting given to another binary", "| `PROCESSOR_WORKERS` | processor |", "| `PROCESSOR_WORKERS` | reconciler |", README, readmeMD, "PROCESSOR_WORKERS"},
 		{"operations: a default differs", "(default 32)", "(default 8)", Operations, opsMD, "PROCESSOR_WORKERS"},
 		{"operations: a duration in words differs", "(default 5 min)", "(default 6 min)", Operations, opsMD, "NATS_START_TIMEOUT"},

@@ -175,6 +175,19 @@ func (r *Reader) apply(e jetstream.KeyValueEntry) {
 // then each new one.
 func (r *Reader) history(ctx context.Context) error {
 	start := time.Now()
+	// GHAS_FINDINGS copies the bucket's revisions a moment after they are
+	// written: wait (a little) until it holds those just loaded, so that
+	// "caught up" includes them.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if ok, err := stream.FindingsCaughtUp(ctx, r.js); ok || err != nil && ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	from := r.ix.now().Add(-HistoryWindow)
 	cons, err := r.js.OrderedConsumer(ctx, stream.FindingsStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{stream.FindingsPrefix + ">"},

@@ -1,0 +1,263 @@
+// Package api owns the console's JSON API: GET /api/summary,
+// /api/findings (filters, sort, cursor paging), /api/findings/{key} (the
+// document and its revisions), /api/changes and /api/assets, answered
+// from the index; documents and revisions are read from NATS through a
+// Store. A bad parameter is answered 400 with
+// {"error": "...", "parameter": "<name>"}.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/ghas-relay/ghas-relay/internal/console/index"
+	"github.com/ghas-relay/ghas-relay/internal/logging"
+)
+
+// Limits of the list endpoints.
+const (
+	DefaultLimit        = 50
+	MaxLimit            = 1000
+	DefaultChangesLimit = 1000
+	MaxChangesLimit     = 100000
+	// MaxRevisionDocuments is how many of a finding's revisions (the
+	// newest) carry their document in /api/findings/{key}.
+	MaxRevisionDocuments = 100
+)
+
+// Store reads what the index does not hold: a finding's current document
+// (KV ghas_findings) and a stored revision (GHAS_FINDINGS, by sequence).
+type Store interface {
+	Document(ctx context.Context, key string) (json.RawMessage, bool, error)
+	Revision(ctx context.Context, seq uint64) (json.RawMessage, bool, error)
+}
+
+// API answers the JSON routes.
+type API struct {
+	logger *slog.Logger
+	ix     *index.Index
+	store  Store
+	now    func() time.Time
+}
+
+// New returns the API over ix and store; now is the clock.
+func New(logger *slog.Logger, ix *index.Index, store Store, now func() time.Time) *API {
+	return &API{logger: logger, ix: ix, store: store, now: now}
+}
+
+// Register adds the routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/summary", a.summary)
+	mux.HandleFunc("GET /api/findings", a.findings)
+	mux.HandleFunc("GET /api/findings/{key}", a.finding)
+	mux.HandleFunc("GET /api/changes", a.changes)
+	mux.HandleFunc("GET /api/assets", a.assets)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, errors.New("no such endpoint"), "")
+	})
+}
+
+func (a *API) summary(w http.ResponseWriter, r *http.Request) {
+	if _, err := readParams(r.URL.Query()); err != nil {
+		a.fail(w, err)
+		return
+	}
+	s, err := a.ix.Summary()
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+func (a *API) findings(w http.ResponseWriter, r *http.Request) {
+	p, err := readParams(r.URL.Query(), append(slices.Clone(FilterParams), "sort", "limit", "cursor")...)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	var q index.Query
+	if q.Filter, err = ReadFilter(r.URL.Query()); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if q.Sort, err = p.oneOf("sort", index.Sorts); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if q.Limit, err = p.limit("limit", DefaultLimit, MaxLimit); err != nil {
+		a.fail(w, err)
+		return
+	}
+	q.Cursor = p.get("cursor")
+	page, err := a.ix.Findings(q)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// FindingAnswer is /api/findings/{key}: the current document and the
+// revisions of the last 30 days, oldest first.
+type FindingAnswer struct {
+	FindingKey string            `json:"findingKey"`
+	Document   json.RawMessage   `json:"document"`
+	Summary    *index.Item       `json:"summary,omitempty"`
+	Revisions  []RevisionWithDoc `json:"revisions"`
+}
+
+// RevisionWithDoc is a stored revision and, for the newest ones, its
+// document.
+type RevisionWithDoc struct {
+	index.Revision
+	Document json.RawMessage `json:"document,omitempty"`
+}
+
+// Finding reads a finding's answer; false when there is no such finding.
+func (a *API) Finding(ctx context.Context, key string) (FindingAnswer, bool, error) {
+	doc, ok, err := a.store.Document(ctx, key)
+	if err != nil {
+		return FindingAnswer{}, false, err
+	}
+	if !ok {
+		return FindingAnswer{}, false, nil
+	}
+	ans := FindingAnswer{FindingKey: key, Document: doc, Revisions: []RevisionWithDoc{}}
+	if it, ok := a.ix.Get(key); ok {
+		ans.Summary = &it
+	}
+	revs := a.ix.Revisions(key)
+	for i, rv := range revs {
+		rd := RevisionWithDoc{Revision: rv}
+		if len(revs)-i <= MaxRevisionDocuments {
+			if d, ok, err := a.store.Revision(ctx, rv.Sequence); err == nil && ok {
+				rd.Document = d
+			} else if err != nil {
+				a.logger.Debug("read a revision", slog.Uint64(logging.KeyRevision, rv.Sequence), logging.Err(err))
+			}
+		}
+		ans.Revisions = append(ans.Revisions, rd)
+	}
+	return ans, true, nil
+}
+
+func (a *API) finding(w http.ResponseWriter, r *http.Request) {
+	if _, err := readParams(r.URL.Query()); err != nil {
+		a.fail(w, err)
+		return
+	}
+	key := r.PathValue("key")
+	ans, ok, err := a.Finding(r.Context(), key)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusNotFound, errors.New("no finding "+key), "")
+		return
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+func (a *API) changes(w http.ResponseWriter, r *http.Request) {
+	p, err := readParams(r.URL.Query(), "since", "until", "limit")
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	now := a.now()
+	since, err := p.moment("since", now, now.Add(-24*time.Hour))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	until, err := p.moment("until", now, now.Add(time.Minute))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if !since.Before(until) {
+		a.fail(w, &ParamError{"since", "must be before until"})
+		return
+	}
+	limit, err := p.limit("limit", DefaultChangesLimit, MaxChangesLimit)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if !a.ix.Ready() {
+		a.fail(w, index.ErrNotLoaded)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.ix.Changes(since, until, limit))
+}
+
+func (a *API) assets(w http.ResponseWriter, r *http.Request) {
+	p, err := readParams(r.URL.Query(), "source", "only")
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	only, err := p.boolean("only")
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	list, err := a.ix.Assets(index.AssetQuery{Source: p.get("source"), Only: only})
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"assets": list, "bySource": a.ix.AssetsBySource()})
+}
+
+// fail answers err: 400 naming a bad parameter, 503 while loading, 500
+// otherwise (logged; the body says nothing of the cause).
+func (a *API) fail(w http.ResponseWriter, err error) {
+	var pe *ParamError
+	switch {
+	case errors.As(err, &pe):
+		writeError(w, http.StatusBadRequest, errors.New(pe.Msg), pe.Parameter)
+	case errors.Is(err, index.ErrBadCursor), errors.Is(err, index.ErrCursorExpired):
+		writeError(w, http.StatusBadRequest, err, "cursor")
+	case errors.Is(err, index.ErrNotLoaded):
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, err, "")
+	default:
+		a.logger.Error("console request failed", logging.Err(err))
+		writeError(w, http.StatusInternalServerError, errors.New("internal error"), "")
+	}
+}
+
+// ErrorBody is the JSON of every error answer.
+type ErrorBody struct {
+	Error     string `json:"error"`
+	Parameter string `json:"parameter,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, err error, parameter string) {
+	writeJSON(w, status, ErrorBody{Error: err.Error(), Parameter: parameter})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":"internal error"}` + "\n")
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
