@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -184,7 +185,16 @@ func (p *Processor) applyToAlert(ctx context.Context, d decisions.Decision, key 
 		}
 		answer, err = w.UpdateAlert(ctx, loc.installation, gk, loc.owner, loc.name, number, u)
 		if ref := refusal(err); ref != nil {
-			return failed(key, ref), nil
+			if ghclient.StatusCode(err) != http.StatusBadRequest {
+				return failed(key, ref), nil
+			}
+			// GitHub refuses to set a state the alert has ("Alert is
+			// already dismissed."): what it holds is then what was asked.
+			cur, gerr := w.GetAlert(ctx, loc.installation, gk, loc.owner, loc.name, number)
+			if gerr != nil || stateOf(cur) != u.State {
+				return failed(key, ref), nil
+			}
+			answer, err = cur, nil
 		}
 		if err != nil {
 			return decisions.Result{}, err

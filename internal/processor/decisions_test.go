@@ -399,3 +399,30 @@ func TestDecisionReplayAfterCrash(t *testing.T) {
 		t.Errorf("a replayed decision made %d requests", n)
 	}
 }
+
+// TestDecisionAlreadyDismissed: GitHub refuses to dismiss a code scanning
+// alert someone dismissed already (400 "Alert is already dismissed."): the
+// alert is read, it is as the decision asks, and the decision is applied
+// with the triage, without a second update; GitHub's own reason stays.
+func TestDecisionAlreadyDismissed(t *testing.T) {
+	e := newDecEnv(t)
+	e.start(e.processor(Config{}))
+	key := e.alert(ghtest.CodeScanning, 1)
+	e.waitDrained()
+	e.gh.UpdateAlert(e.repo.ID, ghtest.CodeScanning, 1, func(a *ghtest.Alert) {
+		a.State, a.UpdatedAt = "dismissed", a.UpdatedAt.Add(time.Minute)
+	})
+	st := e.outcome(e.decide("team-a", nil, decisions.Request{FindingKey: key, Decision: "dismiss", Reason: "wont_fix", Comment: "agreed"})[0])
+	if st.Status != decisions.StatusApplied {
+		t.Fatalf("%+v", st)
+	}
+	if n := len(e.gh.Updates()); n != 0 {
+		t.Errorf("%d updates", n)
+	}
+	if f := e.finding(key); f.FindingStatus != finding.StatusDismissed || f.Triage == nil || f.Triage.Reason != "wont_fix" {
+		t.Errorf("finding %s %+v", f.FindingStatus, f.Triage)
+	}
+	if n := e.gh.Stats().ByEndpoint["PATCH /repos/{owner}/{repo}/code-scanning/alerts/{id}"]; n != 1 {
+		t.Errorf("%d PATCH requests, want the one GitHub refused", n)
+	}
+}

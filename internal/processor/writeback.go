@@ -175,6 +175,15 @@ func hasUpdate(alert json.RawMessage, u ghclient.AlertUpdate) bool {
 	return u.State == ghclient.StateOpen || a.DismissedReason == u.Reason || a.Resolution == u.Reason
 }
 
+// stateOf is a REST alert's state.
+func stateOf(alert json.RawMessage) string {
+	var a struct {
+		State string `json:"state"`
+	}
+	_ = json.Unmarshal(alert, &a)
+	return a.State
+}
+
 // refusal is GitHub's final answer to an update (any 4xx but a rate
 // limit: 403 without the write permission, 404, 422 a request the schema
 // refuses), with GitHub's message; nil for errors that may heal.

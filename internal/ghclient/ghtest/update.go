@@ -26,7 +26,9 @@ import (
 //
 // A dismissal (resolution) needs its reason; a comment is at most 280
 // characters. A valid request answers 200 with the alert as it now is; a
-// body that is not JSON 400; a request the schema refuses 422; an App
+// body that is not JSON 400, and so is the dismissal of a dismissed code
+// scanning alert ("Alert is already dismissed."); a request the schema
+// refuses 422; an App
 // without the write permission 403 "Resource not accessible by
 // integration"; an unknown alert 404. Every accepted update is recorded
 // (Updates) with the time it was made.
@@ -112,8 +114,9 @@ func (s *Server) updateAlert(r *http.Request, who principal, seg []string) reply
 		return errReply(http.StatusNotFound, "No alert found for alert number "+seg[5])
 	}
 	a := &list[i]
-	if a.State == "fixed" && u.State != "open" {
-		return errReply(http.StatusBadRequest, "Alert is already fixed.")
+	if kind == CodeScanning && a.State == "dismissed" && u.State == "dismissed" {
+		// What github.com answers since 2025 (advanced-security/dismiss-alerts#173).
+		return errReplyDoc(http.StatusBadRequest, "Alert is already dismissed.", "https://docs.github.com/rest/code-scanning/code-scanning#update-a-code-scanning-alert")
 	}
 	// GitHub's timestamps have seconds; an update is never dated before
 	// the alert's last change.
