@@ -153,9 +153,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"GITHUB_APP_PRIVATE_KEY_FILE=" + keyFile,
 		"GITHUB_API_URL=" + gh.URL(),
 	}
+	decisionTokens, err := writeDecisionTokens(*dataDir) // decisions.go
+	if err != nil {
+		return err
+	}
 	_, addrs, err = ps.StartOnFreeAddrs(ctx, 2, func(a []string) proc.Spec {
 		return bin("receiver", nil, append(append(common, natsCfg.env("receiver")...),
-			"LISTEN_ADDR="+a[0], "ADMIN_ADDR="+a[1], "GITHUB_WEBHOOK_SECRET="+secret, "IMPORT_TOKENS="+importToken), a[1])
+			"LISTEN_ADDR="+a[0], "ADMIN_ADDR="+a[1], "GITHUB_WEBHOOK_SECRET="+secret, "IMPORT_TOKENS="+importToken,
+			"DECISION_TOKENS_FILE="+decisionTokens), a[1])
 	})
 	if err != nil {
 		return err
@@ -163,7 +168,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	listen, recvAdmin := addrs[0], addrs[1]
 	_, addrs, err = ps.StartOnFreeAddrs(ctx, 1, func(a []string) proc.Spec {
 		return bin("processor", nil, append(append(append(common, natsCfg.env("processor")...), app...),
-			"ADMIN_ADDR="+a[0], "SINK_URL=http://"+sinkLn.Addr().String()+"/findings", "SINK_TOKEN=demo-sink-token", "SINK_FORMAT="+*sinkFormat), a[0])
+			"ADMIN_ADDR="+a[0], "SINK_URL=http://"+sinkLn.Addr().String()+"/findings", "SINK_TOKEN=demo-sink-token", "SINK_FORMAT="+*sinkFormat,
+			"WRITE_BACK=true"), a[0])
 	})
 	if err != nil {
 		return err
@@ -222,6 +228,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	printOwners(stdout, docs)
 	sink.print(stdout, *sinkFormat)
 	if err := demoImports(ctx, stdout, listen, js); err != nil { // findings of other tools (imports.go)
+		fmt.Fprintln(stderr, "demo:", err)
+	} else if err := demoDecisions(ctx, stdout, listen, js, gh, world); err != nil { // a triage decision's round trip (decisions.go)
 		fmt.Fprintln(stderr, "demo:", err)
 	}
 	dlq := streamMsgs(ctx, js, stream.DLQStream)

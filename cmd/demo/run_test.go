@@ -26,6 +26,7 @@ func TestDemo(t *testing.T) {
 		"processor -setup (user setup) created", "FINDING KEY", "APPLICATION_SAST", "APPLICATION_SCA", "APPLICATION_SECRET",
 		" webhook ", " reconcile ", "reconciler exited with code 0", "0 dead letters",
 		"1 event(s) on ghas.redelivery.>",
+		"triage once: dismissing", "the fake GitHub took PATCH", "applied to github", "applied to relay", `"status": "applied"`,
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, s)
