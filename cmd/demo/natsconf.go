@@ -10,11 +10,11 @@ import (
 	"strings"
 )
 
-// natsUsers are the users of deploy/nats/users.conf: one per binary, the
-// setup step's setup (processor -setup creates the layout with it)
-// and the operators' ghas-admin, which the demo itself uses to show
-// results.
-var natsUsers = []string{"receiver", "processor", "reconciler", "setup", "admin"}
+// natsUsers are the users of deploy/nats/users.conf: one per binary (the
+// console's is console), the setup step's setup (processor -setup creates
+// the layout with it) and the operators' ghas-admin, which the demo itself
+// uses to show results.
+var natsUsers = []string{"receiver", "processor", "reconciler", "console", "setup", "admin"}
 
 // natsSetup is the demo's NATS server configuration: the shipped
 // deploy/nats files with the demo's address and data folder, and a fresh
@@ -86,8 +86,8 @@ func writeNATSConfig(dir, storeDir, host, port string) (natsSetup, error) {
 // env is the NATS authentication of the binary user.
 func (s natsSetup) env(user string) []string {
 	name := "ghas-" + user
-	if user == "setup" {
-		name = "setup" // the setup identity's name is part of the contract
+	if user == "setup" || user == "console" {
+		name = user // these names are part of the contract
 	}
 	return []string{"NATS_USER=" + name, "NATS_PASSWORD_FILE=" + s.files[user]}
 }

@@ -127,6 +127,7 @@ func TestDenials(t *testing.T) {
 			t.Run("reconciler", func(t *testing.T) { reconcilerRules(t, ns, admin) })
 			t.Run("processor", func(t *testing.T) { processorRules(t, ns, admin) })
 			t.Run("setup", func(t *testing.T) { setupRules(t, ns, admin) })
+			t.Run("console", func(t *testing.T) { consoleRules(t, ns, admin) })
 		})
 	}
 }

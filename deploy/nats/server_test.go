@@ -31,7 +31,7 @@ import (
 // roles are the users of users.conf / nkeys.conf: a binary's component
 // name (the setup step's is "setup") and the environment variable prefix
 // of its password or nkey.
-var roles = []string{"receiver", "processor", "reconciler", "setup", "admin"}
+var roles = []string{"receiver", "processor", "reconciler", "console", "setup", "admin"}
 
 // auth is how the test's clients authenticate.
 type auth int
@@ -251,10 +251,11 @@ func (c *client) denied(t *testing.T, what, prefix string, call func(ctx context
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // userName is the deploy/nats user of a role: ghas-<binary> for the
-// binaries and operators, setup for the one-shot setup step.
+// binaries and operators, setup for the one-shot setup step, console for
+// the console.
 func userName(role string) string {
-	if role == "setup" {
-		return "setup"
+	if role == "setup" || role == "console" {
+		return role
 	}
 	return "ghas-" + role
 }
