@@ -124,6 +124,9 @@ type endState struct {
 	accepted map[string]int  // delivery ids answered 202
 	poisons  map[string]bool // delivery ids of the poison events injected
 	sink     *sinkRecorder
+	// imports: per repository, every id an accepted import listed: true
+	// when the latest lists it (ACTIVE), else false (FIXED).
+	imports map[int64]map[string]bool
 }
 
 // checkEndState compares the system's end state with the fake GitHub and
@@ -162,6 +165,7 @@ func checkEndState(t *testing.T, ctx context.Context, js jetstream.JetStream, s 
 		v.add("KV revision %d (%s) has more than one message on %s", rev, msgs[rev].key, stream.FindingsStream)
 	}
 	inKV := map[string]bool{}
+	seen := map[string]bool{} // imported keys
 	for _, key := range keys {
 		inKV[key] = true
 		e, err := kv.Get(ctx, key)
@@ -175,12 +179,23 @@ func checkEndState(t *testing.T, ctx context.Context, js jetstream.JetStream, s 
 			continue
 		}
 		status := doc.Finding().FindingStatus
+		if repo, tool, id, ok := importedKey(key); ok {
+			seen[key] = true
+			active, listed := s.imports[parseID(repo)][id]
+			wantStatus := map[bool]string{true: finding.StatusActive, false: finding.StatusFixed}[active]
+			switch {
+			case tool != importTool || !listed:
+				v.add("KV holds %s, which no accepted import listed", key)
+			case status != wantStatus:
+				v.add("KV %s is %s, the imports say %s", key, status, wantStatus)
+			}
+		}
 		switch w, ok := want[key]; {
 		case ok && status != w:
 			v.add("KV %s is %s, GitHub says %s", key, status, w)
 		case !ok && s.removed[key] && status != finding.StatusRemoved:
 			v.add("KV %s is %s, the alert was deleted from GitHub (want %s)", key, status, finding.StatusRemoved)
-		case !ok && !s.removed[key]:
+		case !ok && !s.removed[key] && !seen[key]:
 			v.add("KV holds %s, which GitHub never had", key)
 		}
 		// Its messages: the current revision's, and every one before it.
@@ -209,6 +224,13 @@ func checkEndState(t *testing.T, ctx context.Context, js jetstream.JetStream, s 
 	for key, status := range want {
 		if !inKV[key] {
 			v.add("GitHub alert %s (%s) is not in KV", key, status)
+		}
+	}
+	for repo, ids := range s.imports {
+		for id := range ids {
+			if key := fmt.Sprintf("%s.%d.%s.%s", finding.SAST, repo, importTool, id); !inKV[key] {
+				v.add("imported finding %s is not in KV", key)
+			}
 		}
 	}
 	_, _, _, backwards := s.sink.stats()
@@ -255,4 +277,9 @@ func checkDLQ(t *testing.T, ctx context.Context, js jetstream.JetStream, poisons
 			v.add("poison event %s is in GHAS_DLQ %d times, want once", id, seen[id])
 		}
 	}
+}
+
+func parseID(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
 }

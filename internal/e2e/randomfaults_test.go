@@ -88,24 +88,46 @@ func runRandomFaults(t *testing.T, seed int64, d time.Duration) {
 	plan := makePlan(seed, d, testTopology)
 	t.Logf("seed %d: %d faults in %s; replay with\n  go test ./internal/e2e -run TestRandomFaults -count=1 -args -seed %d -duration %s\nplan:\n%s",
 		seed, len(plan), d, seed, d, planText(plan))
+	began := time.Now()
+	var phases []string
+	phase := func(name string) { phases = append(phases, fmt.Sprintf("%s %.0fs", name, time.Since(began).Seconds())) }
 	s := startSystem(t, seed)
 	ctx := t.Context()
+	phase("started")
 
 	// Faults, webhooks and the lease watch run for d.
 	chaos, stopChaos := context.WithTimeout(ctx, d)
 	defer stopChaos()
 	tr := newTraffic(seed, s.gh, s.repos(), s.webhook)
+	it := newImportTraffic(seed, s.repos(), strings.TrimSuffix(s.webhook, "/webhook"))
+	importsDone := make(chan struct{})
+	go func() {
+		defer close(importsDone)
+		// The import posted when the faults end is posted until the
+		// receiver (started again by then) accepts it.
+		pctx, cancel := context.WithTimeout(ctx, d+3*time.Minute)
+		defer cancel()
+		it.run(chaos, pctx)
+	}()
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); tr.run(chaos) }()
 	go func() { defer wg.Done(); s.strike(chaos, plan) }()
 	go func() { defer wg.Done(); s.watchLease(chaos) }()
 	wg.Wait()
+	phase("faults over")
 
 	// Heal: every fault reverted (strike returns only then), every
 	// process running, the cluster whole, the events processed.
 	s.heal()
+	select {
+	case <-importsDone:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the last import was not accepted within 3 min of healing")
+	}
+	phase("healed")
 	s.waitFor(3*time.Minute, "the processors to drain", func() bool { return drained(s.js) })
+	phase("drained")
 
 	// The daemons stop on SIGTERM (giving the lease up), and a full pull
 	// runs once.
@@ -124,15 +146,19 @@ func runRandomFaults(t *testing.T, seed int64, d time.Duration) {
 	case <-time.After(3 * time.Minute):
 		t.Fatalf("the full pull after healing did not end in 3 min; log tail:\n%s", tail(full.Logs(), 4000))
 	}
+	phase("full pull")
 	s.waitFor(3*time.Minute, "the full pull's corrections to be processed", func() bool { return drained(s.js) })
 	s.waitFor(3*time.Minute, "the sink to catch up", s.sinkCaughtUp)
+	phase("sink caught up")
 
-	checkEndState(t, ctx, s.js, endState{gh: s.gh, repos: s.repos(), removed: tr.removed, accepted: tr.accepted, poisons: s.poisons, sink: s.sink}, s.v)
+	checkEndState(t, ctx, s.js, endState{gh: s.gh, repos: s.repos(), removed: tr.removed, accepted: tr.accepted, poisons: s.poisons, sink: s.sink, imports: it.expected()}, s.v)
+	phase("checked")
 	s.stopAll()
+	phase("stopped")
 
 	accepted, refused, dups, _ := s.sink.stats()
-	t.Logf("seed %d: faults applied %v, lease holder changes %d; traffic: %s; sink: %d accepted (%d again), %d refused",
-		seed, s.applied, s.takeover, tr.summary(), accepted, dups, refused)
+	t.Logf("seed %d: faults applied %v, lease holder changes %d; traffic: %s; %s; sink: %d accepted (%d again), %d refused; time: %s",
+		seed, s.applied, s.takeover, tr.summary(), it.summary(), accepted, dups, refused, strings.Join(phases, ", "))
 	if vs := s.v.all(); len(vs) > 0 {
 		for _, x := range vs {
 			t.Error(x)
@@ -184,7 +210,8 @@ func startSystem(t *testing.T, seed int64) *system {
 		})
 	}
 	addrs := start("receiver", "receiver", 2, func(a []string) []string {
-		return append(append([]string(nil), s.env...), "LISTEN_ADDR="+a[0], "ADMIN_ADDR="+a[1], "GITHUB_WEBHOOK_SECRET="+secret)
+		return append(append([]string(nil), s.env...), "LISTEN_ADDR="+a[0], "ADMIN_ADDR="+a[1], "GITHUB_WEBHOOK_SECRET="+secret,
+			"IMPORT_TOKENS="+importToken)
 	})
 	s.webhook = "http://" + addrs[0] + "/webhook"
 	for _, name := range testTopology.reconcilers {
