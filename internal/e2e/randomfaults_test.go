@@ -109,9 +109,11 @@ func runRandomFaults(t *testing.T, seed int64, d time.Duration) {
 		defer cancel()
 		it.run(chaos, pctx)
 	}()
+	dt := newDecisionTraffic(seed, s.gh, s.repos(), strings.TrimSuffix(s.webhook, "/webhook"))
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); tr.run(chaos) }()
+	go func() { defer wg.Done(); dt.run(chaos) }()
 	go func() { defer wg.Done(); s.strike(chaos, plan) }()
 	go func() { defer wg.Done(); s.watchLease(chaos) }()
 	wg.Wait()
@@ -127,6 +129,9 @@ func runRandomFaults(t *testing.T, seed int64, d time.Duration) {
 	}
 	phase("healed")
 	s.waitFor(3*time.Minute, "the processors to drain", func() bool { return drained(s.js) })
+	// Decisions are written back to GitHub before the last full pull, so
+	// that it reads GitHub's final word.
+	s.waitFor(3*time.Minute, "every decision to be settled", dt.settled)
 	phase("drained")
 
 	// The daemons stop on SIGTERM (giving the lease up), and a full pull
@@ -151,6 +156,7 @@ func runRandomFaults(t *testing.T, seed int64, d time.Duration) {
 	s.waitFor(3*time.Minute, "the sink to catch up", s.sinkCaughtUp)
 	phase("sink caught up")
 
+	outcomes := dt.check(s.v)
 	checkEndState(t, ctx, s.js, endState{gh: s.gh, repos: s.repos(), removed: tr.removed, accepted: tr.accepted, poisons: s.poisons, sink: s.sink, imports: it.expected()}, s.v)
 	phase("checked")
 	s.stopAll()
@@ -158,7 +164,7 @@ func runRandomFaults(t *testing.T, seed int64, d time.Duration) {
 
 	accepted, refused, dups, _ := s.sink.stats()
 	t.Logf("seed %d: faults applied %v, lease holder changes %d; traffic: %s; %s; sink: %d accepted (%d again), %d refused; time: %s",
-		seed, s.applied, s.takeover, tr.summary(), it.summary(), accepted, dups, refused, strings.Join(phases, ", "))
+		seed, s.applied, s.takeover, tr.summary(), it.summary()+"; "+dt.summary()+fmt.Sprint(" ", outcomes), accepted, dups, refused, strings.Join(phases, ", "))
 	if vs := s.v.all(); len(vs) > 0 {
 		for _, x := range vs {
 			t.Error(x)
@@ -206,12 +212,12 @@ func startSystem(t *testing.T, seed int64) *system {
 	}
 	for _, name := range testTopology.processors {
 		start(name, "processor", 1, func(a []string) []string {
-			return append(append(append([]string(nil), s.env...), s.app...), "ADMIN_ADDR="+a[0], "SINK_URL="+srv.URL+"/findings")
+			return append(append(append([]string(nil), s.env...), s.app...), "ADMIN_ADDR="+a[0], "SINK_URL="+srv.URL+"/findings", "WRITE_BACK=true")
 		})
 	}
 	addrs := start("receiver", "receiver", 2, func(a []string) []string {
 		return append(append([]string(nil), s.env...), "LISTEN_ADDR="+a[0], "ADMIN_ADDR="+a[1], "GITHUB_WEBHOOK_SECRET="+secret,
-			"IMPORT_TOKENS="+importToken)
+			"IMPORT_TOKENS="+importToken, "DECISION_TOKENS="+decisionToken)
 	})
 	s.webhook = "http://" + addrs[0] + "/webhook"
 	for _, name := range testTopology.reconcilers {

@@ -52,8 +52,10 @@ type traffic struct {
 	fates    map[string]int
 	changes  int
 	answers  map[int]int // HTTP status (0: no answer) → count
-	inFlight sync.WaitGroup
-	seq      int
+	// updatesSeen is how many of the fake's alert updates have had their webhook planned.
+	updatesSeen int
+	inFlight    sync.WaitGroup
+	seq         int
 }
 
 func newTraffic(seed int64, gh *ghtest.Server, repos []ghtest.Repository, url string) *traffic {
@@ -75,6 +77,7 @@ func (tr *traffic) run(ctx context.Context) {
 		case <-time.After(wait):
 		}
 		tr.change()
+		tr.followUpdates()
 		tr.sendDue(time.Now())
 	}
 }
@@ -130,6 +133,15 @@ func (tr *traffic) change() {
 		})
 		number = a.Number
 	}
+	tr.mu.Lock()
+	tr.changes++
+	tr.mu.Unlock()
+	tr.planWebhook(r, kind, number, created)
+}
+
+// planWebhook plans the webhook GitHub sends for the current state of one
+// alert, and decides its fate.
+func (tr *traffic) planWebhook(r ghtest.Repository, kind ghtest.Kind, number int64, created bool) {
 	w, ok := tr.gh.AlertWebhook(r.ID, kind, number)
 	if !ok {
 		return
@@ -145,7 +157,6 @@ func (tr *traffic) change() {
 	}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	tr.changes++
 	tr.seq++
 	d := pendingDelivery{due: time.Now(), guid: webhooktest.GUID(fmt.Sprintf("random-%d-%d", tr.rng.Int64(), tr.seq)),
 		event: w.Event, action: w.Action, installation: r.InstallationID, repo: r.ID, payload: payload}
@@ -171,6 +182,24 @@ func (tr *traffic) change() {
 			// sweep redelivers it.
 			tr.gh.AddDelivery(ghtest.Delivery{GUID: d.guid, Event: d.event, Action: d.action, Status: "Invalid HTTP Response: 502",
 				StatusCode: 502, InstallationID: d.installation, RepositoryID: d.repo, Payload: d.payload})
+		}
+	}
+}
+
+// followUpdates plans the webhook of every alert update the fake GitHub
+// accepted since the last call (a decision written back by a processor):
+// GitHub sends one after each.
+func (tr *traffic) followUpdates() {
+	ups := tr.gh.Updates()
+	tr.mu.Lock()
+	from := tr.updatesSeen
+	tr.updatesSeen = len(ups)
+	tr.mu.Unlock()
+	for _, u := range ups[from:] {
+		for _, r := range tr.repos {
+			if r.ID == u.RepositoryID {
+				tr.planWebhook(r, u.Kind, u.Number, false)
+			}
 		}
 	}
 }
