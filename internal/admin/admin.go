@@ -1,6 +1,7 @@
 // Package admin owns the admin HTTP surface every binary serves:
 // GET /healthz (process alive), GET /readyz (dependencies ready, 503
-// otherwise) and GET /metrics (Prometheus text format).
+// otherwise) and GET /metrics (Prometheus text format: the binary's
+// metrics, then the process's go_goroutines).
 package admin
 
 import (
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/ghas-relay/ghas-relay/internal/group"
@@ -38,6 +40,8 @@ func Handler(reg *metrics.Registry, ready ReadyFunc) http.Handler {
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		_, _ = reg.WriteTo(w)
+		// Prometheus' own name for it: a goroutine leak is a slope here.
+		fmt.Fprintf(w, "# HELP go_goroutines Number of goroutines that currently exist.\n# TYPE go_goroutines gauge\ngo_goroutines %d\n", runtime.NumGoroutine())
 	})
 	return mux
 }

@@ -36,7 +36,7 @@ func TestEndpoints(t *testing.T) {
 	if code, _ := get("/readyz"); code != 200 {
 		t.Errorf("readyz ready = %d", code)
 	}
-	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `ghas_x_total{a="b"} 1`) {
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `ghas_x_total{a="b"} 1`) || !strings.Contains(body, "\ngo_goroutines ") {
 		t.Errorf("metrics = %d %q", code, body)
 	}
 }
