@@ -232,6 +232,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else if err := demoDecisions(ctx, stdout, listen, js, gh, world); err != nil { // a triage decision's round trip (decisions.go)
 		fmt.Fprintln(stderr, "demo:", err)
 	}
+	if all, err := loadFindings(ctx, js); err == nil {
+		printTopPriorities(stdout, all) // priority.go
+	}
 	dlq := streamMsgs(ctx, js, stream.DLQStream)
 	fmt.Fprintf(stdout, "\n%d findings in KV %s, %d finding messages on %s, %d POSTs received by the local sink, %d dead letters; done in %s.\n",
 		len(docs), stream.FindingsBucket, streamMsgs(ctx, js, stream.FindingsStream), stream.FindingsStream, sink.count(), dlq, time.Since(started).Round(100*time.Millisecond))

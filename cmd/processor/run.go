@@ -258,6 +258,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		watcher := transform.NewWatcher(logger, kvMaps)
+		watcher.Register(reg) // ghas_maps_rejected_total
 		var enricher processor.Enricher
 		if fetcher != nil {
 			enricher = processor.NewRESTEnricher(kvState, fetcher, cfg.Enrich, 10*time.Second)

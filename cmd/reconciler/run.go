@@ -194,6 +194,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// ghas_maps); until it has, the watcher holds the embedded defaults,
 		// which are what it seeds.
 		watcher := transform.NewWatcher(logger, buckets[stream.MapsBucket])
+		watcher.Register(reg) // ghas_maps_rejected_total
 		rec := reconcile.New(logger, app, js, buckets[stream.FindingsBucket], buckets[stream.StateBucket], watcher, counter, rm, reconcile.Config{Strategy: cfg.Strategy, Scope: cfg.Scope})
 		lse := lease.New(logger, buckets[stream.StateBucket], lease.Config{Key: leaseKey, Holder: lease.Holder(), TTL: cfg.LeaseTTL,
 			Held: func(held bool) {

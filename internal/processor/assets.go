@@ -11,6 +11,7 @@ import (
 
 	"github.com/ghas-relay/ghas-relay/internal/finding"
 	"github.com/ghas-relay/ghas-relay/internal/logging"
+	"github.com/ghas-relay/ghas-relay/internal/priority"
 	"github.com/ghas-relay/ghas-relay/internal/scope"
 	"github.com/ghas-relay/ghas-relay/internal/state"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
@@ -65,7 +66,8 @@ func (p *Processor) scopeOf(ev transform.Event, doc *finding.Document) (*alertSc
 //   - unknown (INCLUDE_PROPERTIES without the repository's properties): a
 //     stored finding is updated, a new one waits for the next full pull.
 //
-// Properties the event lacks are carried over from the stored document.
+// Properties the event lacks are carried over from the stored document,
+// and so are the sources and the corroboration.
 func (a *alertScope) wrap(next state.UpdateFunc) state.UpdateFunc {
 	return func(stored *finding.Document, rev uint64) (*finding.Document, error) {
 		a.dropped = false
@@ -79,7 +81,8 @@ func (a *alertScope) wrap(next state.UpdateFunc) state.UpdateFunc {
 		if stored != nil {
 			a.doc.AssetDetail.Sources = stored.AssetDetail.Sources
 		}
-		carryTriage(a.doc, stored) // the relay's decision (decisionapply.go)
+		priority.Carry(a.doc, stored) // a priority input the event cannot know
+		carryTriage(a.doc, stored)    // the relay's decision (decisionapply.go)
 		v := a.filter.Finding(a.doc, repo)
 		outOfScope := stored == nil || stored.Finding() == nil || isOutOfScope(stored)
 		switch {

@@ -43,6 +43,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		close(msgs)
 		wg.Wait()
 	}()
+	// Re-scoring after a change of the priority table (rescore.go).
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.watchPriority(ctx)
+	}()
 	// Decisions have a consumer of their own (decisions.go).
 	wg.Add(1)
 	go func() {

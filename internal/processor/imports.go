@@ -19,6 +19,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/finding"
 	"github.com/ghas-relay/ghas-relay/internal/imports"
 	"github.com/ghas-relay/ghas-relay/internal/logging"
+	"github.com/ghas-relay/ghas-relay/internal/priority"
 	"github.com/ghas-relay/ghas-relay/internal/scope"
 	"github.com/ghas-relay/ghas-relay/internal/state"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
@@ -183,6 +184,7 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 					isNew = stored == nil || stored.FindingKey == ""
 					d := doc
 					d.Findings = append([]finding.Finding(nil), doc.Findings...)
+					priority.Carry(&d, stored)
 					var next *finding.Document
 					next, outOfScope = scopedImport(filter, repo.Facts, &d, stored)
 					return next, nil

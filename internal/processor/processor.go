@@ -9,6 +9,7 @@ package processor
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,6 +56,9 @@ type Config struct {
 	WriteInterval time.Duration
 	// DecisionWorkers are the decisions applied at once; zero means 8.
 	DecisionWorkers int
+	// NoPriority writes documents without priority and corroboration
+	// (priority.go): only for measuring what they cost.
+	NoPriority bool
 }
 
 func (c Config) withDefaults() Config {
@@ -100,6 +104,13 @@ type Processor struct {
 	metrics  *Metrics
 	cfg      Config
 	decide   decider // decisions.go
+	// corr holds the bucket of the correlation index once looked up
+	// (correlate.go).
+	corr struct {
+		mu    sync.Mutex
+		kv    jetstream.KeyValue
+		cache indexCache
+	}
 }
 
 // New returns a processor consuming events through js and keeping finding
@@ -108,15 +119,20 @@ type Processor struct {
 // enricher may be nil (ENRICH=never).
 func New(logger *slog.Logger, js, stateJS jetstream.JetStream, findings jetstream.KeyValue, maps MapSource, enricher Enricher, m *Metrics, cfg Config) *Processor {
 	cfg = cfg.withDefaults()
-	return &Processor{
+	p := &Processor{
 		logger:   logger,
 		js:       js,
-		store:    state.New(stateJS, findings, 16384),
 		maps:     maps,
 		enricher: enricher,
 		metrics:  m,
 		cfg:      cfg,
 	}
+	var finish func(string) state.Finisher
+	if !cfg.NoPriority {
+		finish = p.newFinisher // priority.go
+	}
+	p.store = state.NewFinishing(stateJS, findings, 16384, finish)
+	return p
 }
 
 // ConsumerConfig is the durable consumer's configuration.

@@ -12,7 +12,19 @@
 //     in production), wait for the write's ack, then ack the event; with
 //     as many workers as a processor instance;
 //   - the processor with 1 and with 2 instances (each its own NATS
-//     connection), KV state on, until every event is acked.
+//     connection), KV state on, until every event is acked; "no-priority"
+//     modes run the same processor without its finisher (no priority, no
+//     correlation index), to measure what they cost.
+//
+// With -correlated every code scanning alert carries a CWE and a line of
+// its own, so each has a correlation key of its own and each of its status
+// changes moves it in or out of the correlation index (the index's worst
+// case: no code scanning event leaves it alone).
+//
+// -repository-change N measures something else: N findings of one
+// repository are stored, then one custom_property_values event changes the
+// repository's criticality; it reports the time until every finding is
+// rewritten with its new priority and on GHAS_FINDINGS.
 //
 // Each measurement is repeated -reps times on a fresh copy of the backlog
 // and the median is reported with its ratio to the raw median.
@@ -63,7 +75,9 @@ func run(args []string, out io.Writer) error {
 	reps := fs.Int("reps", 3, "repetitions of each measurement")
 	workers := fs.Int("workers", 32, "workers per processor instance (cmd/processor's default)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the drains (not the fills) to this file")
-	modesFlag := fs.String("modes", "raw,stateful,processor x1,processor x2", "comma-separated modes to measure")
+	modesFlag := fs.String("modes", "raw,stateful,processor x1,processor x2", "comma-separated modes to measure (also: processor x1 no-priority, processor x2 no-priority)")
+	correlated := fs.Bool("correlated", false, "give every code scanning alert a CWE, so each has a correlation key")
+	repoChange := fs.Int("repository-change", 0, "instead: store this many findings of one repository and time a criticality change over all of them")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,7 +105,10 @@ func run(args []string, out io.Writer) error {
 	}
 	defer srv.Shutdown()
 
-	events, err := backlog(*n)
+	if *repoChange > 0 {
+		return measureRepositoryChange(srv.ClientURL(), *repoChange, *workers, *reps, out)
+	}
+	events, err := backlog(*n, *correlated)
 	if err != nil {
 		return err
 	}
@@ -124,8 +141,9 @@ type event struct {
 }
 
 // backlog builds n events: alerts of the three kinds from the samples, each
-// alert created, then changed, with every tenth delivery a duplicate.
-func backlog(n int) ([]event, error) {
+// alert created, then changed, with every tenth delivery a duplicate;
+// correlated gives every code scanning alert a CWE (a correlation key).
+func backlog(n int, correlated bool) ([]event, error) {
 	type tmpl struct {
 		event, file, dataset string
 		actions              []string
@@ -152,6 +170,11 @@ func backlog(n int) ([]event, error) {
 			a["number"] = i
 			at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i)*time.Minute + time.Duration(j)*time.Second).Format(time.RFC3339)
 			a["updated_at"] = at
+			if correlated && t.dataset == "sast" {
+				// A weakness of its own: a CWE, and a line of its own.
+				a["rule"].(map[string]any)["tags"] = []string{"security", "external/cwe/cwe-089"}
+				a["instances"].([]any)[0].(map[string]any)["location"].(map[string]any)["start_line"] = 1 + i
+			}
 			switch action {
 			case "fixed":
 				a["state"] = "fixed"
@@ -197,13 +220,7 @@ func measure(url, mode string, events []event, workers int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, name := range []string{stream.EventsStream, stream.FindingsStream, stream.DLQStream} {
-		_ = js.DeleteStream(ctx, name)
-	}
-	for _, name := range []string{stream.FindingsBucket, stream.StateBucket, stream.MapsBucket} {
-		_ = js.DeleteKeyValue(ctx, name)
-	}
-	if err := stream.Ensure(ctx, js, stream.Layout{Replicas: 1}); err != nil {
+	if err := resetLayout(ctx, js); err != nil {
 		return 0, err
 	}
 	// Fill asynchronously, then wait for every ack.
@@ -232,14 +249,31 @@ func measure(url, mode string, events []event, workers int) (float64, error) {
 	case "stateful":
 		err = drainStateful(ctx, js, events, workers)
 	case "processor x1":
-		err = drainProcessors(ctx, url, 1, workers, len(events))
+		err = drainProcessors(ctx, url, 1, workers, len(events), false)
 	case "processor x2":
-		err = drainProcessors(ctx, url, 2, workers, len(events))
+		err = drainProcessors(ctx, url, 2, workers, len(events), false)
+	case "processor x1 no-priority":
+		err = drainProcessors(ctx, url, 1, workers, len(events), true)
+	case "processor x2 no-priority":
+		err = drainProcessors(ctx, url, 2, workers, len(events), true)
+	default:
+		err = fmt.Errorf("unknown mode %q", mode)
 	}
 	if err != nil {
 		return 0, err
 	}
 	return float64(len(events)) / time.Since(start).Seconds(), nil
+}
+
+// resetLayout deletes the streams and buckets and creates them again.
+func resetLayout(ctx context.Context, js jetstream.JetStream) error {
+	for _, name := range []string{stream.EventsStream, stream.FindingsStream, stream.DLQStream} {
+		_ = js.DeleteStream(ctx, name)
+	}
+	for _, name := range []string{stream.FindingsBucket, stream.StateBucket, stream.MapsBucket} {
+		_ = js.DeleteKeyValue(ctx, name)
+	}
+	return stream.Ensure(ctx, js, stream.Layout{Replicas: 1})
 }
 
 func drainRaw(ctx context.Context, js jetstream.JetStream, n int) error {
@@ -360,7 +394,7 @@ func sampleDocument(ev event) ([]byte, error) {
 	return b, err
 }
 
-func drainProcessors(ctx context.Context, url string, instances, workers, n int) error {
+func drainProcessors(ctx context.Context, url string, instances, workers, n int, noPriority bool) error {
 	pctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -386,7 +420,7 @@ func drainProcessors(ctx context.Context, url string, instances, workers, n int)
 			cancel()
 			return err
 		}
-		p := processor.New(logger, js, stateJS, findings, transformtest.Defaults(), nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: workers})
+		p := processor.New(logger, js, stateJS, findings, transformtest.Defaults(), nil, processor.NewMetrics(metrics.NewRegistry()), processor.Config{Workers: workers, NoPriority: noPriority})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
