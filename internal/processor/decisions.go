@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/decisions"
@@ -91,9 +92,14 @@ func (p *Processor) runDecisions(ctx context.Context) {
 	if workers <= 0 {
 		workers = defaultDecisionWorkers
 	}
+	// A message is fetched only for a free worker: one waiting in a
+	// client buffer would not have its ack deadline pushed back, and once
+	// redelivered two workers could hold the same decision.
 	msgs := make(chan jetstream.Msg)
+	free := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	for range workers {
+		free <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -101,6 +107,7 @@ func (p *Processor) runDecisions(ctx context.Context) {
 				// Taken is finished (or left unacked for a redelivery):
 				// never half-recorded and acked.
 				p.handleDecision(context.WithoutCancel(ctx), ctx, msg)
+				free <- struct{}{}
 			}
 		}()
 	}
@@ -114,22 +121,39 @@ func (p *Processor) runDecisions(ctx context.Context) {
 		if err != nil {
 			return fmt.Errorf("create consumer %s: %w", DecisionsConsumer, err)
 		}
-		it, err := cons.Messages(jetstream.PullMaxMessages(2 * workers))
-		if err != nil {
-			return fmt.Errorf("consume %s: %w", DecisionsConsumer, err)
-		}
-		defer it.Stop()
-		stop := context.AfterFunc(ctx, it.Stop)
-		defer stop()
 		for {
-			msg, err := it.Next()
-			if err != nil {
-				return fmt.Errorf("next decision: %w", err)
-			}
+			// As many messages as workers are free, at least one.
+			n := 0
 			select {
-			case msgs <- msg:
+			case <-free:
+				n++
 			case <-ctx.Done():
 				return ctx.Err()
+			}
+			for more := true; more && n < workers; {
+				select {
+				case <-free:
+					n++
+				default:
+					more = false
+				}
+			}
+			batch, err := cons.Fetch(n, jetstream.FetchMaxWait(time.Second))
+			if err != nil {
+				for range n {
+					free <- struct{}{}
+				}
+				return fmt.Errorf("fetch decisions: %w", err)
+			}
+			for msg := range batch.Messages() {
+				msgs <- msg // a worker is free: taken at once
+				n--
+			}
+			for range n {
+				free <- struct{}{}
+			}
+			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+				return fmt.Errorf("fetch decisions: %w", err)
 			}
 		}
 	}, func(err error, wait time.Duration) {

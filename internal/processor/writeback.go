@@ -33,29 +33,31 @@ type AlertWriter interface {
 // under about 80 a minute and to wait a second between them.
 const DefaultWriteInterval = time.Second
 
-// pacer spaces the alert updates of a processor: every caller of wait
-// gets its own slot, interval after the previous one.
+// pacer spaces the alert updates of a processor: a caller of wait passes
+// at least interval after the previous one passed, measured when each
+// actually goes (a slot booked ahead would let a late-woken caller and the
+// next one go closer together).
 type pacer struct {
-	mu       sync.Mutex
 	interval time.Duration
-	next     time.Time
+	once     sync.Once
+	gate     chan struct{} // held while a caller waits for its turn
+	last     time.Time     // when the previous caller passed; under gate
 }
 
-// wait returns when the caller's slot comes (at once with no interval), or
-// with ctx's error; a slot not used is lost.
+// wait returns when the caller may send (at once with no interval), or
+// with ctx's error.
 func (p *pacer) wait(ctx context.Context) error {
 	if p == nil || p.interval <= 0 {
 		return nil
 	}
-	p.mu.Lock()
-	now := time.Now()
-	slot := now
-	if p.next.After(now) {
-		slot = p.next
+	p.once.Do(func() { p.gate = make(chan struct{}, 1) })
+	select {
+	case p.gate <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	p.next = slot.Add(p.interval)
-	p.mu.Unlock()
-	if d := slot.Sub(now); d > 0 {
+	defer func() { <-p.gate }()
+	if d := time.Until(p.last.Add(p.interval)); d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
@@ -64,6 +66,7 @@ func (p *pacer) wait(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+	p.last = time.Now()
 	return nil
 }
 
