@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ghas-relay/ghas-relay/internal/console/index"
@@ -44,6 +46,11 @@ type API struct {
 	ix     *index.Index
 	store  Store
 	now    func() time.Time
+
+	mu             sync.Mutex
+	summaryBody    []byte
+	summaryVersion uint64
+	summaryAt      time.Time
 }
 
 // New returns the API over ix and store; now is the clock.
@@ -63,17 +70,42 @@ func (a *API) Register(mux *http.ServeMux) {
 	})
 }
 
+// summaryMaxAge bounds how long an encoded summary is answered again
+// while the index does not change: it names the time and counts fixes of
+// the last 90 days.
+const summaryMaxAge = time.Second
+
 func (a *API) summary(w http.ResponseWriter, r *http.Request) {
 	if _, err := readParams(r.URL.Query()); err != nil {
 		a.fail(w, err)
 		return
 	}
-	s, err := a.ix.Summary()
-	if err != nil {
-		a.fail(w, err)
-		return
+	// Many dashboards asking at once get the same answer: encode it once
+	// per change of the index (and at most a second old).
+	v, now := a.ix.Version(), a.now()
+	a.mu.Lock()
+	body := a.summaryBody
+	if a.summaryVersion != v || now.Sub(a.summaryAt) >= summaryMaxAge || now.Before(a.summaryAt) {
+		body = nil
 	}
-	writeJSON(w, http.StatusOK, s)
+	a.mu.Unlock()
+	if body == nil {
+		s, err := a.ix.Summary()
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		b, err := json.Marshal(s)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		body = append(b, '\n')
+		a.mu.Lock()
+		a.summaryBody, a.summaryVersion, a.summaryAt = body, v, now
+		a.mu.Unlock()
+	}
+	writeBody(w, http.StatusOK, body)
 }
 
 func (a *API) findings(w http.ResponseWriter, r *http.Request) {
@@ -196,7 +228,7 @@ func (a *API) changes(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, index.ErrNotLoaded)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.ix.Changes(since, until, limit))
+	writeBody(w, http.StatusOK, appendChanges(make([]byte, 0, 4096), a.ix.Changes(since, until, limit)))
 }
 
 func (a *API) assets(w http.ResponseWriter, r *http.Request) {
@@ -254,10 +286,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		buf.Reset()
 		buf.WriteString(`{"error":"internal error"}` + "\n")
 	}
+	writeBody(w, status, buf.Bytes())
+}
+
+// writeBody answers a JSON body.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }

@@ -5,24 +5,33 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
-	"github.com/ghas-relay/ghas-relay/internal/finding"
 	"github.com/ghas-relay/ghas-relay/internal/jsonobject"
 )
 
 // fields are what the index keeps of a finding document: the facts the
 // questions filter, sort and count by, not the document (KV holds that).
+// The texts are slices of the document (a decoded copy where the JSON
+// escapes something): decoding allocates next to nothing, and the index
+// copies only the strings it has not seen yet.
 type fields struct {
-	key, typeName, source  string
-	fullName, owner        string
-	name, status, severity string
-	rule                   string
-	first, last, fixed     string // RFC 3339 or ""
+	key, typeName, source  []byte
+	fullName, owner        []byte
+	name, status, severity []byte
+	rule                   []byte
+	first, last, fixed     []byte // RFC 3339 or empty
 	hasPriority            bool
 	score                  int
-	factors                []finding.Factor
+	factors                []rawFactor
 	findingOK              bool
+}
+
+// rawFactor is a priority factor as the document writes it.
+type rawFactor struct {
+	name, value []byte
+	points      int
 }
 
 var errNotDocument = errors.New("not a finding document")
@@ -31,12 +40,13 @@ var errNotDocument = errors.New("not a finding document")
 // once and skips (validating) every value it does not keep: an index of a
 // million findings decodes each of them at start, and the document's
 // descriptions, references and locations are most of its bytes. The
-// result is what encoding/json would give for the same paths (the last of
-// repeated keys wins); FuzzDecode holds it to that.
+// result is what encoding/json would give for the same paths (keys match
+// exactly, else ignoring case; the last of repeated keys wins);
+// FuzzDecode holds it to that.
 func decode(b []byte) (fields, error) {
 	var f fields
 	i := skipSpace(b, 0)
-	end, err := object(b, i, func(key string, i int) (int, error) {
+	end, err := object(b, i, func(key []byte, i int) (int, error) {
 		switch fold(key, "findingKey", "findingTypeName", "source", "assetDetail", "findings") {
 		case "findingKey":
 			return str(b, i, &f.key)
@@ -57,7 +67,7 @@ func decode(b []byte) (fields, error) {
 	if skipSpace(b, end) != len(b) {
 		return fields{}, errNotDocument
 	}
-	if f.key == "" || !f.findingOK {
+	if len(f.key) == 0 || !f.findingOK {
 		return fields{}, errNotDocument
 	}
 	return f, nil
@@ -65,20 +75,19 @@ func decode(b []byte) (fields, error) {
 
 func (f *fields) assetDetail(b []byte, i int) (int, error) {
 	if isNull(b, i) {
-		f.fullName, f.owner = "", ""
+		f.fullName, f.owner = nil, nil
 		return i + 4, nil
 	}
-	return object(b, i, func(key string, i int) (int, error) {
+	return object(b, i, func(key []byte, i int) (int, error) {
 		switch fold(key, "fullName", "ownership") {
 		case "fullName":
 			return str(b, i, &f.fullName)
 		case "ownership":
+			f.owner = nil
 			if isNull(b, i) {
-				f.owner = ""
 				return i + 4, nil
 			}
-			f.owner = ""
-			return object(b, i, func(key string, i int) (int, error) {
+			return object(b, i, func(key []byte, i int) (int, error) {
 				if fold(key, "owner") == "owner" {
 					return str(b, i, &f.owner)
 				}
@@ -91,45 +100,23 @@ func (f *fields) assetDetail(b []byte, i int) (int, error) {
 
 // findings reads the first element of the findings array.
 func (f *fields) findings(b []byte, i int) (int, error) {
+	f.findingOK = false
 	if isNull(b, i) {
-		f.findingOK = false
 		return i + 4, nil
 	}
 	if i >= len(b) || b[i] != '[' {
 		return i, errNotDocument
 	}
-	first := true
-	f.findingOK = false
-	f.name, f.status, f.severity, f.rule, f.first, f.last, f.fixed = "", "", "", "", "", "", ""
+	f.name, f.status, f.severity, f.rule, f.first, f.last, f.fixed = nil, nil, nil, nil, nil, nil, nil
 	f.hasPriority, f.score, f.factors = false, 0, nil
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return i + 1, nil
-	}
-	for {
-		var err error
+	first := true
+	return array(b, i, func(i int) (int, error) {
 		if first {
-			i, err = f.finding(b, i)
 			first = false
-		} else {
-			i, err = skip(b, i, 2)
+			return f.finding(b, i)
 		}
-		if err != nil {
-			return i, err
-		}
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return i, errNotDocument
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return i, errNotDocument
-		}
-	}
+		return skip(b, i, 2)
+	})
 }
 
 func (f *fields) finding(b []byte, i int) (int, error) {
@@ -137,7 +124,7 @@ func (f *fields) finding(b []byte, i int) (int, error) {
 		return skip(b, i, 2)
 	}
 	f.findingOK = true
-	return object(b, i, func(key string, i int) (int, error) {
+	return object(b, i, func(key []byte, i int) (int, error) {
 		switch fold(key, "name", "findingStatus", "severity", "ruleId", "firstFoundOn", "lastFoundOn", "lastFixedOn", "priority") {
 		case "name":
 			return str(b, i, &f.name)
@@ -166,22 +153,39 @@ func (f *fields) priority(b []byte, i int) (int, error) {
 		return i + 4, nil
 	}
 	f.hasPriority, f.score, f.factors = true, 0, nil
-	return object(b, i, func(key string, i int) (int, error) {
+	return object(b, i, func(key []byte, i int) (int, error) {
 		switch fold(key, "score", "factors") {
 		case "score":
 			return integer(b, i, &f.score)
 		case "factors":
-			end, err := skip(b, i, 4)
-			if err != nil {
+			f.factors = nil
+			if isNull(b, i) {
+				return i + 4, nil
+			}
+			if i >= len(b) || b[i] != '[' {
+				return i, errNotDocument
+			}
+			f.factors = make([]rawFactor, 0, 4)
+			return array(b, i, func(i int) (int, error) {
+				var x rawFactor
+				if isNull(b, i) {
+					f.factors = append(f.factors, x)
+					return i + 4, nil
+				}
+				end, err := object(b, i, func(key []byte, i int) (int, error) {
+					switch fold(key, "name", "value", "points") {
+					case "name":
+						return str(b, i, &x.name)
+					case "value":
+						return str(b, i, &x.value)
+					case "points":
+						return integer(b, i, &x.points)
+					}
+					return skip(b, i, 6)
+				})
+				f.factors = append(f.factors, x)
 				return end, err
-			}
-			// Factors are few and small: encoding/json reads them.
-			var fs []finding.Factor
-			if err := json.Unmarshal(b[i:end], &fs); err != nil {
-				return end, errNotDocument
-			}
-			f.factors = fs
-			return end, nil
+			})
 		}
 		return skip(b, i, 4)
 	})
@@ -189,23 +193,56 @@ func (f *fields) priority(b []byte, i int) (int, error) {
 
 // fold is the name of known that key stands for, as encoding/json matches
 // keys to fields (exactly, else ignoring case); "" for none.
-func fold(key string, known ...string) string {
+func fold(key []byte, known ...string) string {
 	for _, k := range known {
-		if key == k {
+		if string(key) == k {
 			return k
 		}
 	}
+	ascii := true
+	for _, c := range key {
+		if c >= 0x80 {
+			ascii = false
+			break
+		}
+	}
 	for _, k := range known {
-		if strings.EqualFold(key, k) {
-			return k
+		switch {
+		case ascii && len(key) == len(k):
+			if asciiFold(key, k) {
+				return k
+			}
+		case !ascii && len(key) >= len(k) && len(key) <= 3*len(k):
+			// Unicode folds (the Kelvin sign is a k) take the slow way.
+			if strings.EqualFold(string(key), k) {
+				return k
+			}
 		}
 	}
 	return ""
 }
 
-// object walks the object at b[i], calling member with each key and the index of its value (after white
-// space); member returns the index after the value.
-func object(b []byte, i int, member func(key string, i int) (int, error)) (int, error) {
+// asciiFold reports whether ASCII key equals k ignoring case.
+func asciiFold(key []byte, k string) bool {
+	for i, c := range key {
+		d := k[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
+// object walks the object at b[i], calling member with each key and the
+// index of its value (after white space); member returns the index after
+// the value.
+func object(b []byte, i int, member func(key []byte, i int) (int, error)) (int, error) {
 	if i >= len(b) || b[i] != '{' {
 		return i, errNotDocument
 	}
@@ -214,8 +251,11 @@ func object(b []byte, i int, member func(key string, i int) (int, error)) (int, 
 		return i + 1, nil
 	}
 	for {
-		var key string
+		var key []byte
 		var err error
+		if i >= len(b) || b[i] != '"' {
+			return i, errNotDocument
+		}
 		if i, err = str(b, i, &key); err != nil {
 			return i, err
 		}
@@ -241,10 +281,41 @@ func object(b []byte, i int, member func(key string, i int) (int, error)) (int, 
 	}
 }
 
-// str reads the string (or null: "") at b[i] into s.
-func str(b []byte, i int, s *string) (int, error) {
+// array walks the array at b[i], calling elem with the index of each
+// element; elem returns the index after it.
+func array(b []byte, i int, elem func(i int) (int, error)) (int, error) {
+	if i >= len(b) || b[i] != '[' {
+		return i, errNotDocument
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		var err error
+		if i, err = elem(i); err != nil {
+			return i, err
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return i, errNotDocument
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case ']':
+			return i + 1, nil
+		default:
+			return i, errNotDocument
+		}
+	}
+}
+
+// str reads the string (or null: empty) at b[i] into s: a slice of b, or a
+// decoded copy when the string escapes a character or is not UTF-8.
+func str(b []byte, i int, s *[]byte) (int, error) {
 	if isNull(b, i) {
-		*s = ""
+		*s = nil
 		return i + 4, nil
 	}
 	if i >= len(b) || b[i] != '"' {
@@ -257,19 +328,30 @@ func str(b []byte, i int, s *string) (int, error) {
 	raw := b[i+1 : end-1]
 	plain := true
 	for _, c := range raw {
-		if c == '\\' {
+		if c == '\\' || c >= 0x80 {
 			plain = false
 			break
 		}
 	}
-	if plain && utf8.Valid(raw) {
-		*s = string(raw)
+	if plain || utf8.Valid(raw) && !containsBackslash(raw) {
+		*s = raw
 		return end, nil
 	}
-	if err := json.Unmarshal(b[i:end], s); err != nil {
+	var v string
+	if err := json.Unmarshal(b[i:end], &v); err != nil {
 		return end, errNotDocument
 	}
+	*s = []byte(v)
 	return end, nil
+}
+
+func containsBackslash(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' {
+			return true
+		}
+	}
+	return false
 }
 
 // integer reads the number at b[i] as an int (a fraction is truncated, as
@@ -279,11 +361,16 @@ func integer(b []byte, i int, n *int) (int, error) {
 	if !ok || i >= len(b) || !(b[i] == '-' || b[i] >= '0' && b[i] <= '9') {
 		return end, errNotDocument
 	}
-	v, err := strconv.ParseFloat(string(b[i:end]), 64)
+	num := b[i:end]
+	v, err := strconv.Atoi(string(num))
 	if err != nil {
-		return end, errNotDocument
+		f, ferr := strconv.ParseFloat(string(num), 64)
+		if ferr != nil {
+			return end, errNotDocument
+		}
+		v = int(f)
 	}
-	*n = int(v)
+	*n = v
 	return end, nil
 }
 
@@ -309,4 +396,42 @@ func skipSpace(b []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// parseTime is an RFC 3339 time in Unix seconds, clamped to what an entry
+// holds; 0 when absent or not a time. The common form
+// (2006-01-02T15:04:05Z) is read without allocating.
+func parseTime(b []byte) uint32 {
+	if len(b) == 0 {
+		return 0
+	}
+	var sec int64
+	if len(b) == 20 && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' && b[19] == 'Z' {
+		num := func(from, to int) int {
+			n := 0
+			for _, c := range b[from:to] {
+				if c < '0' || c > '9' {
+					return -1
+				}
+				n = n*10 + int(c-'0')
+			}
+			return n
+		}
+		y, mo, d, h, mi, s := num(0, 4), num(5, 7), num(8, 10), num(11, 13), num(14, 16), num(17, 19)
+		if y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59 {
+			return 0
+		}
+		t := time.Date(y, time.Month(mo), d, h, mi, s, 0, time.UTC)
+		if t.Day() != d {
+			return 0 // 31 February
+		}
+		sec = t.Unix()
+	} else {
+		t, err := time.Parse(time.RFC3339, string(b))
+		if err != nil {
+			return 0
+		}
+		sec = t.Unix()
+	}
+	return uint32(min(max(sec, 0), 1<<32-1))
 }

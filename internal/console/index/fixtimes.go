@@ -42,10 +42,10 @@ func fixOf(id int32, e *entry, now int64) (fix, bool) {
 	if e.first == 0 || e.fixedAt == 0 || e.fixedAt < e.first {
 		return fix{}, false
 	}
-	if now-e.fixedAt > int64(FixWindow/time.Second) {
+	if now-int64(e.fixedAt) > int64(FixWindow/time.Second) {
 		return fix{}, false
 	}
-	return fix{dur: e.fixedAt - e.first, at: e.fixedAt, id: id}, true
+	return fix{dur: int64(e.fixedAt - e.first), at: int64(e.fixedAt), id: id}, true
 }
 
 func (f *fixTimes) add(id int32, e *entry, now int64) {
@@ -66,7 +66,7 @@ func (f *fixTimes) remove(id int32, e *entry) {
 	if e.first == 0 || e.fixedAt == 0 || e.fixedAt < e.first {
 		return
 	}
-	x := fix{dur: e.fixedAt - e.first, id: id}
+	x := fix{dur: int64(e.fixedAt - e.first), id: id}
 	cell := &f.cells[e.typ][e.sev]
 	if f.unsorted {
 		*cell = slices.DeleteFunc(*cell, func(y fix) bool { return y.id == id })

@@ -52,7 +52,7 @@ type revision struct {
 
 // histFields are what a revision says that changes are told from.
 type histFields struct {
-	key      string
+	key      []byte
 	status   uint8
 	sev      uint8
 	score    int8

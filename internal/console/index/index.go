@@ -10,6 +10,8 @@
 package index
 
 import (
+	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,7 +48,30 @@ func lookup(list []string, v string) (uint8, bool) {
 	return 0, false
 }
 
-// entry is one finding: about 100 bytes, strings interned.
+// lookupBytes is lookup of a document's text.
+func lookupBytes(list []string, v []byte) (uint8, bool) {
+	for i, s := range list {
+		if string(v) == s {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+// typeOf is the type of a findingTypeName.
+func typeOf(typeName []byte) (uint8, bool) {
+	switch string(typeName) {
+	case finding.TypeSAST:
+		return 0, true
+	case finding.TypeSCA:
+		return 1, true
+	case finding.TypeSecret:
+		return 2, true
+	}
+	return 0, false
+}
+
+// entry is one finding: 72 bytes, strings interned.
 type entry struct {
 	key     string
 	repo    int32  // into Index.repos
@@ -58,10 +83,10 @@ type entry struct {
 	typ     uint8
 	status  uint8
 	sev     uint8
-	score   int8  // -1: the document has no priority
-	first   int64 // Unix seconds; 0: unknown
-	last    int64
-	fixedAt int64
+	score   int8   // -1: the document has no priority
+	first   uint32 // Unix seconds (until 2106); 0: unknown
+	last    uint32
+	fixedAt uint32
 	rev     uint64 // KV revision of the document, or of its deletion
 	live    bool   // holds a document (false: deleted, or only seen in history)
 
@@ -81,10 +106,12 @@ type repo struct {
 	owner    uint32
 	entries  []int32
 	// Counts over the repository's live findings.
-	open    [5]int32         // ACTIVE by severity
-	live    int32            // any status
-	total   int32            // not REMOVED
-	sources map[uint32]int32 // not REMOVED, by source
+	open     [5]int32         // ACTIVE by severity
+	live     int32            // any status
+	owners   map[uint32]int32 // live, by owner: where an owner filter looks
+	bySource map[uint32]int32 // live, by source: where a source filter looks
+	total    int32            // not REMOVED
+	sources  map[uint32]int32 // not REMOVED, by source
 }
 
 // Index is the console's index. Its methods are safe for concurrent use:
@@ -103,6 +130,7 @@ type Index struct {
 	strIDs  map[string]uint32
 	factors [][]finding.Factor
 	factIDs map[string]uint32
+	scratch []byte // builds factor keys under the lock
 
 	repos     []repo
 	repoByID  map[int64]int32
@@ -153,81 +181,89 @@ func (ix *Index) SetClock(now func() time.Time) {
 	ix.mu.Unlock()
 }
 
-func (ix *Index) intern(s string) uint32 {
-	if id, ok := ix.strIDs[s]; ok {
+func (ix *Index) intern(b []byte) uint32 {
+	if id, ok := ix.strIDs[string(b)]; ok {
 		return id
 	}
 	id := uint32(len(ix.strs))
-	s = strings.Clone(s)
+	s := string(b)
 	ix.strs = append(ix.strs, s)
 	ix.lowers = append(ix.lowers, strings.ToLower(s))
 	ix.strIDs[s] = id
 	return id
 }
 
-func (ix *Index) internFactors(fs []finding.Factor) uint32 {
+func (ix *Index) internFactors(fs []rawFactor) uint32 {
 	if len(fs) == 0 {
 		return 0
 	}
-	var b strings.Builder
+	b := ix.scratch[:0]
 	for _, f := range fs {
-		b.WriteString(f.Name)
-		b.WriteByte(0)
-		b.WriteString(f.Value)
-		b.WriteByte(0)
-		b.WriteString(strconv.Itoa(f.Points))
-		b.WriteByte(0)
+		b = append(b, f.name...)
+		b = append(b, 0)
+		b = append(b, f.value...)
+		b = append(b, 0)
+		b = strconv.AppendInt(b, int64(f.points), 10)
+		b = append(b, 0)
 	}
-	k := b.String()
-	if id, ok := ix.factIDs[k]; ok {
+	ix.scratch = b
+	if id, ok := ix.factIDs[string(b)]; ok {
 		return id
 	}
 	id := uint32(len(ix.factors))
-	ix.factors = append(ix.factors, append([]finding.Factor(nil), fs...))
-	ix.factIDs[k] = id
+	set := make([]finding.Factor, len(fs))
+	for i, f := range fs {
+		set[i] = finding.Factor{Name: string(f.name), Value: string(f.value), Points: f.points}
+	}
+	ix.factors = append(ix.factors, set)
+	ix.factIDs[string(b)] = id
 	return id
 }
 
 // repoOf returns the repository of a finding key (its second token), made
 // on first sight.
-func (ix *Index) repoOf(key string) (int32, bool) {
-	_, rest, ok := strings.Cut(key, ".")
-	if !ok {
+func (ix *Index) repoOf(key []byte) (int32, bool) {
+	dot := bytes.IndexByte(key, '.')
+	if dot < 0 {
 		return 0, false
 	}
-	idText, _, ok := strings.Cut(rest, ".")
-	if !ok {
+	rest := key[dot+1:]
+	end := bytes.IndexByte(rest, '.')
+	if end <= 0 {
 		return 0, false
 	}
-	id, err := strconv.ParseInt(idText, 10, 64)
-	if err != nil {
-		return 0, false
+	var id int64
+	for _, c := range rest[:end] {
+		if c < '0' || c > '9' || id > (1<<62)/10 {
+			return 0, false
+		}
+		id = id*10 + int64(c-'0')
 	}
 	if r, ok := ix.repoByID[id]; ok {
 		return r, true
 	}
 	r := int32(len(ix.repos))
-	ix.repos = append(ix.repos, repo{id: id, sources: map[uint32]int32{}})
+	ix.repos = append(ix.repos, repo{id: id, sources: map[uint32]int32{}, owners: map[uint32]int32{}, bySource: map[uint32]int32{}})
 	ix.repoByID[id] = r
 	return r, true
 }
 
-func (ix *Index) renameRepo(r int32, fullName string) {
+func (ix *Index) renameRepo(r int32, fullName []byte) {
 	rp := &ix.repos[r]
-	if fullName == "" || fullName == rp.fullName {
+	if len(fullName) == 0 || string(fullName) == rp.fullName {
 		return
 	}
 	if rp.lower != "" && ix.repoNames[rp.lower] == r {
 		delete(ix.repoNames, rp.lower)
 	}
-	rp.fullName = strings.Clone(fullName)
-	rp.lower = strings.ToLower(fullName)
+	rp.fullName = string(fullName)
+	rp.lower = strings.ToLower(rp.fullName)
 	ix.repoNames[rp.lower] = r
 }
 
 // entryOf returns the entry of key, made (not live) on first sight.
-func (ix *Index) entryOf(key string) (int32, bool) {
-	if id, ok := ix.byKey[key]; ok {
+func (ix *Index) entryOf(key []byte) (int32, bool) {
+	if id, ok := ix.byKey[string(key)]; ok {
 		return id, true
 	}
 	r, ok := ix.repoOf(key)
@@ -235,33 +271,20 @@ func (ix *Index) entryOf(key string) (int32, bool) {
 		return 0, false
 	}
 	id := int32(len(ix.entries))
-	key = strings.Clone(key)
-	ix.entries = append(ix.entries, entry{key: key, repo: r, score: -1})
-	ix.byKey[key] = id
+	k := string(key)
+	ix.entries = append(ix.entries, entry{key: k, repo: r, score: -1})
+	ix.byKey[k] = id
 	ix.repos[r].entries = append(ix.repos[r].entries, id)
 	return id, true
-}
-
-// parseTime is an RFC 3339 time in Unix seconds; 0 when absent or not a
-// time.
-func parseTime(s string) int64 {
-	if s == "" {
-		return 0
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return 0
-	}
-	return t.Unix()
 }
 
 // put applies a document read from KV at revision rev. It returns false
 // when the document is not one the index can hold (no finding, an unknown
 // type, status or severity, a key without a repository id).
 func (ix *Index) put(f fields, rev uint64) bool {
-	typ, ok1 := lookup(Types, finding.Dataset(f.typeName))
-	status, ok2 := lookup(Statuses, f.status)
-	sev, ok3 := lookup(Severities, f.severity)
+	typ, ok1 := typeOf(f.typeName)
+	status, ok2 := lookupBytes(Statuses, f.status)
+	sev, ok3 := lookupBytes(Severities, f.severity)
 	if !ok1 || !ok2 || !ok3 {
 		return false
 	}
@@ -289,7 +312,7 @@ func (ix *Index) put(f fields, rev uint64) bool {
 	n.rev = rev
 	n.live = true
 	ix.renameRepo(n.repo, f.fullName)
-	if f.owner != "" {
+	if len(f.owner) > 0 {
 		ix.repos[n.repo].owner = n.owner
 	}
 	ix.replace(id, old, n)
@@ -331,7 +354,8 @@ func (ix *Index) replace(id int32, old, n entry) {
 	if !ix.loaded {
 		return
 	}
-	if old.live == n.live && (!n.live || old.score == n.score && old.last == n.last) {
+	moved := old.live != n.live || n.live && (old.score != n.score || old.last != n.last)
+	if !moved && (!n.live || tssOf(&old) == tssOf(&n)) {
 		return // the orders and cursors are not concerned
 	}
 	if old.live {
@@ -342,7 +366,9 @@ func (ix *Index) replace(id int32, old, n entry) {
 		ix.prio.insert(elemOf(sortPriority, id, &n))
 		ix.recent.insert(elemOf(sortLastFound, id, &n))
 	}
-	ix.recordMove(id, &old, &n)
+	if moved {
+		ix.recordMove(id, &old, &n)
+	}
 }
 
 // count adds (d = +1) or removes (d = -1) a live entry's share of the
@@ -351,6 +377,8 @@ func (ix *Index) count(id int32, e *entry, d int32) {
 	ix.agg.add(e, d)
 	rp := &ix.repos[e.repo]
 	rp.live += d
+	addCount(rp.owners, e.owner, d)
+	addCount(rp.bySource, e.source, d)
 	if e.status != removed {
 		rp.total += d
 		if c := rp.sources[e.source] + d; c > 0 {
@@ -368,6 +396,31 @@ func (ix *Index) count(id int32, e *entry, d int32) {
 		} else {
 			ix.ttf.remove(id, e)
 		}
+	}
+}
+
+func addCount(m map[uint32]int32, k uint32, d int32) {
+	if c := m[k] + d; c > 0 {
+		m[k] = c
+	} else {
+		delete(m, k)
+	}
+}
+
+// reserve makes room for findings entries and revisions log records, so
+// that loading a million findings does not copy the tables as they grow
+// (each copy holding the old and the new at once).
+func (ix *Index) reserve(findings, revisions int) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if findings > len(ix.entries) {
+		ix.entries = slices.Grow(ix.entries, findings-len(ix.entries))
+		if len(ix.byKey) == 0 {
+			ix.byKey = make(map[string]int32, findings)
+		}
+	}
+	if revisions > len(ix.log) {
+		ix.log = slices.Grow(ix.log, revisions-len(ix.log))
 	}
 }
 
@@ -397,6 +450,15 @@ func (ix *Index) Ready() bool {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	return ix.loaded && ix.histDone
+}
+
+// Version changes whenever the index applies a revision (of the bucket
+// or of the history): an answer computed at one version holds until the
+// next.
+func (ix *Index) Version() uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.lastRev + ix.lastSeq
 }
 
 // Stats are the index's sizes and positions, for metrics and the page.

@@ -321,12 +321,12 @@ func TestChanges(t *testing.T) {
 		h  histFields
 		at time.Time
 	}{
-		{histFields{key: "sast.1.1", status: st("ACTIVE"), sev: sv("HIGH"), score: 70, prevRev: "0"}, at(-30)},
-		{histFields{key: "sast.1.1", status: st("ACTIVE"), sev: sv("CRITICAL"), score: 95, prevRev: "1"}, at(-20)},
-		{histFields{key: "sast.1.3", status: st("FIXED"), sev: sv("HIGH"), score: 0, prevRev: "3", prevStat: "ACTIVE"}, at(-10)},
-		{histFields{key: "sca.2.2", status: st("DISMISSED"), sev: sv("LOW"), score: 0, prevRev: "0"}, at(-9)},
-		{histFields{key: "sast.1.3", status: st("ACTIVE"), sev: sv("HIGH"), score: 70, prevRev: "4"}, at(-5)},
-		{histFields{key: "sast.1.3", status: st("REMOVED"), sev: sv("HIGH"), score: 0, prevRev: "5"}, at(-1)},
+		{histFields{key: []byte("sast.1.1"), status: st("ACTIVE"), sev: sv("HIGH"), score: 70, prevRev: "0"}, at(-30)},
+		{histFields{key: []byte("sast.1.1"), status: st("ACTIVE"), sev: sv("CRITICAL"), score: 95, prevRev: "1"}, at(-20)},
+		{histFields{key: []byte("sast.1.3"), status: st("FIXED"), sev: sv("HIGH"), score: 0, prevRev: "3", prevStat: "ACTIVE"}, at(-10)},
+		{histFields{key: []byte("sca.2.2"), status: st("DISMISSED"), sev: sv("LOW"), score: 0, prevRev: "0"}, at(-9)},
+		{histFields{key: []byte("sast.1.3"), status: st("ACTIVE"), sev: sv("HIGH"), score: 70, prevRev: "4"}, at(-5)},
+		{histFields{key: []byte("sast.1.3"), status: st("REMOVED"), sev: sv("HIGH"), score: 0, prevRev: "5"}, at(-1)},
 	}
 	for i, r := range revs {
 		ix.addRevision(r.h, uint64(i+1), r.at)

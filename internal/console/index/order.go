@@ -23,22 +23,26 @@ const lastBits = 40
 // sortKey is an entry's position in an order: larger first, ties by
 // findingKey ascending. For priority it is the score (−1 without one) and
 // lastFoundOn in one integer.
-func sortKey(s sortKind, score int8, last int64) int64 {
-	last = min(max(last, 0), 1<<lastBits-1)
+func sortKey(s sortKind, score int8, last uint32) int64 {
 	if s == sortLastFound {
-		return last
+		return int64(last)
 	}
-	return int64(score+1)<<lastBits | last
+	return int64(score+1)<<lastBits | int64(last)
 }
 
-// elem is one entry in an order.
+// elem is one entry in an order, with its type, status and severity, so
+// that a scan filtering by them reads the order alone.
 type elem struct {
-	k  int64
-	id int32
+	k   int64
+	id  int32
+	tss uint8 // tssOf
 }
+
+// tssOf packs an entry's type, status and severity.
+func tssOf(e *entry) uint8 { return e.typ<<5 | e.status<<3 | e.sev }
 
 func elemOf(s sortKind, id int32, e *entry) elem {
-	return elem{k: sortKey(s, e.score, e.last), id: id}
+	return elem{k: sortKey(s, e.score, e.last), id: id, tss: tssOf(e)}
 }
 
 // chunkMax bounds a chunk: an insert or a removal moves at most this many

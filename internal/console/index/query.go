@@ -71,8 +71,8 @@ type move struct {
 	existed  bool // live before the change
 	oldScore int8
 	newScore int8
-	oldLast  int64
-	newLast  int64
+	oldLast  uint32
+	newLast  uint32
 }
 
 func (ix *Index) recordMove(id int32, old, n *entry) {
@@ -180,10 +180,13 @@ func (ix *Index) Findings(q Query) (Page, error) {
 	if c.empty {
 		return page, nil
 	}
+	if ix.countTSS(&c) == 0 {
+		return page, nil
+	}
 	movers := ix.movers(cur.gen, kind)
 	var found []elem
-	if c.repo >= 0 {
-		found = ix.scanRepo(&c, kind, movers, at, limit+1)
+	if cands, ok := ix.candidates(&c); ok {
+		found = ix.scanCandidates(cands, &c, kind, movers, at, limit+1)
 	} else {
 		found = ix.scanOrder(&c, kind, movers, at, limit+1)
 	}
@@ -264,13 +267,13 @@ func (ix *Index) scanOrder(c *compiled, kind sortKind, m moversOf, at *point, n 
 		})
 	}
 	var out []elem
-	a, okA := ix.nextStill(o, &pos, m)
+	a, okA := ix.nextStill(o, &pos, m, c)
 	for len(out) < n {
 		var x elem
 		switch {
 		case okA && (mi == len(m.sorted) || o.before(a, m.sorted[mi])):
 			x = a
-			a, okA = ix.nextStill(o, &pos, m)
+			a, okA = ix.nextStill(o, &pos, m, c)
 		case mi < len(m.sorted):
 			x = m.sorted[mi]
 			mi++
@@ -284,12 +287,17 @@ func (ix *Index) scanOrder(c *compiled, kind sortKind, m moversOf, at *point, n 
 	return out
 }
 
-// nextStill is the next element of the order that did not move.
-func (ix *Index) nextStill(o *order, p *position, m moversOf) (elem, bool) {
+// nextStill is the next element of the order that did not move and
+// whose type, status and severity pass the filter (read from the order
+// itself: a selective filter walks the order's memory in sequence).
+func (ix *Index) nextStill(o *order, p *position, m moversOf, c *compiled) (elem, bool) {
 	for {
 		x, ok := o.next(p)
 		if !ok {
 			return x, false
+		}
+		if !c.tssMatches(x.tss) {
+			continue
 		}
 		if _, moved := m.keys[x.id]; !moved {
 			return x, true
@@ -297,11 +305,81 @@ func (ix *Index) nextStill(o *order, p *position, m moversOf) (elem, bool) {
 	}
 }
 
-// scanRepo sorts a repository's matching findings after the cursor.
-func (ix *Index) scanRepo(c *compiled, kind sortKind, m moversOf, at *point, n int) []elem {
+// candidateShare is the most of the findings a filter by repository,
+// owner or source may select for the index to sort those it selects
+// rather than walk a whole order.
+const candidateShare = 8
+
+// candidates are the findings of the repositories a repository, owner or
+// source filter selects (the smallest such set), when it is small enough
+// to sort; false: walk the order.
+func (ix *Index) candidates(c *compiled) ([][]int32, bool) {
+	if c.repo >= 0 {
+		return [][]int32{ix.repos[c.repo].entries}, true
+	}
+	if c.anyOwner && c.anySource {
+		return nil, false
+	}
+	var lists [][]int32
+	total := int64(0)
+	for i := range ix.repos {
+		r := &ix.repos[i]
+		n := r.live
+		if !c.anyOwner {
+			n = min(n, r.owners[c.owner])
+		}
+		if !c.anySource {
+			n = min(n, r.bySource[c.source])
+		}
+		if n > 0 {
+			lists = append(lists, r.entries)
+			total += int64(len(r.entries))
+		}
+	}
+	return lists, total*candidateShare <= ix.agg.live
+}
+
+// countTSS is how many live findings have the filter's type, status and
+// severity (-1: the filter names none of them).
+func (ix *Index) countTSS(c *compiled) int64 {
+	if c.typ < 0 && c.status < 0 && c.sev < 0 {
+		return -1
+	}
+	var n int64
+	for t := range ix.agg.byTSS {
+		for s := range ix.agg.byTSS[t] {
+			for st := range ix.agg.byTSS[t][s] {
+				if (c.typ < 0 || c.typ == t) && (c.sev < 0 || c.sev == s) && (c.status < 0 || c.status == st) {
+					n += ix.agg.byTSS[t][s][st]
+				}
+			}
+		}
+	}
+	return n
+}
+
+// tssMatches reports whether an element's type, status and severity pass
+// the filter.
+func (c *compiled) tssMatches(tss uint8) bool {
+	return (c.typ < 0 || int(tss>>5) == c.typ) && (c.status < 0 || int(tss>>3&3) == c.status) && (c.sev < 0 || int(tss&7) == c.sev)
+}
+
+// scanCandidates sorts the matching candidates after the cursor.
+func (ix *Index) scanCandidates(lists [][]int32, c *compiled, kind sortKind, m moversOf, at *point, n int) []elem {
 	o := ix.order(kind)
 	var out []elem
-	for _, id := range ix.repos[c.repo].entries {
+	for _, list := range lists {
+		out = ix.appendMatching(out, list, c, kind, m, at)
+	}
+	slices.SortFunc(out, o.cmp)
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+func (ix *Index) appendMatching(out []elem, list []int32, c *compiled, kind sortKind, m moversOf, at *point) []elem {
+	for _, id := range list {
 		if !ix.matches(c, id) {
 			continue
 		}
@@ -311,18 +389,14 @@ func (ix *Index) scanRepo(c *compiled, kind sortKind, m moversOf, at *point, n i
 		}
 		out = append(out, x)
 	}
-	slices.SortFunc(out, o.cmp)
-	if len(out) > n {
-		out = out[:n]
-	}
 	return out
 }
 
-func formatTime(s int64) *string {
+func formatTime(s uint32) *string {
 	if s == 0 {
 		return nil
 	}
-	t := time.Unix(s, 0).UTC().Format(time.RFC3339)
+	t := time.Unix(int64(s), 0).UTC().Format(time.RFC3339)
 	return &t
 }
 

@@ -91,6 +91,9 @@ func (r *Reader) waitLoaded(ctx context.Context) error {
 // one held is ignored, so the decoders may finish out of order.
 func (r *Reader) watch(ctx context.Context, kv jetstream.KeyValue) error {
 	start := time.Now()
+	if s, err := r.js.Stream(ctx, stream.FindingsKVStream); err == nil {
+		r.ix.reserve(int(s.CachedInfo().State.NumSubjects), 0)
+	}
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", stream.FindingsBucket, err)
@@ -150,7 +153,7 @@ func (r *Reader) apply(e jetstream.KeyValueEntry) {
 		return
 	}
 	f, err := decode(e.Value())
-	if err != nil || f.key != e.Key() {
+	if err != nil || string(f.key) != e.Key() {
 		r.skipped.Add(1)
 		r.logger.Debug("not a finding document", slog.String(logging.KeyFindingKey, e.Key()), slog.Uint64(logging.KeyRevision, e.Revision()))
 		r.ix.mu.Lock()
@@ -187,6 +190,9 @@ func (r *Reader) history(ctx context.Context) error {
 			return nil
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+	if s, err := r.js.Stream(ctx, stream.FindingsStream); err == nil {
+		r.ix.reserve(0, int(min(s.CachedInfo().State.Msgs, 1<<26)))
 	}
 	from := r.ix.now().Add(-HistoryWindow)
 	cons, err := r.js.OrderedConsumer(ctx, stream.FindingsStream, jetstream.OrderedConsumerConfig{
@@ -242,8 +248,8 @@ func (r *Reader) revision(msg jetstream.Msg, meta *jetstream.MsgMetadata) {
 		r.skipped.Add(1)
 		return
 	}
-	status, ok1 := lookup(Statuses, f.status)
-	sev, ok2 := lookup(Severities, f.severity)
+	status, ok1 := lookupBytes(Statuses, f.status)
+	sev, ok2 := lookupBytes(Severities, f.severity)
 	if !ok1 || !ok2 {
 		r.skipped.Add(1)
 		return

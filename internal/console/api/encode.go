@@ -1,0 +1,132 @@
+package api
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/ghas-relay/ghas-relay/internal/console/index"
+)
+
+// The changes of a window can be a hundred thousand: they are written by
+// hand, without reflection, in the JSON encoding/json would write (the
+// same escapes, HTML characters included).
+
+// appendChanges writes c as JSON.
+func appendChanges(b []byte, c index.Changes) []byte {
+	b = append(b, `{"since":`...)
+	b = appendString(b, c.Since)
+	b = append(b, `,"until":`...)
+	b = appendString(b, c.Until)
+	b = append(b, `,"counts":{`...)
+	kinds := slices.Sorted(maps.Keys(c.Counts)) // as encoding/json orders a map
+	for i, k := range kinds {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(c.Counts[k]), 10)
+	}
+	b = append(b, `},"total":`...)
+	b = strconv.AppendInt(b, int64(c.Total), 10)
+	b = append(b, `,"changes":[`...)
+	for i, ch := range c.Changes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"kind":`...)
+		b = appendString(b, ch.Kind)
+		b = append(b, `,"findingKey":`...)
+		b = appendString(b, ch.FindingKey)
+		b = append(b, `,"type":`...)
+		b = appendString(b, ch.Type)
+		b = append(b, `,"name":`...)
+		b = appendString(b, ch.Name)
+		b = append(b, `,"repository":`...)
+		b = appendString(b, ch.Repository)
+		if ch.Owner != "" {
+			b = append(b, `,"owner":`...)
+			b = appendString(b, ch.Owner)
+		}
+		b = append(b, `,"from":`...)
+		b = appendValue(b, ch.From)
+		b = append(b, `,"to":`...)
+		b = appendValue(b, ch.To)
+		b = append(b, `,"when":`...)
+		b = appendString(b, ch.When)
+		b = append(b, '}')
+	}
+	b = append(b, `],"truncated":`...)
+	b = strconv.AppendBool(b, c.Truncated)
+	return append(b, "}\n"...)
+}
+
+// appendValue writes a change's from or to: null, a string or a number.
+func appendValue(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case string:
+		return appendString(b, x)
+	case int:
+		return strconv.AppendInt(b, int64(x), 10)
+	}
+	return append(b, "null"...)
+}
+
+const hex = "0123456789abcdef"
+
+// appendString writes s as a JSON string as encoding/json does: control
+// characters, quotes, backslashes, <, > and & escaped, invalid UTF-8 as
+// U+FFFD, U+2028 and U+2029 escaped.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
