@@ -8,9 +8,12 @@ type Demo struct {
 
 // SeedDemo fills the world with a small, varied demo for a local run
 // without a GitHub account: an organisation installation "octo-org" with
-// three repositories (one with code scanning off) and a user installation
-// "octocat" with one repository, each with alerts of every kind in mixed
-// states.
+// three repositories (one with code scanning off), owned by three teams,
+// and a user installation "octocat" with one repository, each with alerts
+// of every kind in mixed states: GitHub's documented example alerts with
+// ten code scanning rules of four tools (CodeQL, Semgrep, Trivy, ESLint),
+// seven Dependabot advisories and five secret types, so that severities,
+// priorities and owners differ.
 func (s *Server) SeedDemo() Demo {
 	d := Demo{
 		Org:  s.AddInstallation("octo-org", "Organization"),
@@ -22,6 +25,9 @@ func (s *Server) SeedDemo() Demo {
 		s.AddAlerts(r.ID, CodeScanning, 12-3*i)
 		s.AddAlerts(r.ID, Dependabot, 8+i)
 		s.AddAlerts(r.ID, SecretScanning, 5-i)
+		for _, k := range Kinds() {
+			s.vary(r.ID, k, 3*i)
+		}
 	}
 	s.SetFeature(d.Repositories[2].ID, CodeScanning, FeatureOff)
 	// Ownership as organisations record it: custom properties and topics.
@@ -32,10 +38,15 @@ func (s *Server) SeedDemo() Demo {
 	} {
 		s.SetRepositoryFacts(d.Repositories[i].ID, f)
 	}
-	r := s.AddRepository(d.User.ID, "Hello-World", false)
+	// Not Hello-World: a sample delivery's octocat/hello-world may join it
+	// (AddDelivered).
+	r := s.AddRepository(d.User.ID, "Spoon-Knife", false)
 	d.Repositories = append(d.Repositories, r)
 	s.AddAlerts(r.ID, CodeScanning, 4)
 	s.AddAlerts(r.ID, Dependabot, 3)
 	s.AddAlerts(r.ID, SecretScanning, 2)
+	for _, k := range Kinds() {
+		s.vary(r.ID, k, 5)
+	}
 	return d
 }
