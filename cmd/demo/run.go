@@ -37,7 +37,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("dir", filepath.Join(".local", "demo"), "where the demo keeps binaries, JetStream data and logs")
-	keep := fs.Bool("keep", false, "keep the JetStream data of earlier runs (default: start empty)")
+	keep := fs.Bool("keep", false, "keep running after the demo (the console stays up) until Ctrl-C, and keep the JetStream data for the next run (default: start empty, stop at the end)")
 	sinkFormat := fs.String("sink-format", "ocsf", "what the local sink receives: ocsf (OCSF 1.6.0 events) or document (finding documents)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -65,9 +65,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	say("building nats-server (the go.mod tool) and the three binaries into %s", binDir)
+	say("building nats-server (the go.mod tool) and the four binaries into %s", binDir)
 	if err := proc.Build(ctx, ".", binDir, stderr,
-		"github.com/nats-io/nats-server/v2", "./cmd/receiver", "./cmd/processor", "./cmd/reconciler"); err != nil {
+		"github.com/nats-io/nats-server/v2", "./cmd/receiver", "./cmd/processor", "./cmd/reconciler", "./cmd/console"); err != nil {
 		return err
 	}
 
@@ -176,12 +176,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	procAdmin := addrs[0]
 	say("receiver on http://%s/webhook, processor ready (admin %s, %s)", listen, recvAdmin, procAdmin)
+	// The console, open on loopback (no tokens), as its read-only user.
+	consoleURL, err := startConsole(ctx, ps, bin, append(common, natsCfg.env("console")...)) // console.go
+	if err != nil {
+		return err
+	}
+	say("console at %s/ (pages) and %s/api/summary (JSON)", consoleURL, consoleURL)
 
-	// Every sample delivery, signed.
+	// Every sample delivery, signed; their repositories and alerts exist in
+	// the fake GitHub, as they would, so that the full pull keeps them.
 	samples, err := webhooktest.Samples(filepath.Join("testdata", "webhooks"))
 	if err != nil {
 		return err
 	}
+	gh.AddDelivered(delivered(samples)) // console.go
 	counts := map[string]int{}
 	client := &http.Client{Timeout: 10 * time.Second}
 	for _, s := range samples {
@@ -238,18 +246,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dlq := streamMsgs(ctx, js, stream.DLQStream)
 	fmt.Fprintf(stdout, "\n%d findings in KV %s, %d finding messages on %s, %d POSTs received by the local sink, %d dead letters; done in %s.\n",
 		len(docs), stream.FindingsBucket, streamMsgs(ctx, js, stream.FindingsStream), stream.FindingsStream, sink.count(), dlq, time.Since(started).Round(100*time.Millisecond))
+	if err := printConsole(ctx, stdout, consoleURL, len(docs)); err != nil { // console.go
+		fmt.Fprintln(stderr, "demo:", err)
+	}
 	fmt.Fprintf(stdout, `
-The sample deliveries are for repositories the fake GitHub does not hold, so
-the full pull marks their findings REMOVED, as it does for repositories that
-left the installation; the octo-org and octocat findings come from the pull,
-and %d event(s) on ghas.redelivery.> are the failed delivery the sweep recovered.
+The sample deliveries' repositories and alerts exist in the fake GitHub, so
+the full pull confirms their findings; the octo-org and octocat findings come
+from the pull, and %d event(s) on ghas.redelivery.> are the failed delivery
+the sweep recovered.
 
 Where to look next:
+  the console                   %s/ (rerun with -keep to keep it running)
   logs of every process         %s
   JetStream data                %s (rerun with -keep to keep it)
   the finding document          docs/mapping.md; the design in docs/architecture.md
   running against real GitHub   docs/operations.md
-`, redelivered(ctx, js), logDir, natsDir)
+`, redelivered(ctx, js), consoleURL, logDir, natsDir)
+	if *keep {
+		fmt.Fprintf(stdout, "\nEverything keeps running (-keep): open %s/ in a browser; Ctrl-C stops it all.\n", consoleURL)
+		<-ctx.Done()
+	}
 	return nil
 }
 

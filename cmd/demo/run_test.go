@@ -33,6 +33,20 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, s)
 		}
 	}
+	// The console showed the findings; the sample deliveries' findings are
+	// not REMOVED by the demo's own full pull (their repositories exist).
+	for _, want := range []string{"console at http://127.0.0.1:", "The console at http://", "top exposure: ", "changes since yesterday: "} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, s)
+		}
+	}
+	for _, line := range strings.Split(s, "\n") {
+		for _, key := range []string{"sast.337911632.10 ", "sca.512875663.20 ", "sca.1296269.1 ", "secret.257423561.191 "} {
+			if strings.HasPrefix(line, key) && strings.Contains(line, "REMOVED") {
+				t.Errorf("a sample delivery's finding ends REMOVED: %s", line)
+			}
+		}
+	}
 	// No process of the demo's is left: nothing runs from its bin folder.
 	ps, err := exec.Command("ps", "-eo", "args").Output()
 	if err == nil && strings.Contains(string(ps), filepath.Join(dir, "bin")) {

@@ -47,6 +47,9 @@ func (s *Server) AddDelivered(ds []Delivered) []Repository {
 		if !ok {
 			continue
 		}
+		var raw struct {
+			Repository json.RawMessage `json:"repository"`
+		}
 		var p struct {
 			Alert      json.RawMessage `json:"alert"`
 			Repository *struct {
@@ -60,7 +63,7 @@ func (s *Server) AddDelivered(ds []Delivered) []Repository {
 				} `json:"owner"`
 			} `json:"repository"`
 		}
-		if json.Unmarshal(d.Payload, &p) != nil || p.Repository == nil || p.Repository.ID == 0 || len(p.Alert) == 0 {
+		if json.Unmarshal(d.Payload, &p) != nil || p.Repository == nil || p.Repository.ID == 0 || len(p.Alert) == 0 || json.Unmarshal(d.Payload, &raw) != nil {
 			continue
 		}
 		var f struct {
@@ -79,7 +82,7 @@ func (s *Server) AddDelivered(ds []Delivered) []Repository {
 		r, ok := repos[p.Repository.ID]
 		if !ok {
 			var err error
-			if r, err = s.deliveredRepository(p.Repository.ID, p.Repository.Owner.Login, p.Repository.Owner.Type, p.Repository.Name, p.Repository.Private); err != nil {
+			if r, err = s.deliveredRepository(p.Repository.ID, p.Repository.Owner.Login, p.Repository.Owner.Type, p.Repository.Name, p.Repository.Private, raw.Repository); err != nil {
 				continue
 			}
 			repos[r.ID] = r
@@ -129,8 +132,10 @@ func (s *Server) AddDelivered(ds []Delivered) []Repository {
 
 // deliveredRepository returns the repository id, made with that id in the
 // installation on owner's account (made when missing) when the fake has
-// none; a name another repository holds gets a suffix.
-func (s *Server) deliveredRepository(id int64, owner, ownerType, name string, private bool) (Repository, error) {
+// none; a name another repository holds gets a suffix. Listings show it as
+// the delivery did (raw, with the suffixed name where it has one), so
+// that a pull reads the same repository as the webhook.
+func (s *Server) deliveredRepository(id int64, owner, ownerType, name string, private bool, raw json.RawMessage) (Repository, error) {
 	s.mu.Lock()
 	if r := s.repos[id]; r != nil {
 		defer s.mu.Unlock()
@@ -171,9 +176,34 @@ func (s *Server) deliveredRepository(id int64, owner, ownerType, name string, pr
 	if err := s.fillRepository(rs); err != nil {
 		return Repository{}, err
 	}
+	if full := deliveredJSON(raw, rs.Name, rs.FullName); full != nil {
+		rs.full = full
+	}
 	s.repos[id] = rs
 	s.reposByName[strings.ToLower(rs.FullName)] = rs
 	in.repoIDs = append(in.repoIDs, id)
 	s.version++
 	return rs.Repository, nil
+}
+
+// deliveredJSON is a delivery's repository object with the name the fake
+// gave it; nil when it is not an object.
+func deliveredJSON(raw json.RawMessage, name, fullName string) []byte {
+	var m map[string]json.RawMessage
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	var old struct {
+		Name string `json:"name"`
+	}
+	if json.Unmarshal(raw, &old) == nil && old.Name == name {
+		return raw
+	}
+	str := func(v string) json.RawMessage { b, _ := json.Marshal(v); return b }
+	m["name"], m["full_name"] = str(name), str(fullName)
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil
+	}
+	return b
 }

@@ -12,7 +12,7 @@ type Demo struct {
 // and a user installation "octocat" with one repository, each with alerts
 // of every kind in mixed states: GitHub's documented example alerts with
 // ten code scanning rules of four tools (CodeQL, Semgrep, Trivy, ESLint),
-// seven Dependabot advisories and five secret types, so that severities,
+// ten Dependabot advisories and five secret types, so that severities,
 // priorities and owners differ.
 func (s *Server) SeedDemo() Demo {
 	d := Demo{

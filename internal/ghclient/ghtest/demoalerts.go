@@ -39,20 +39,23 @@ type demoPackage struct {
 var demoPackages = []demoPackage{
 	{"maven", "org.apache.logging.log4j:log4j-core", "GHSA-jfh8-c2jp-5v3q", "CVE-2021-44228", "Remote code injection in Log4j", "critical", ">= 2.0-beta9, < 2.15.0", "2.15.0", "pom.xml", "runtime", 10.0, 0.94},
 	{"npm", "lodash", "GHSA-35jh-r3h4-6jhm", "CVE-2021-23337", "Command Injection in lodash", "high", "< 4.17.21", "4.17.21", "package-lock.json", "runtime", 7.2, 0.012},
-	{"pip", "django", "GHSA-xxj9-f6rv-m3x4", "CVE-2023-31047", "Django bypasses validation when using one form field to upload multiple files", "critical", "< 3.2.19", "3.2.19", "requirements.txt", "runtime", 9.8, 0.0021},
+	{"pip", "django", "GHSA-7h4p-27mh-hmrw", "CVE-2024-27351", "Django potential regular expression denial of service", "medium", "< 3.2.25", "3.2.25", "requirements.txt", "runtime", 5.3, 0.0008},
 	{"npm", "minimist", "GHSA-xvch-5gv4-984h", "CVE-2021-44906", "Prototype Pollution in minimist", "medium", "< 1.2.6", "1.2.6", "package-lock.json", "development", 5.6, 0.0009},
 	{"go", "golang.org/x/net", "GHSA-qppj-fm5r-hxr3", "CVE-2023-44487", "HTTP/2 rapid reset can cause excessive work in net/http", "high", "< 0.17.0", "0.17.0", "go.mod", "runtime", 7.5, 0.82},
 	{"npm", "axios", "GHSA-wf5p-g6vw-rhxx", "CVE-2023-45857", "Axios Cross-Site Request Forgery Vulnerability", "medium", "< 1.6.0", "1.6.0", "package-lock.json", "runtime", 6.5, 0.0011},
 	{"rubygems", "nokogiri", "GHSA-vcc3-rw6f-jv97", "CVE-2024-25062", "Use-after-free in libxml2 via Nokogiri::XML::Reader", "low", "< 1.16.2", "1.16.2", "Gemfile.lock", "runtime", 3.7, 0.0004},
+	{"npm", "express", "GHSA-qw6h-vgh9-j6wx", "CVE-2024-43796", "express vulnerable to XSS via response.redirect()", "low", "< 4.20.0", "4.20.0", "package-lock.json", "runtime", 5.0, 0.0005},
+	{"pip", "requests", "GHSA-9wx4-h78v-vm56", "CVE-2024-35195", "Requests Session object does not verify requests after making first request with verify=False", "medium", "< 2.32.0", "2.32.0", "requirements.txt", "runtime", 5.6, 0.0007},
+	{"npm", "jsonwebtoken", "GHSA-8cf7-32gw-wr33", "CVE-2022-23539", "jsonwebtoken unrestricted key type could lead to legacy keys usage", "high", "< 9.0.0", "9.0.0", "package-lock.json", "runtime", 8.1, 0.003},
 }
 
 // demoSecret is a secret type of the demo.
 type demoSecret struct{ typ, display, validity string }
 
 var demoSecrets = []demoSecret{
-	{"github_personal_access_token", "GitHub Personal Access Token", "active"},
-	{"aws_access_key_id", "AWS Access Key ID", "unknown"},
-	{"slack_incoming_webhook_url", "Slack Incoming Webhook URL", "inactive"},
+	{"github_personal_access_token", "GitHub Personal Access Token", "unknown"},
+	{"aws_access_key_id", "AWS Access Key ID", "inactive"},
+	{"slack_incoming_webhook_url", "Slack Incoming Webhook URL", "unknown"},
 	{"stripe_api_key", "Stripe API Key", "active"},
 	{"google_api_key", "Google API Key", "unknown"},
 }
