@@ -125,7 +125,7 @@ type endState struct {
 	poisons  map[string]bool // delivery ids of the poison events injected
 	sink     *sinkRecorder
 	// imports: per repository, every id an accepted import listed: true
-	// when the latest lists it (ACTIVE), else false (FIXED).
+	// when the latest lists it (ACTIVE), else false (FIXED if stored).
 	imports map[int64]map[string]bool
 }
 
@@ -226,10 +226,14 @@ func checkEndState(t *testing.T, ctx context.Context, js jetstream.JetStream, s 
 			v.add("GitHub alert %s (%s) is not in KV", key, status)
 		}
 	}
+	// An id only earlier imports listed may be missing: the processor
+	// applies complete scans in scan-time order, and a scan processed after
+	// a later one of its scope (its message redelivered after a processor
+	// died holding it) changes nothing.
 	for repo, ids := range s.imports {
-		for id := range ids {
-			if key := fmt.Sprintf("%s.%d.%s.%s", finding.SAST, repo, importTool, id); !inKV[key] {
-				v.add("imported finding %s is not in KV", key)
+		for id, latest := range ids {
+			if key := fmt.Sprintf("%s.%d.%s.%s", finding.SAST, repo, importTool, id); latest && !inKV[key] {
+				v.add("imported finding %s, listed by its repository's latest import, is not in KV", key)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -110,6 +111,12 @@ func TestCheckerFindsEachViolation(t *testing.T) {
 	wants("last delivery", key(a0)+": the sink's last delivery is "+key(a0)+":0-0000")
 	rec.highest[key(a0)], rec.backwards = savedHighest, nil
 	rec.accepted[key(a0)] = rec.accepted[key(a0)][:len(rec.accepted[key(a0)])-1]
+
+	// An id the latest import listed that KV lacks, and an imported finding
+	// no import listed.
+	st.imports = map[int64]map[string]bool{repo.ID: {"ghost": true}}
+	wants("import lost", "imported finding sast."+fmt.Sprint(repo.ID)+".chaos.ghost, listed by its repository's latest import, is not in KV")
+	st.imports = nil
 
 	// A delivery answered 202 that GHAS_EVENTS lacks.
 	st.accepted = map[string]int{"never-stored": 1}
