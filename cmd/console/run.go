@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -29,6 +30,9 @@ import (
 
 // drainTimeout bounds nc.Drain at shutdown.
 const drainTimeout = 10 * time.Second
+
+// defaultGCPercent is the console's GOGC unless the environment sets one.
+const defaultGCPercent = 50
 
 type consoleConfig struct {
 	config.Common
@@ -91,6 +95,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger, err := cfg.Logger(stderr, "console")
 	if err != nil {
 		return err
+	}
+	if getenv("GOGC") == "" {
+		// Most of the heap is the index, which lives as long as the
+		// process; what comes and goes are the messages it reads. Half the
+		// default growth keeps the heap near 1.5 times the index (a
+		// million findings: under 512 MiB) for a little more GC work.
+		debug.SetGCPercent(defaultGCPercent)
 	}
 
 	nc, err := stream.Connect(logger, cfg.NATS("console"))

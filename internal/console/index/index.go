@@ -135,6 +135,10 @@ type Index struct {
 	repos     []repo
 	repoByID  map[int64]int32
 	repoNames map[string]int32 // lower-case owner/name
+	// ownerRepos and sourceRepos are the repositories with a live finding
+	// of an owner, of a source: where their filters look.
+	ownerRepos  map[uint32]map[int32]struct{}
+	sourceRepos map[uint32]map[int32]struct{}
 
 	agg    aggregates
 	ttf    fixTimes
@@ -166,6 +170,9 @@ func New() *Index {
 		factIDs:   map[string]uint32{"": 0},
 		repoByID:  map[int64]int32{},
 		repoNames: map[string]int32{},
+
+		ownerRepos:  map[uint32]map[int32]struct{}{},
+		sourceRepos: map[uint32]map[int32]struct{}{},
 	}
 	ix.agg.init()
 	ix.ttf.init()
@@ -377,8 +384,12 @@ func (ix *Index) count(id int32, e *entry, d int32) {
 	ix.agg.add(e, d)
 	rp := &ix.repos[e.repo]
 	rp.live += d
-	addCount(rp.owners, e.owner, d)
-	addCount(rp.bySource, e.source, d)
+	if addCount(rp.owners, e.owner, d) {
+		setMember(ix.ownerRepos, e.owner, e.repo, rp.owners[e.owner] > 0)
+	}
+	if addCount(rp.bySource, e.source, d) {
+		setMember(ix.sourceRepos, e.source, e.repo, rp.bySource[e.source] > 0)
+	}
 	if e.status != removed {
 		rp.total += d
 		if c := rp.sources[e.source] + d; c > 0 {
@@ -399,11 +410,32 @@ func (ix *Index) count(id int32, e *entry, d int32) {
 	}
 }
 
-func addCount(m map[uint32]int32, k uint32, d int32) {
-	if c := m[k] + d; c > 0 {
+// addCount adds d to m[k] (deleting it at 0) and reports whether it
+// became or stopped being positive.
+func addCount(m map[uint32]int32, k uint32, d int32) bool {
+	before := m[k]
+	if c := before + d; c > 0 {
 		m[k] = c
 	} else {
 		delete(m, k)
+	}
+	return (before > 0) != (m[k] > 0)
+}
+
+// setMember adds (in) or removes repository r in the set of k.
+func setMember(sets map[uint32]map[int32]struct{}, k uint32, r int32, in bool) {
+	s := sets[k]
+	if in {
+		if s == nil {
+			s = map[int32]struct{}{}
+			sets[k] = s
+		}
+		s[r] = struct{}{}
+		return
+	}
+	delete(s, r)
+	if len(s) == 0 {
+		delete(sets, k)
 	}
 }
 

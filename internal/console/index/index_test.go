@@ -157,19 +157,34 @@ func pageAll(t *testing.T, ix *Index, q Query, between func(page int)) []string 
 // page and still matches is listed exactly once, whatever moved.
 func TestPagingUnderConcurrentUpdates(t *testing.T) {
 	for _, sort := range Sorts {
-		for _, repoFilter := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/repo=%v", sort, repoFilter), func(t *testing.T) {
+		// The three ways to a page: walking an order, the repository's
+		// findings, an owner's repositories (others own most findings).
+		for _, filter := range []string{"none", "repository", "owner"} {
+			t.Run(fmt.Sprintf("%s/%s", sort, filter), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(1, 2))
 				var docs []doc
 				for i := range 300 {
-					docs = append(docs, doc{key: fmt.Sprintf("sast.7.%d", i), typ: "sast", repo: "o/r", source: ghSource, name: "n", status: "ACTIVE", sev: "HIGH",
+					docs = append(docs, doc{key: fmt.Sprintf("sast.7.%d", i), typ: "sast", repo: "o/r", owner: "team-a", source: ghSource, name: "n", status: "ACTIVE", sev: "HIGH",
 						score: rng.IntN(5) * 20, last: t0.Add(-time.Duration(rng.IntN(50)) * time.Hour)})
 				}
-				ix := loaded(t, docs)
-				rev := uint64(len(docs))
+				var others []doc
+				if filter == "owner" {
+					for i := range 3000 {
+						others = append(others, doc{key: fmt.Sprintf("sca.%d.%d", 8+i%30, i), typ: "sca", repo: fmt.Sprintf("o/other-%d", i%30), owner: "team-b", source: ghSource, name: "m", status: "ACTIVE", sev: "LOW", score: i % 100})
+					}
+				}
+				ix := loaded(t, append(slices.Clone(docs), others...))
+				rev := uint64(len(docs) + len(others))
 				q := Query{Sort: sort, Limit: 7}
-				if repoFilter {
+				switch filter {
+				case "repository":
 					q.Repository = "o/r"
+				case "owner":
+					q.Owner = "team-a"
+					c := ix.compile(q.Filter)
+					if _, ok := ix.candidates(&c); !ok {
+						t.Fatal("the owner filter does not take its repositories' findings")
+					}
 				}
 				next := len(docs)
 				seen := pageAll(t, ix, q, func(int) {
@@ -183,7 +198,7 @@ func TestPagingUnderConcurrentUpdates(t *testing.T) {
 						case 1: // a new score and time
 							d.score, d.last = rng.IntN(5)*20+1, t0.Add(-time.Duration(rng.IntN(50))*time.Hour)
 						default: // a new finding
-							d = doc{key: fmt.Sprintf("sast.7.%d", next), typ: "sast", repo: "o/r", source: ghSource, name: "n", status: "ACTIVE", sev: "LOW",
+							d = doc{key: fmt.Sprintf("sast.7.%d", next), typ: "sast", repo: "o/r", owner: "team-a", source: ghSource, name: "n", status: "ACTIVE", sev: "LOW",
 								score: rng.IntN(100), last: t0.Add(-time.Duration(rng.IntN(50)) * time.Hour)}
 							next++
 						}
@@ -357,5 +372,30 @@ func TestChanges(t *testing.T) {
 	ix.Maintain()
 	if n := ix.Stats().Revisions; n != 0 {
 		t.Errorf("%d revisions after 31 days", n)
+	}
+}
+
+// firstN gives what a full sort would, for short and long inputs.
+func TestFirstN(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	cmp := func(a, b elem) int {
+		if a.k != b.k {
+			return int(b.k - a.k)
+		}
+		return int(a.id - b.id)
+	}
+	for _, size := range []int{0, 1, 5, 30, 1000} {
+		for _, n := range []int{1, 2, 8, 51} {
+			xs := make([]elem, size)
+			for i := range xs {
+				xs[i] = elem{k: int64(rng.IntN(20)), id: int32(i)}
+			}
+			want := slices.Clone(xs)
+			slices.SortFunc(want, cmp)
+			want = want[:min(n, len(want))]
+			if got := firstN(slices.Clone(xs), n, cmp); !slices.Equal(got, want) {
+				t.Errorf("size %d, n %d: %v, want %v", size, n, got, want)
+			}
+		}
 	}
 }

@@ -320,23 +320,25 @@ func (ix *Index) candidates(c *compiled) ([][]int32, bool) {
 	if c.anyOwner && c.anySource {
 		return nil, false
 	}
+	// The smaller of the owner's and the source's repositories.
+	set := ix.ownerRepos[c.owner]
+	if c.anyOwner || !c.anySource && len(ix.sourceRepos[c.source]) < len(set) {
+		set = ix.sourceRepos[c.source]
+	}
 	var lists [][]int32
 	total := int64(0)
-	for i := range ix.repos {
-		r := &ix.repos[i]
-		n := r.live
-		if !c.anyOwner {
-			n = min(n, r.owners[c.owner])
+	for ri := range set {
+		r := &ix.repos[ri]
+		if !c.anyOwner && r.owners[c.owner] == 0 || !c.anySource && r.bySource[c.source] == 0 {
+			continue
 		}
-		if !c.anySource {
-			n = min(n, r.bySource[c.source])
-		}
-		if n > 0 {
-			lists = append(lists, r.entries)
-			total += int64(len(r.entries))
+		lists = append(lists, r.entries)
+		total += int64(len(r.entries))
+		if total*candidateShare > ix.agg.live {
+			return nil, false
 		}
 	}
-	return lists, total*candidateShare <= ix.agg.live
+	return lists, true
 }
 
 // countTSS is how many live findings have the filter's type, status and
@@ -371,11 +373,45 @@ func (ix *Index) scanCandidates(lists [][]int32, c *compiled, kind sortKind, m m
 	for _, list := range lists {
 		out = ix.appendMatching(out, list, c, kind, m, at)
 	}
-	slices.SortFunc(out, o.cmp)
-	if len(out) > n {
-		out = out[:n]
+	return firstN(out, n, o.cmp)
+}
+
+// firstN sorts the n first elements of xs (by cmp) and returns them: a
+// heap of n keeps the cost at len(xs)·log n when xs is much longer.
+func firstN(xs []elem, n int, cmp func(a, b elem) int) []elem {
+	if len(xs) <= 4*n {
+		slices.SortFunc(xs, cmp)
+		return xs[:min(n, len(xs))]
 	}
-	return out
+	// A max-heap (by cmp) of the n first seen so far, in xs[:n].
+	h := xs[:n]
+	down := func(i int) {
+		for {
+			l, r, big := 2*i+1, 2*i+2, i
+			if l < n && cmp(h[l], h[big]) > 0 {
+				big = l
+			}
+			if r < n && cmp(h[r], h[big]) > 0 {
+				big = r
+			}
+			if big == i {
+				return
+			}
+			h[i], h[big] = h[big], h[i]
+			i = big
+		}
+	}
+	for i := n/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for _, x := range xs[n:] {
+		if cmp(x, h[0]) < 0 {
+			h[0] = x
+			down(0)
+		}
+	}
+	slices.SortFunc(h, cmp)
+	return h
 }
 
 func (ix *Index) appendMatching(out []elem, list []int32, c *compiled, kind sortKind, m moversOf, at *point) []elem {
