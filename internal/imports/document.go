@@ -66,12 +66,15 @@ func Document(im *transform.ImportMap, asset *finding.Document, repositoryID int
 		ImportScope:            &finding.ImportScope{Tool: sc.Tool, Category: sc.Category, Ref: sc.Ref},
 		SecuritySeverityScore:  securitySeverityScore(r.SecuritySeverity),
 	}
-	if r.Path != "" {
+	if r.Path != "" || r.StartLine > 0 {
+		// A line is kept whatever the path (a location by index, or none).
 		ref := sc.Ref
 		if ref == "" {
 			ref = "refs/heads/" + asset.AssetDetail.RepositoryAssetClass.DefaultBranch
 		}
 		f.Location = &finding.Location{Path: r.Path, StartLine: r.StartLine, EndLine: r.EndLine, Ref: ref, CommitSHA: sc.Commit}
+	}
+	if r.Path != "" {
 		f.FindingDetectionURL = detectionURL(asset, sc, r)
 		f.CorrelationKey = finding.CorrelationKey(asset.VendorAssetID, r.Path, r.StartLine, r.CWEs)
 	}
@@ -149,7 +152,7 @@ func sourceState(r Result) string {
 }
 
 // detectionURL is <repository URL>/blob/<commit, else ref, else default
-// branch>/<path>#L<start>-L<end>.
+// branch>/<path>#L<start>-L<end>; "" for an absolute path.
 func detectionURL(asset *finding.Document, sc Scope, r Result) string {
 	base := asset.AssetDetail.RepositoryAssetClass.RepoURL
 	if base == "" {
@@ -162,8 +165,8 @@ func detectionURL(asset *finding.Document, sc Scope, r Result) string {
 	if rev == "" {
 		rev = asset.AssetDetail.RepositoryAssetClass.DefaultBranch
 	}
-	if base == "" || rev == "" {
-		return ""
+	if base == "" || rev == "" || isAbsPath(r.Path) {
+		return "" // an absolute path is no file of the repository
 	}
 	u := fmt.Sprintf("%s/blob/%s/%s", strings.TrimSuffix(base, "/"), rev, r.Path)
 	if r.StartLine > 0 {
@@ -206,17 +209,20 @@ func Lifecycle(next, stored *finding.Document) *finding.Document {
 }
 
 // Fixed returns stored marked FIXED as of a complete scan at scannedAt
-// that no longer lists it, or nil to leave it: it is not ACTIVE, or a
-// later scan spoke for it. A scan with the same time that listed it was
-// received before this one (imports apply in the order received), and
-// this later one wins, as Lifecycle lets a later scan of the same time
-// list it again.
+// that no longer lists it, or nil to leave it: it is FIXED or REMOVED
+// already, or a later scan spoke for it (Settled tells these apart).
+// Absent means FIXED whatever the status: a DISMISSED finding the scan no
+// longer lists is FIXED too, the rest of its document (its triage, its
+// mitigation) kept, so that the triage applies again if a later scan
+// lists it. A scan with the same time that listed it was received before
+// this one (imports apply in the order received), and this later one
+// wins, as Lifecycle lets a later scan of the same time list it again.
 func Fixed(stored *finding.Document, scannedAt string, now time.Time) *finding.Document {
-	if stored == nil || stored.Finding() == nil {
+	if stored == nil || stored.Finding() == nil || Settled(stored) {
 		return nil
 	}
 	sf := stored.Finding()
-	if sf.FindingStatus != finding.StatusActive || (sf.LastFoundOn != nil && CompareScanTimes(*sf.LastFoundOn, scannedAt) > 0) {
+	if sf.LastFoundOn != nil && CompareScanTimes(*sf.LastFoundOn, scannedAt) > 0 {
 		return nil
 	}
 	d := *stored
@@ -229,4 +235,11 @@ func Fixed(stored *finding.Document, scannedAt string, now time.Time) *finding.D
 	d.Origin = stream.OriginImport
 	d.ObservedAt = now.UTC().Format(time.RFC3339)
 	return &d
+}
+
+// Settled: stored is a finding no complete scan changes by leaving it out
+// (FIXED or REMOVED already).
+func Settled(stored *finding.Document) bool {
+	f := stored.Finding()
+	return f != nil && (f.FindingStatus == finding.StatusFixed || f.FindingStatus == finding.StatusRemoved)
 }

@@ -279,11 +279,23 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, tok tokens.Token)
 		return he
 	}
 	content := sumID(in.hash)
+	// What the request gave applies to every run; the rest comes from
+	// each run (scans.go).
+	p.FromFile = FromFile{Tool: p.Tool == "", Category: p.Category == ""}
+	if !p.FromFile.Tool && p.Format == FormatSARIF {
+		if err := oneTool(sum); err != nil {
+			return fail(http.StatusBadRequest, "%v", err)
+		}
+	}
 	if herr := resolve(&p, sum, received); herr != nil {
 		return herr
 	}
+	scans, err := Scans(p, sum)
+	if err != nil {
+		return fail(http.StatusBadRequest, "%v", err)
+	}
 	p.By = tok.Name
-	return h.store(w, r, p, content, in.compressed(), sum.Results, received)
+	return h.store(w, r, p, scans, content, in.compressed(), sum.Results, received)
 }
 
 // resolve fills the parameters the request left out from the file, and
@@ -322,9 +334,9 @@ func resolve(p *Params, sum Summary, received time.Time) *httpError {
 }
 
 // store answers a validated import: a duplicate when it repeats the
-// latest import of its scope, else a new import stored in JetStream and
-// recorded as its scope's latest (latest.go).
-func (h *Handler) store(w http.ResponseWriter, r *http.Request, p Params, content string, body []byte, results int, received time.Time) *httpError {
+// latest import of every scope it scans, else a new import stored in
+// JetStream and recorded as each scope's latest (latest.go).
+func (h *Handler) store(w http.ResponseWriter, r *http.Request, p Params, scans []Scan, content string, body []byte, results int, received time.Time) *httpError {
 	ctx, cancel := context.WithTimeout(r.Context(), h.opts.PublishTimeout)
 	defer cancel()
 	kv, err := h.bucket(ctx)
@@ -332,21 +344,26 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, p Params, conten
 		h.logger.Error("import not stored", logging.Err(err))
 		return fail(http.StatusServiceUnavailable, "import not stored: JetStream unavailable")
 	}
-	key := latestKey(p)
-	latest, err := getLatest(ctx, kv, key)
-	if err != nil {
-		// Without the scope's latest import a retry cannot be told from a
-		// new scan.
-		h.logger.Error("import not stored", logging.Err(err))
-		return fail(http.StatusServiceUnavailable, "import not stored: JetStream unavailable")
+	keys := make([]string, len(scans))
+	latest := make([]*latestImport, len(scans))
+	for i, sc := range scans {
+		keys[i] = latestKey(p.Repository, sc.Scope)
+		l, err := getLatest(ctx, kv, keys[i])
+		if err != nil {
+			// Without the scope's latest import a retry cannot be told
+			// from a new scan.
+			h.logger.Error("import not stored", logging.Err(err))
+			return fail(http.StatusServiceUnavailable, "import not stored: JetStream unavailable")
+		}
+		latest[i] = l
 	}
 	answer := func(id, status string) {
 		h.logger.Info("import "+status, slog.String(logging.KeyImport, id), slog.String(logging.KeyFormat, p.Format),
 			slog.Int(logging.KeyResults, results), slog.String(logging.KeyBy, p.By))
 		writeJSON(w, http.StatusAccepted, accepted{Import: id, Status: status, Results: results})
 	}
-	if latest != nil && latest.Content == content {
-		answer(latest.Import, StatusDuplicate) // a retried upload
+	if id, ok := retried(content, latest); ok {
+		answer(id, StatusDuplicate) // a retried upload
 		return nil
 	}
 	id := nextID(content, latest)
@@ -364,11 +381,13 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, p Params, conten
 	// Both records are best effort: the import is stored, the processor
 	// records its outcome, and without the latest record an identical
 	// post is taken for a new scan (applied again: no harm).
-	if err := putLatest(ctx, kv, key, latestImport{Import: id, Content: content, ReceivedAt: received.UTC().Format(time.RFC3339Nano)}); err != nil {
-		h.logger.Warn("latest import of the scope not recorded", slog.String(logging.KeyImport, id), logging.Err(err))
+	for _, key := range keys {
+		if err := putLatest(ctx, kv, key, latestImport{Import: id, Content: content, ReceivedAt: received.UTC().Format(time.RFC3339Nano)}); err != nil {
+			h.logger.Warn("latest import of the scope not recorded", slog.String(logging.KeyImport, id), logging.Err(err))
+		}
 	}
 	if err := CreateStatus(ctx, kv, Status{Import: id, Status: StatusAccepted, Format: p.Format, Repository: p.Repository,
-		Tool: p.Tool, Results: results, By: p.By, ReceivedAt: received.UTC().Format(time.RFC3339)}); err != nil {
+		Tool: Tools(scans), Results: results, By: p.By, ReceivedAt: received.UTC().Format(time.RFC3339)}); err != nil {
 		h.logger.Warn("import status not recorded", slog.String(logging.KeyImport, id), logging.Err(err))
 	}
 	answer(id, status)

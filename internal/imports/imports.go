@@ -64,15 +64,18 @@ type Result struct {
 	References     []string
 	// Line is where the result starts in the file (CSV row line; SARIF 0).
 	Line int
+	// Run is the index of the SARIF run the result belongs to (CSV 0).
+	Run int
 }
 
 // Summary is what a file says about the scan as a whole.
 type Summary struct {
-	// Tool is the tool's name (SARIF tool.driver.name; CSV: none).
+	// Tool is the tool's name (SARIF: the first run's tool.driver.name,
+	// else the first named run's; CSV: none).
 	Tool string
-	// Organization is SARIF's tool.driver.organization.
+	// Organization is that run's tool.driver.organization.
 	Organization string
-	// Category is SARIF's runs[0].automationDetails.id.
+	// Category is the first automationDetails.id a run states.
 	Category string
 	// ScannedAt is SARIF's latest invocations[].endTimeUtc.
 	ScannedAt string
@@ -80,6 +83,17 @@ type Summary struct {
 	Commit, Ref string
 	// Results is the number of results.
 	Results int
+	// Runs are SARIF's runs, in order (CSV: none).
+	Runs []Run
+}
+
+// Run is one SARIF run as the summary gives it.
+type Run struct {
+	// Tool and Organization are its tool.driver's name and organization.
+	Tool, Organization string
+	// Category is its automationDetails.id.
+	Category string
+	Results  int
 }
 
 // ParseError is a file that cannot be imported: Line is the CSV row or
@@ -100,10 +114,62 @@ func parseErr(line int, format string, args ...any) error {
 	return &ParseError{Msg: fmt.Sprintf(format, args...), Line: line}
 }
 
-// Parse reads a file of format and calls visit for each result, in file
-// order. A visit error stops the parse and is returned as is.
+// Parse reads a file of format held whole and calls visit for each
+// result, in file order. A visit error stops the parse and is returned as
+// is.
 func Parse(format string, data []byte, visit func(Result) error) (Summary, error) {
-	return ParseReader(format, bytes.NewReader(data), visit)
+	f, err := Open(format, data)
+	if err != nil {
+		return Summary{}, err
+	}
+	return f.Summary, f.Each(visit)
+}
+
+// File is a file held whole, read once: its summary is known before its
+// results are visited (the processor settles each scan's scope from it).
+type File struct {
+	Summary
+	format string
+	data   []byte
+	// runs are the SARIF runs of the first pass (what locates and
+	// classifies a result, wherever in its run it stands).
+	runs []*runState
+}
+
+// Open reads a file of format held whole: it is validated and summarised,
+// its results not yet visited (Each).
+func Open(format string, data []byte) (*File, error) {
+	if format == FormatSARIF {
+		return openSARIF(data)
+	}
+	sum, err := ParseReader(format, bytes.NewReader(data), func(Result) error { return nil })
+	if err != nil {
+		return nil, err
+	}
+	return &File{Summary: sum, format: format, data: data}, nil
+}
+
+func openSARIF(data []byte) (*File, error) {
+	p := newSARIFParser(bytes.NewReader(data), func(Result) error { return nil })
+	p.keep = true
+	sum, err := p.parse()
+	if err != nil {
+		return nil, err
+	}
+	return &File{Summary: sum, format: FormatSARIF, data: data, runs: p.runs}, nil
+}
+
+// Each calls visit for every result of the file, in file order; a visit
+// error stops it and is returned as is.
+func (f *File) Each(visit func(Result) error) error {
+	if f.format != FormatSARIF {
+		_, err := ParseReader(f.format, bytes.NewReader(f.data), visit)
+		return err
+	}
+	p := newSARIFParser(bytes.NewReader(f.data), visit)
+	p.known = f.runs
+	_, err := p.parse()
+	return err
 }
 
 // ParseReader is Parse reading the file from r as it goes: one result at a

@@ -43,9 +43,9 @@ type latestImport struct {
 
 // latestKey is the key of a scope's record: the scope is the repository
 // (case-insensitive), the tool (by its slug, as finding keys name it),
-// the category and the ref of the resolved parameters.
-func latestKey(p Params) string {
-	sum := sha256.Sum256([]byte(strings.Join([]string{strings.ToLower(p.Repository), finding.ToolSlug(p.Tool), p.Category, p.Ref}, "\x00")))
+// the category and the ref of a scan of the import.
+func latestKey(repository string, sc Scope) string {
+	sum := sha256.Sum256([]byte(strings.Join([]string{strings.ToLower(repository), finding.ToolSlug(sc.Tool), sc.Category, sc.Ref}, "\x00")))
 	return latestKeyPrefix + hex.EncodeToString(sum[:16])
 }
 
@@ -75,13 +75,35 @@ func putLatest(ctx context.Context, kv jetstream.KeyValue, key string, l latestI
 	return nil
 }
 
+// retried says whether an import of content id content repeats the
+// latest import of every scope it scans (a retried upload), and which.
+func retried(content string, latest []*latestImport) (string, bool) {
+	if len(latest) == 0 {
+		return "", false
+	}
+	for _, l := range latest {
+		if l == nil || l.Content != content || l.Import != latest[0].Import {
+			return "", false
+		}
+	}
+	return latest[0].Import, true
+}
+
 // nextID is the id of an import of content id content that follows the
-// scope's latest import (nil: none).
-func nextID(content string, latest *latestImport) string {
-	if latest == nil {
+// latest imports of its scopes (nil: none), in the order of its scans. An
+// import of one scope chains on that scope's latest, as it always has.
+func nextID(content string, latest []*latestImport) string {
+	h := sha256.New()
+	chained := false
+	fmt.Fprint(h, content)
+	for _, l := range latest {
+		if l != nil {
+			fmt.Fprintf(h, "\x00%s", l.Import)
+			chained = true
+		}
+	}
+	if !chained {
 		return content
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s", content, latest.Import)
 	return sumID(h)
 }

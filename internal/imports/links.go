@@ -43,13 +43,25 @@ func webURLs(list []string) []string {
 	return out
 }
 
-// repoRelative is a location path cleaned (path.Clean, with \ read as /),
-// or "" when it is empty or climbs out of the repository (its first
-// element after cleaning is ..).
+// repoRelative is a location path cleaned (path.Clean, with \ read as /):
+// a relative one is "" when it is empty or climbs out of the repository
+// (its first element after cleaning is ..); an absolute one (/x, //host/x,
+// C:/x) stays absolute — it names no file of the repository, and is not
+// made to — with .. at its root dropped, as the file system does.
 func repoRelative(p string) string {
 	p = strings.ReplaceAll(strings.TrimSpace(p), `\`, "/")
-	if p == "" {
+	switch {
+	case p == "":
 		return ""
+	case hasDrive(p):
+		return p[:2] + path.Clean("/"+p[2:])
+	case strings.HasPrefix(p, "//"):
+		if c := path.Clean(p[1:]); c != "/" {
+			return "/" + c
+		}
+		return "/"
+	case strings.HasPrefix(p, "/"):
+		return path.Clean(p)
 	}
 	p = path.Clean(p)
 	if p == "." || p == ".." || strings.HasPrefix(p, "../") {

@@ -33,8 +33,9 @@ func TestWebURL(t *testing.T) {
 	}
 }
 
-// TestRepoRelative: paths are cleaned; one that climbs out of the
-// repository is dropped.
+// TestRepoRelative: paths are cleaned; a relative one that climbs out of
+// the repository is dropped, an absolute one stays absolute (.. at its
+// root goes nowhere, as in the file system).
 func TestRepoRelative(t *testing.T) {
 	for in, want := range map[string]string{
 		"src/app.js":            "src/app.js",
@@ -48,6 +49,11 @@ func TestRepoRelative(t *testing.T) {
 		".":                     "",
 		"":                      "",
 		"/abs/../x":             "/x",
+		"/home/u/x.go":          "/home/u/x.go",
+		`C:\x\..\..\y.cs`:       "C:/y.cs",
+		"c:x.cs":                "c:/x.cs",
+		"//host/share/../a":     "//host/a",
+		"/../../etc/passwd":     "/etc/passwd",
 	} {
 		if got := repoRelative(in); got != want {
 			t.Errorf("repoRelative(%q) = %q, want %q", in, got, want)
@@ -67,7 +73,7 @@ const hostileSARIF = `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"T","
 
 // TestHostileLinksAndPaths: a javascript: link and a path out of the
 // repository are dropped from SARIF and CSV results, the findings kept;
-// the document then has no link and no location.
+// the document then has no link and no path (its line stays).
 func TestHostileLinksAndPaths(t *testing.T) {
 	rs, _, err := parseAll(t, FormatSARIF, hostileSARIF)
 	if err != nil || len(rs) != 2 {
@@ -107,7 +113,9 @@ func TestHostileLinksAndPaths(t *testing.T) {
 	}
 	asset := &finding.Document{ExternalAssetID: "https://github.com/o/r", VendorAssetID: "1"}
 	d := Document(im, asset, 1, Scope{Tool: "T", ScannedAt: "2026-11-21T08:30:00Z"}, rs[0], time.Now())
-	if f := d.Finding(); f.FindingURL != "" || f.Location != nil || f.FindingDetectionURL != "" || len(f.References) != 0 {
+	// The line is kept without the path (SARIF's region stands whatever
+	// the uri); no link is built from either.
+	if f := d.Finding(); f.FindingURL != "" || f.Location == nil || f.Location.Path != "" || f.Location.StartLine != 3 || f.FindingDetectionURL != "" || f.CorrelationKey != "" || len(f.References) != 0 {
 		t.Errorf("document of the hostile result: url %q location %+v detection %q references %v", f.FindingURL, f.Location, f.FindingDetectionURL, f.References)
 	}
 	if strings.Contains(d.Finding().Description, "passwd") {

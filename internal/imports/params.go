@@ -35,6 +35,13 @@ const (
 	HeaderEncoding = "Ghas-Import-Encoding"
 	// HeaderBy is the name of the token that posted the import.
 	HeaderBy = "Ghas-Import-By"
+	// HeaderFromFile lists the scope parameters the request left to the
+	// file ("tool", "category", comma-separated): those come from each
+	// run of a SARIF log (scans.go); the tool and category the message
+	// carries for them are its first scan's. Without it (a message of an
+	// older receiver too) the message's tool and category apply to every
+	// run.
+	HeaderFromFile = "Ghas-Import-From-File"
 )
 
 // Params are an import's parameters.
@@ -55,6 +62,9 @@ type Params struct {
 	// By is the name of the token that posted the import (never the
 	// token).
 	By string
+	// FromFile says which of Tool and Category the request left to the
+	// file (they then hold its first scan's).
+	FromFile FromFile
 }
 
 // RepositoryName turns owner/name or a repository URL
@@ -159,6 +169,7 @@ func Message(id string, p Params, body []byte, receivedAt time.Time) *nats.Msg {
 	set(HeaderCategory, p.Category)
 	set(HeaderScannedAt, p.ScannedAt)
 	set(HeaderBy, p.By)
+	set(HeaderFromFile, p.FromFile.header())
 	m.Header.Set(HeaderComplete, strconv.FormatBool(p.Complete))
 	m.Header.Set(stream.HeaderReceivedAt, receivedAt.UTC().Format(time.RFC3339Nano))
 	m.Header.Set(stream.HeaderOrigin, stream.OriginImport)
@@ -181,6 +192,31 @@ func FromHeaders(h nats.Header) (id string, p Params) {
 		Format: h.Get(HeaderFormat), Repository: h.Get(HeaderRepository), Tool: h.Get(HeaderTool), Organization: h.Get(HeaderOrganization),
 		Ref: h.Get(HeaderRef), Commit: h.Get(HeaderCommit), Category: h.Get(HeaderCategory),
 		ScannedAt: h.Get(HeaderScannedAt), Complete: h.Get(HeaderComplete) != "false", By: h.Get(HeaderBy),
+		FromFile: fromFileOf(h.Get(HeaderFromFile)),
 	}
 	return h.Get(HeaderID), p
+}
+
+func (f FromFile) header() string {
+	var out []string
+	if f.Tool {
+		out = append(out, "tool")
+	}
+	if f.Category {
+		out = append(out, "category")
+	}
+	return strings.Join(out, ",")
+}
+
+func fromFileOf(v string) FromFile {
+	var f FromFile
+	for _, x := range strings.Split(v, ",") {
+		switch strings.TrimSpace(x) {
+		case "tool":
+			f.Tool = true
+		case "category":
+			f.Category = true
+		}
+	}
+	return f
 }

@@ -88,8 +88,10 @@ func TestCSVShapes(t *testing.T) {
 	}
 }
 
-func TestSARIFPaths(t *testing.T) {
-	bases := map[string]string{"%SRCROOT%": "file:///work/repo/"}
+// TestSARIFIdentityPath: the path form a result without fingerprints is
+// identified by is the one it always was (ids stay across upgrades).
+func TestSARIFIdentityPath(t *testing.T) {
+	bases := map[string]sarifBase{"%SRCROOT%": {uri: "file:///work/repo/"}}
 	for in, want := range map[[2]string]string{
 		{"src/a.js", "%SRCROOT%"}:          "src/a.js",
 		{"file:///work/repo/src/a.js", ""}: "src/a.js",
@@ -98,8 +100,8 @@ func TestSARIFPaths(t *testing.T) {
 		{"file://host/share/e.py", ""}:     "share/e.py",
 		{"", ""}:                           "",
 	} {
-		if got := repoPath(in[0], in[1], bases); got != want {
-			t.Errorf("repoPath(%q, %q) = %q, want %q", in[0], in[1], got, want)
+		if got := identityPath(in[0], in[1], bases); got != want {
+			t.Errorf("identityPath(%q, %q) = %q, want %q", in[0], in[1], got, want)
 		}
 	}
 }

@@ -3,55 +3,18 @@ package imports
 import (
 	"encoding/json"
 	"errors"
-	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 )
 
 // Mapping one decoded SARIF result (and its rule) to a Result.
 
-// rule finds the result's rule: rule.index / ruleIndex into the driver's
-// (or the extension's, with rule.toolComponent.index) rules, else by id.
-func (rs *runState) rule(r *sarifResult) *sarifRule {
-	comp := &rs.tool.Driver
-	idx := r.RuleIndex
-	id := r.RuleID
-	if r.Rule != nil {
-		if r.Rule.Index != nil {
-			idx = r.Rule.Index
-		}
-		if id == "" {
-			id = r.Rule.ID
-		}
-		if tc := r.Rule.ToolComponent; tc != nil && tc.Index != nil && *tc.Index >= 0 && *tc.Index < len(rs.tool.Extensions) {
-			comp = &rs.tool.Extensions[*tc.Index]
-		}
-	}
-	if idx != nil && *idx >= 0 && *idx < len(comp.Rules) {
-		return &comp.Rules[*idx]
-	}
-	if id == "" {
-		return nil
-	}
-	for _, c := range append([]*sarifComponent{&rs.tool.Driver}, extPtrs(rs.tool.Extensions)...) {
-		for i := range c.Rules {
-			if c.Rules[i].ID == id {
-				return &c.Rules[i]
-			}
-		}
-	}
-	return nil
-}
+// sarifDefaultLevel is SARIF's level of a result that states none, whose
+// rule states none either (SARIF 2.1.0, 3.27.10 and 3.50.3).
+const sarifDefaultLevel = "warning"
 
-func extPtrs(e []sarifComponent) []*sarifComponent {
-	out := make([]*sarifComponent, len(e))
-	for i := range e {
-		out[i] = &e[i]
-	}
-	return out
-}
-
-func mapSARIF(rs *runState, r *sarifResult) (Result, error) {
+func (rs *runState) mapResult(r *sarifResult) (Result, error) {
 	rule := rs.rule(r)
 	var out Result
 	out.RuleID = r.RuleID
@@ -78,33 +41,28 @@ func mapSARIF(rs *runState, r *sarifResult) (Result, error) {
 		if out.SecuritySeverity = score(props.SecuritySeverity); out.SecuritySeverity == "" {
 			out.SecuritySeverity = score(rule.Properties.SecuritySeverity)
 		}
-		for _, t := range rule.Properties.Tags {
-			out.CWEs = addCWE(out.CWEs, cweOf(t))
-		}
 		out.Confidence = firstOf(props.Confidence, rule.Properties.Confidence, rule.Properties.Precision)
 	} else {
 		out.SecuritySeverity = score(props.SecuritySeverity)
 		out.Confidence = firstOf(props.Confidence, props.Precision)
 	}
-	for _, t := range props.Tags {
-		out.CWEs = addCWE(out.CWEs, cweOf(t))
+	if out.Level == "" {
+		out.Level = sarifDefaultLevel
 	}
+	out.CWEs = rs.cwes(rule, r)
 	if out.Name == "" {
 		out.Name = firstOf(out.RuleID, firstLine(out.Description))
 	}
-	written := "" // the path as the file gives it: the identity below has always used it
+	written := "" // the path the identity below has always used
 	if len(r.Locations) > 0 {
 		pl := r.Locations[0].PhysicalLocation
-		written = repoPath(pl.ArtifactLocation.URI, pl.ArtifactLocation.URIBaseID, rs.baseURIs)
-		out.Path = repoRelative(written)
+		uri, baseID := rs.location(pl.ArtifactLocation)
+		written = identityPath(uri, baseID, rs.bases)
+		out.Path = repoRelative(rs.sarifPath(uri, baseID))
 		out.StartLine = max(pl.Region.StartLine, 0)
 		out.EndLine = max(pl.Region.EndLine, out.StartLine)
 	}
-	for _, s := range r.Suppressions {
-		if s.Status == "" || strings.EqualFold(s.Status, "accepted") {
-			out.Suppressed = true
-		}
-	}
+	out.Suppressed, out.Note = suppressed(r)
 	out.Absent = r.BaselineState == "absent"
 	if out.Name == "" {
 		return Result{}, errors.New("no ruleId, rule or message")
@@ -122,6 +80,78 @@ func mapSARIF(rs *runState, r *sarifResult) (Result, error) {
 	return out, nil
 }
 
+// cwes merges every CWE the result and its rule state — tags
+// (external/cwe/cwe-89, CWE-89), a cwe property (Snyk), the rule's
+// relationships to a CWE taxonomy (gosec, KICS) and the result's taxa —
+// without repeats, sorted by number.
+func (rs *runState) cwes(rule *sarifRule, r *sarifResult) []string {
+	var list []string
+	if rule != nil {
+		for _, t := range rule.Properties.Tags {
+			list = addCWE(list, cweOf(t))
+		}
+		list = cweProperty(list, rule.Properties.CWE)
+		list = rs.cwesOfRefs(list, rule.Relationships, true)
+	}
+	for _, t := range r.Properties.Tags {
+		list = addCWE(list, cweOf(t))
+	}
+	list = cweProperty(list, r.Properties.CWE)
+	list = rs.cwesOfRefs(list, r.Taxa, false)
+	sortCWEs(list)
+	return list
+}
+
+// cweProperty adds a cwe property given as a string or a list of them.
+func cweProperty(list []string, raw json.RawMessage) []string {
+	if len(raw) == 0 {
+		return list
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return addCWE(list, cweOf(one))
+	}
+	var many []string
+	if json.Unmarshal(raw, &many) == nil {
+		for _, c := range many {
+			list = addCWE(list, cweOf(c))
+		}
+	}
+	return list
+}
+
+// sortCWEs orders CWE-<n> ids by n.
+func sortCWEs(list []string) {
+	num := func(c string) int {
+		n, _ := strconv.Atoi(strings.TrimPrefix(c, "CWE-"))
+		return n
+	}
+	sort.SliceStable(list, func(i, j int) bool { return num(list[i]) < num(list[j]) })
+}
+
+// suppressed applies SARIF's suppressions: a result is suppressed when
+// one entry is accepted (a status of accepted, or none: SARIF's default)
+// and none is still under review; a rejected entry counts for nothing.
+// note is the first accepted entry's justification.
+func suppressed(r *sarifResult) (ok bool, note string) {
+	accepted, review := false, false
+	for _, s := range r.Suppressions {
+		switch strings.ToLower(strings.TrimSpace(s.Status)) {
+		case "", "accepted":
+			if !accepted {
+				note = strings.TrimSpace(s.Justification)
+			}
+			accepted = true
+		case "underreview":
+			review = true
+		}
+	}
+	if !accepted || review {
+		return false, ""
+	}
+	return true, note
+}
+
 // score is a security-severity given as a JSON string or number.
 func score(raw json.RawMessage) string {
 	if len(raw) == 0 || string(raw) == "null" {
@@ -136,35 +166,6 @@ func score(raw json.RawMessage) string {
 		return strconv.FormatFloat(f, 'f', -1, 64)
 	}
 	return ""
-}
-
-// repoPath makes an artifact URI repository-relative: a uriBaseId's base
-// and file:// are removed, percent-escapes decoded, ./ and / dropped.
-func repoPath(uri, baseID string, bases map[string]string) string {
-	if uri == "" {
-		return ""
-	}
-	if base := bases[baseID]; base != "" && strings.HasPrefix(uri, base) {
-		uri = strings.TrimPrefix(uri, base)
-	}
-	for _, base := range bases {
-		if base != "" && strings.HasPrefix(base, "file:") && strings.HasPrefix(uri, base) {
-			uri = strings.TrimPrefix(uri, base)
-		}
-	}
-	if strings.HasPrefix(uri, "file://") {
-		uri = strings.TrimPrefix(uri, "file://")
-		if i := strings.IndexByte(uri, '/'); i > 0 {
-			uri = uri[i:] // file://host/path
-		}
-	}
-	if u, err := url.PathUnescape(uri); err == nil {
-		uri = u
-	}
-	for strings.HasPrefix(uri, "./") {
-		uri = uri[2:]
-	}
-	return strings.TrimLeft(uri, "/")
 }
 
 func firstOf(vs ...string) string {

@@ -35,17 +35,17 @@ type absentScan struct {
 }
 
 // absentOutcome counts what settling did; kept are the ids of the scope,
-// found without a record, that the scan left ACTIVE because a later scan
-// listed them: the next record keeps them so the next complete scan still
-// speaks for them.
+// found without a record, that the scan left as they were because a
+// later scan listed them: the next record keeps them so the next complete
+// scan still speaks for them.
 type absentOutcome struct {
 	fixed, removed int
 	kept           []string
 }
 
-// settleAbsent marks FIXED every ACTIVE finding of the scope the scan no
-// longer lists (REMOVED out-of-scope when the filters exclude it now),
-// each under compare-and-set, one write per change. rec is the scope's
+// settleAbsent marks FIXED every finding of the scope the scan no longer
+// lists, DISMISSED ones too (REMOVED out-of-scope when the filters exclude
+// it now), each under compare-and-set, one write per change. rec is the scope's
 // record, nil when there is none.
 func (p *Processor) settleAbsent(ctx context.Context, a absentScan, rec *scopeRecord) (absentOutcome, error) {
 	var out absentOutcome
@@ -65,7 +65,7 @@ func (p *Processor) settleAbsent(ctx context.Context, a absentScan, rec *scopeRe
 				return d, nil
 			}
 			d := imports.Fixed(stored, a.scannedAt, a.now)
-			kept = d == nil && stored != nil && stored.Finding() != nil && stored.Finding().FindingStatus == finding.StatusActive
+			kept = d == nil && stored != nil && stored.Finding() != nil && !imports.Settled(stored)
 			return d, nil
 		})
 		if err != nil {

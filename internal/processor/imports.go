@@ -106,6 +106,28 @@ func (p *Processor) importFile(ctx context.Context, msg jetstream.Msg) (string, 
 	return result, err
 }
 
+// scanRun is one scan of an import being applied (imports.Scans: the
+// runs of one tool and category): its scope's record, and what it listed.
+type scanRun struct {
+	imports.Scan
+	key string
+	rec *scopeRecord
+	rev uint64
+	// done: a later scan of the scope, or this very import, was applied
+	// already; the scan changes nothing.
+	done bool
+	seen map[string]bool
+	// hashes are guarded by hashMu (workers write them).
+	hashes map[string]string
+	hashMu sync.Mutex
+}
+
+// importWork is one finding to write, with its scan.
+type importWork struct {
+	doc  finding.Document
+	scan *scanRun
+}
+
 func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte) (string, error) {
 	params := run.params
 	repo, err := p.resolveRepository(ctx, run.kvSt, params.Repository) // importrepo.go
@@ -119,31 +141,63 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 	inScope := filter.Type(finding.SAST) && filter.Repository(repo.Facts) == scope.In
 	maps := p.maps.Current()
 	im := maps.Imports()
-	vendor := im.Vendor(params.Tool, params.Organization)
-	scan := imports.Scope{Tool: params.Tool, Organization: params.Organization, Category: params.Category, Ref: params.Ref, Commit: params.Commit, ScannedAt: params.ScannedAt}
-	scopeKey := scopeKeyPrefix + fmt.Sprint(repoID) + "." + shortHash(finding.ToolSlug(params.Tool), params.Category, params.Ref)
-	rec, recRev, err := getJSON[scopeRecord](ctx, run.kvSt, scopeKey)
+	file, err := imports.Open(params.Format, data)
 	if err != nil {
+		var pe *imports.ParseError
+		if errors.As(err, &pe) {
+			return "", fmt.Errorf("%w: %v", transform.ErrInvalid, err)
+		}
 		return "", err
 	}
+	// Every run counts on its own: one scan per tool and category
+	// (imports.Scans), each settling its own scope.
+	scans, err := imports.Scans(params, file.Summary)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", transform.ErrInvalid, err)
+	}
+	run.status.Tool = imports.Tools(scans)
 	imJSON, _ := json.Marshal(im)
 	fingerprint := shortHash(run.id, string(imJSON), asset.ContentHash())
 	if fp := filter.Fingerprint(); fp != "" {
 		fingerprint = shortHash(fingerprint, fp) // a change of the filters applies the import again
 	}
-	if rec != nil && (imports.CompareScanTimes(rec.ScannedAt, params.ScannedAt) > 0 || (rec.Fingerprint == fingerprint && params.Complete)) {
-		// A later scan of the scope was applied already, or this very
-		// import: nothing changes.
-		run.status.Results, run.status.Findings.Unchanged = rec.Results, rec.Results
+	var (
+		counts  [5]atomic.Int64 // new, changed, unchanged, fixed, out of scope
+		results int
+		runs    = make([]*scanRun, len(scans))
+		pending []*scanRun
+	)
+	for i, sc := range scans {
+		sr := &scanRun{Scan: sc, seen: map[string]bool{}, hashes: map[string]string{}}
+		sr.key = scopeKeyPrefix + fmt.Sprint(repoID) + "." + shortHash(finding.ToolSlug(sc.Tool), sc.Category, sc.Ref)
+		if sr.rec, sr.rev, err = getJSON[scopeRecord](ctx, run.kvSt, sr.key); err != nil {
+			return "", err
+		}
+		if rec := sr.rec; rec != nil && (imports.CompareScanTimes(rec.ScannedAt, params.ScannedAt) > 0 || (rec.Fingerprint == fingerprint && params.Complete)) {
+			// A later scan of the scope was applied already, or this very
+			// import: nothing changes.
+			sr.done = true
+			results += rec.Results
+			counts[2].Add(int64(rec.Results))
+		} else {
+			results += sc.Results
+			pending = append(pending, sr)
+		}
+		runs[i] = sr
+	}
+	if len(pending) == 0 {
+		run.status.Results, run.status.Findings.Unchanged = results, int(counts[2].Load())
 		return "unchanged", nil
 	}
-	source := vendor.Source
-	if !inScope {
-		source = "" // out of scope: the repository gains no source
-	}
-	sources, err := p.importSources(ctx, run.kvSt, repoID, asset, source)
-	if err != nil {
-		return "", err
+	var sources []string
+	for _, sr := range pending {
+		source := im.Vendor(sr.Tool, sr.Organization).Source
+		if !inScope {
+			source = "" // out of scope: the repository gains no source
+		}
+		if sources, err = p.importSources(ctx, run.kvSt, repoID, asset, source); err != nil {
+			return "", err
+		}
 	}
 	asset.AssetDetail.Sources = sources
 
@@ -151,18 +205,15 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 		wg       sync.WaitGroup
 		firstErr error
 		errOnce  sync.Once
-		counts   [5]atomic.Int64 // new, changed, unchanged, fixed, out of scope
-		seen     = map[string]bool{}
-		hashes   = map[string]string{}
-		hashMu   sync.Mutex
 	)
-	work := make(chan finding.Document)
+	work := make(chan importWork)
 	now := p.cfg.Now()
 	for range importWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for doc := range work {
+			for w := range work {
+				doc, sr := w.doc, w.scan
 				_, h, err := doc.Encode()
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
@@ -172,10 +223,10 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 				if fp := filter.Fingerprint(); fp != "" {
 					h += "." + fp
 				}
-				hashMu.Lock()
-				hashes[id] = h
-				hashMu.Unlock()
-				if rec != nil && rec.ScannedAt == params.ScannedAt && rec.Hashes[id] == h {
+				sr.hashMu.Lock()
+				sr.hashes[id] = h
+				sr.hashMu.Unlock()
+				if rec := sr.rec; rec != nil && rec.ScannedAt == params.ScannedAt && rec.Hashes[id] == h {
 					counts[2].Add(1) // built the same by a scan of the same time: stored already
 					continue
 				}
@@ -209,16 +260,32 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 			}
 		}()
 	}
-	sum, perr := imports.Parse(params.Format, data, func(r imports.Result) error {
-		if seen[r.ID] {
-			return nil // the same finding twice in one file
+	scanOf := imports.ScanOfRun(scans, len(file.Runs))
+	keys := map[string]bool{} // one document per finding in one import
+	perr := file.Each(func(r imports.Result) error {
+		sr := runs[0]
+		if params.Format == imports.FormatSARIF {
+			if r.Run >= len(scanOf) || scanOf[r.Run] < 0 {
+				return nil // a run no scan holds (no tool, no results)
+			}
+			sr = runs[scanOf[r.Run]]
 		}
-		seen[r.ID] = true
+		if sr.done || sr.seen[r.ID] {
+			return nil // the same finding twice in one scan
+		}
+		sr.seen[r.ID] = true
+		// Runs of one tool in two categories may list the same finding:
+		// the first writes it, neither scan fixes it.
+		key := finding.ImportKey(finding.SAST, repoID, sr.Tool, r.ID)
+		if keys[key] {
+			return nil
+		}
+		keys[key] = true
 		if firstErr != nil {
 			return firstErr
 		}
 		select {
-		case work <- imports.Document(im, &asset, repoID, scan, r, now):
+		case work <- importWork{doc: imports.Document(im, &asset, repoID, sr.Scope, r, now), scan: sr}:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -236,20 +303,38 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 	if firstErr != nil {
 		return "", firstErr
 	}
-	run.status.Results = sum.Results
-	ids := make([]string, 0, len(seen))
-	for id := range seen {
+	for _, sr := range pending {
+		if err := p.settleScan(ctx, run, repo, sr, fingerprint, now, &counts); err != nil {
+			return "", err
+		}
+	}
+	run.status.Results = results
+	run.status.Findings = imports.Counts{New: int(counts[0].Load()), Changed: int(counts[1].Load()), Unchanged: int(counts[2].Load()), Fixed: int(counts[3].Load()),
+		OutOfScope: int(counts[4].Load())}
+	if counts[0].Load()+counts[1].Load()+counts[3].Load() > 0 {
+		return "processed", nil
+	}
+	return "unchanged", nil
+}
+
+// settleScan ends one scan of an import: a complete scan fixes what its
+// scope no longer lists (importabsent.go); the scope's record then holds
+// the scan (a partial scan adds what it listed and moves no scan time).
+func (p *Processor) settleScan(ctx context.Context, run *importRun, repo resolvedRepository, sr *scanRun, fingerprint string, now time.Time, counts *[5]atomic.Int64) error {
+	params := run.params
+	ids := make([]string, 0, len(sr.seen))
+	for id := range sr.seen {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	if params.Complete {
 		// Without a record the scope's findings come from the state
 		// (importabsent.go).
-		a := absentScan{repoID: repoID, facts: repo.Facts, filter: filter, tool: params.Tool, category: params.Category, ref: params.Ref,
-			scannedAt: params.ScannedAt, now: now, seen: seen}
-		out, err := p.settleAbsent(ctx, a, rec)
+		a := absentScan{repoID: repo.ID, facts: repo.Facts, filter: p.cfg.Scope, tool: sr.Tool, category: sr.Category, ref: sr.Ref,
+			scannedAt: params.ScannedAt, now: now, seen: sr.seen}
+		out, err := p.settleAbsent(ctx, a, sr.rec)
 		if err != nil {
-			return "", err
+			return err
 		}
 		counts[3].Add(int64(out.fixed))
 		counts[4].Add(int64(out.removed))
@@ -260,26 +345,18 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 			ids = mergeSorted(ids, out.kept)
 		}
 	}
-	next := scopeRecord{ScannedAt: params.ScannedAt, IDs: ids, Fingerprint: fingerprint, Results: sum.Results, Hashes: hashes, Tool: params.Tool, Category: params.Category, Ref: params.Ref}
+	next := scopeRecord{ScannedAt: params.ScannedAt, IDs: ids, Fingerprint: fingerprint, Results: sr.Results, Hashes: sr.hashes, Tool: sr.Tool, Category: sr.Category, Ref: sr.Ref}
 	if !params.Complete {
 		// A partial scan fixes nothing and moves no scan time; a later
 		// complete scan still sees what it listed.
-		next = scopeRecord{Tool: params.Tool, Category: params.Category, Ref: params.Ref}
-		if rec != nil {
-			next = *rec
+		next = scopeRecord{Tool: sr.Tool, Category: sr.Category, Ref: sr.Ref}
+		if sr.rec != nil {
+			next = *sr.rec
 		}
 		next.IDs = mergeSorted(next.IDs, ids)
 		next.Hashes = nil
 	}
-	if err := putJSON(ctx, run.kvSt, scopeKey, next, recRev); err != nil {
-		return "", err // another import of the scope raced: retried
-	}
-	run.status.Findings = imports.Counts{New: int(counts[0].Load()), Changed: int(counts[1].Load()), Unchanged: int(counts[2].Load()), Fixed: int(counts[3].Load()),
-		OutOfScope: int(counts[4].Load())}
-	if counts[0].Load()+counts[1].Load()+counts[3].Load() > 0 {
-		return "processed", nil
-	}
-	return "unchanged", nil
+	return putJSON(ctx, run.kvSt, sr.key, next, sr.rev) // another import of the scope raced: retried
 }
 
 // importSources is the sorted list of sources that reported findings on
