@@ -87,15 +87,25 @@ func TestScore(t *testing.T) {
 			f.FindingType.Vulnerability.CVSS = &finding.CVSS{Vector: "CVSS:3.1/AV:N"}
 		}), 45, []finding.Factor{f("severity", "MEDIUM", 45)}},
 		// epss bands.
-		{"epss 0.5", with(sca("HIGH"), func(_ *finding.Document, f *finding.Finding) { f.FindingType.Vulnerability.ExploitCodeMaturity = ptr(0.5) }),
+		{"epss 0.5", with(sca("HIGH"), func(_ *finding.Document, f *finding.Finding) {
+			f.FindingType.Vulnerability.ExploitCodeMaturity = ptr(0.5)
+		}),
 			85, []finding.Factor{f("severity", "HIGH", 70), f("epss", "0.5", 15)}},
-		{"epss 0.97", with(sca("HIGH"), func(_ *finding.Document, f *finding.Finding) { f.FindingType.Vulnerability.ExploitCodeMaturity = ptr(0.97) }),
+		{"epss 0.97", with(sca("HIGH"), func(_ *finding.Document, f *finding.Finding) {
+			f.FindingType.Vulnerability.ExploitCodeMaturity = ptr(0.97)
+		}),
 			85, []finding.Factor{f("severity", "HIGH", 70), f("epss", "0.97", 15)}},
-		{"epss 0.1", with(sca("HIGH"), func(_ *finding.Document, f *finding.Finding) { f.FindingType.Vulnerability.ExploitCodeMaturity = ptr(0.1) }),
+		{"epss 0.1", with(sca("HIGH"), func(_ *finding.Document, f *finding.Finding) {
+			f.FindingType.Vulnerability.ExploitCodeMaturity = ptr(0.1)
+		}),
 			78, []finding.Factor{f("severity", "HIGH", 70), f("epss", "0.1", 8)}},
-		{"epss 0.01", with(sca("HIGH"), func(_ *finding.Document, f *finding.Finding) { f.FindingType.Vulnerability.ExploitCodeMaturity = ptr(0.01) }),
+		{"epss 0.01", with(sca("HIGH"), func(_ *finding.Document, f *finding.Finding) {
+			f.FindingType.Vulnerability.ExploitCodeMaturity = ptr(0.01)
+		}),
 			73, []finding.Factor{f("severity", "HIGH", 70), f("epss", "0.01", 3)}},
-		{"epss below the bands", with(sca("HIGH"), func(_ *finding.Document, f *finding.Finding) { f.FindingType.Vulnerability.ExploitCodeMaturity = ptr(0.0099) }),
+		{"epss below the bands", with(sca("HIGH"), func(_ *finding.Document, f *finding.Finding) {
+			f.FindingType.Vulnerability.ExploitCodeMaturity = ptr(0.0099)
+		}),
 			70, []finding.Factor{f("severity", "HIGH", 70)}},
 		// secrets.
 		{"active secret", with(secret("CRITICAL"), func(_ *finding.Document, f *finding.Finding) { f.Validity = "active" }),
@@ -114,24 +124,36 @@ func TestScore(t *testing.T) {
 			f.PushProtectionBypass = &finding.PushProtectionBypass{By: "octocat"}
 		}), 75, []finding.Factor{f("severity", "HIGH", 70), f("secret-reach", "push-protection-bypassed", 5)}},
 		// exposure.
-		{"public", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) { d.AssetDetail.RepositoryAssetClass.Visibility = "public" }),
+		{"public", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) {
+			d.AssetDetail.RepositoryAssetClass.Visibility = "public"
+		}),
 			80, []finding.Factor{f("severity", "HIGH", 70), f("exposure", "public", 10)}},
-		{"internal", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) { d.AssetDetail.RepositoryAssetClass.Visibility = "internal" }),
+		{"internal", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) {
+			d.AssetDetail.RepositoryAssetClass.Visibility = "internal"
+		}),
 			70, []finding.Factor{f("severity", "HIGH", 70)}},
 		{"archived", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) { d.AssetDetail.RepositoryAssetClass.Archived = true }),
 			50, []finding.Factor{f("severity", "HIGH", 70), f("exposure", "archived", -20)}},
 		// criticality.
-		{"criticality critical", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) { d.AssetDetail.RepositoryAssetClass.Criticality = "critical" }),
+		{"criticality critical", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) {
+			d.AssetDetail.RepositoryAssetClass.Criticality = "critical"
+		}),
 			85, []finding.Factor{f("severity", "HIGH", 70), f("criticality", "critical", 15)}},
 		{"criticality high", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) { d.AssetDetail.RepositoryAssetClass.Criticality = "high" }),
 			78, []finding.Factor{f("severity", "HIGH", 70), f("criticality", "high", 8)}},
-		{"criticality medium", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) { d.AssetDetail.RepositoryAssetClass.Criticality = "medium" }),
+		{"criticality medium", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) {
+			d.AssetDetail.RepositoryAssetClass.Criticality = "medium"
+		}),
 			70, []finding.Factor{f("severity", "HIGH", 70)}},
 		{"criticality low", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) { d.AssetDetail.RepositoryAssetClass.Criticality = "low" }),
 			60, []finding.Factor{f("severity", "HIGH", 70), f("criticality", "low", -10)}},
-		{"criticality in capitals", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) { d.AssetDetail.RepositoryAssetClass.Criticality = "Critical" }),
+		{"criticality in capitals", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) {
+			d.AssetDetail.RepositoryAssetClass.Criticality = "Critical"
+		}),
 			85, []finding.Factor{f("severity", "HIGH", 70), f("criticality", "critical", 15)}},
-		{"criticality unknown", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) { d.AssetDetail.RepositoryAssetClass.Criticality = "tier-1" }),
+		{"criticality unknown", with(sast("HIGH"), func(d *finding.Document, _ *finding.Finding) {
+			d.AssetDetail.RepositoryAssetClass.Criticality = "tier-1"
+		}),
 			70, []finding.Factor{f("severity", "HIGH", 70)}},
 		// corroborated.
 		{"corroborated", with(sast("HIGH"), func(_ *finding.Document, f *finding.Finding) { f.Corroborated = true }),
