@@ -22,7 +22,10 @@ import (
 //
 // An import's id chains on the latest import of its scope: the first
 // import of a scope has its content id (ID), every later one the hash of
-// its content id and the id of the import it follows. So X, Y, X gives
+// its content id and the id of the import it follows. A SARIF log of
+// several scopes (runs of several tools or categories, scans.go) has a
+// record in each; it is a duplicate when it is the latest of every one,
+// and its id chains on each scope's latest in the order of its scans. So X, Y, X gives
 // three ids (the third X is not JetStream's duplicate of the first, whose
 // Nats-Msg-Id it would otherwise repeat), while two concurrent retries of
 // one upload, which both find the same latest import, compute the same id
