@@ -66,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.reps, "reps", 5, "requests of each /api/changes measurement")
 	fs.DurationVar(&o.dur, "d", 20*time.Second, "duration of each latency run")
 	env := fs.String("env", "", "extra environment of the console, comma-separated KEY=VALUE (e.g. GOMEMLIMIT=400MiB)")
+	store := fs.String("store", "", "keep the JetStream data in this folder and, when it holds a fill already, measure again without filling")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,12 +79,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	jsDir := filepath.Join(dir, "js")
+	if *store != "" {
+		jsDir = *store
+	}
+	marker := filepath.Join(jsDir, "consoleload-changes-from")
 
 	fmt.Fprintf(stderr, "building cmd/console\n")
 	if err := proc.Build(ctx, ".", filepath.Join(dir, "bin"), stderr, "./cmd/console"); err != nil {
 		return err
 	}
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "js"), NoLog: true, NoSigs: true,
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: jsDir, NoLog: true, NoSigs: true,
 		JetStreamMaxMemory: 256 << 20, JetStreamMaxStore: 64 << 30})
 	if err != nil {
 		return err
@@ -106,31 +112,45 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	w := &world{n: o.findings, repos: o.repos, rng: rand.New(rand.NewPCG(1, 2)), rev: make([]uint64, o.findings),
-		status: make([]string, o.findings), sev: make([]string, o.findings), score: make([]int, o.findings), now: time.Now().UTC()}
-	start := time.Now()
-	if err := fill(ctx, js, w); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "filled %d findings across %d repositories in %s\n", o.findings, o.repos, time.Since(start).Round(time.Millisecond))
-	if err := waitSourced(ctx, js); err != nil {
-		return err
-	}
-	changesFrom := time.Now().UTC()
-	time.Sleep(10 * time.Millisecond)
-	start = time.Now()
-	if err := change(ctx, js, w, o.changes); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "wrote %d changes in %s\n", o.changes, time.Since(start).Round(time.Millisecond))
-	if err := waitSourced(ctx, js); err != nil {
-		return err
+	var changesFrom time.Time
+	if b, err := os.ReadFile(marker); err == nil {
+		// A kept fill: the same findings and changes as when it was made.
+		if changesFrom, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b))); err != nil {
+			return fmt.Errorf("%s: %w", marker, err)
+		}
+		fmt.Fprintf(stderr, "measuring the fill kept in %s\n", jsDir)
+	} else {
+		w := &world{n: o.findings, repos: o.repos, rng: rand.New(rand.NewPCG(1, 2)), rev: make([]uint64, o.findings),
+			status: make([]string, o.findings), sev: make([]string, o.findings), score: make([]int, o.findings), now: time.Now().UTC()}
+		start := time.Now()
+		if err := fill(ctx, js, w); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "filled %d findings across %d repositories in %s\n", o.findings, o.repos, time.Since(start).Round(time.Millisecond))
+		if err := waitSourced(ctx, js); err != nil {
+			return err
+		}
+		changesFrom = time.Now().UTC()
+		time.Sleep(10 * time.Millisecond)
+		start = time.Now()
+		if err := change(ctx, js, w, o.changes); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "wrote %d changes in %s\n", o.changes, time.Since(start).Round(time.Millisecond))
+		if err := waitSourced(ctx, js); err != nil {
+			return err
+		}
+		if *store != "" {
+			if err := os.WriteFile(marker, []byte(changesFrom.Format(time.RFC3339Nano)), 0o644); err != nil {
+				return err
+			}
+		}
 	}
 	kvSize, fsSize := streamBytes(ctx, js, stream.FindingsKVStream), streamBytes(ctx, js, stream.FindingsStream)
 
 	// The console, as its own process.
 	var addrs []string
-	start = time.Now()
+	start := time.Now()
 	p, addrs, err := proc.StartOnFreeAddrs(ctx, 2, func(a []string) proc.Spec {
 		return proc.Spec{Name: "console", Path: filepath.Join(dir, "bin", "console"), Output: stderr, ReadyTimeout: 10 * time.Minute,
 			Env:   append([]string{"NATS_URL=" + srv.ClientURL(), "CONSOLE_ADDR=" + a[0], "ADMIN_ADDR=" + a[1], "LOG_LEVEL=info"}, o.env...),

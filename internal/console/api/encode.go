@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ghas-relay/ghas-relay/internal/console/index"
@@ -13,54 +14,74 @@ import (
 // hand, without reflection, in the JSON encoding/json would write (the
 // same escapes, HTML characters included).
 
-// appendChanges writes c as JSON.
-func appendChanges(b []byte, c index.Changes) []byte {
+// appendChangeView writes one change of EachChange.
+func appendChangeView(b []byte, v *index.ChangeView) []byte {
+	b = appendChange(b, v.Kind, v.FindingKey, v.Type, v.Name, v.Repository, v.Owner)
+	b = append(b, `,"from":`...)
+	switch {
+	case v.Scores:
+		b = strconv.AppendInt(b, int64(v.FromScore), 10)
+		b = append(b, `,"to":`...)
+		b = strconv.AppendInt(b, int64(v.ToScore), 10)
+	default:
+		if v.From == "" {
+			b = append(b, "null"...)
+		} else {
+			b = appendString(b, v.From)
+		}
+		b = append(b, `,"to":`...)
+		b = appendString(b, v.To)
+	}
+	b = append(b, `,"when":"`...)
+	b = time.UnixMilli(v.AtMillis).UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}`...)
+}
+
+// The head and tail of the answer: the window first, the changes, then
+// the counts (known once the window was read) — the order encoding/json
+// would not use, which clients do not depend on.
+func appendChangesHead(b []byte, since, until string) []byte {
 	b = append(b, `{"since":`...)
-	b = appendString(b, c.Since)
+	b = appendString(b, since)
 	b = append(b, `,"until":`...)
-	b = appendString(b, c.Until)
-	b = append(b, `,"counts":{`...)
-	kinds := slices.Sorted(maps.Keys(c.Counts)) // as encoding/json orders a map
+	b = appendString(b, until)
+	return append(b, `,"changes":[`...)
+}
+
+func appendChangesTail(b []byte, counts map[string]int, total int, truncated bool) []byte {
+	b = append(b, `],"counts":{`...)
+	kinds := slices.Sorted(maps.Keys(counts))
 	for i, k := range kinds {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendString(b, k)
 		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(c.Counts[k]), 10)
+		b = strconv.AppendInt(b, int64(counts[k]), 10)
 	}
 	b = append(b, `},"total":`...)
-	b = strconv.AppendInt(b, int64(c.Total), 10)
-	b = append(b, `,"changes":[`...)
-	for i, ch := range c.Changes {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"kind":`...)
-		b = appendString(b, ch.Kind)
-		b = append(b, `,"findingKey":`...)
-		b = appendString(b, ch.FindingKey)
-		b = append(b, `,"type":`...)
-		b = appendString(b, ch.Type)
-		b = append(b, `,"name":`...)
-		b = appendString(b, ch.Name)
-		b = append(b, `,"repository":`...)
-		b = appendString(b, ch.Repository)
-		if ch.Owner != "" {
-			b = append(b, `,"owner":`...)
-			b = appendString(b, ch.Owner)
-		}
-		b = append(b, `,"from":`...)
-		b = appendValue(b, ch.From)
-		b = append(b, `,"to":`...)
-		b = appendValue(b, ch.To)
-		b = append(b, `,"when":`...)
-		b = appendString(b, ch.When)
-		b = append(b, '}')
-	}
-	b = append(b, `],"truncated":`...)
-	b = strconv.AppendBool(b, c.Truncated)
+	b = strconv.AppendInt(b, int64(total), 10)
+	b = append(b, `,"truncated":`...)
+	b = strconv.AppendBool(b, truncated)
 	return append(b, "}\n"...)
+}
+
+func appendChange(b []byte, kind, key, typ, name, repo, owner string) []byte {
+	b = append(b, `{"kind":`...)
+	b = appendString(b, kind)
+	b = append(b, `,"findingKey":`...)
+	b = appendString(b, key)
+	b = append(b, `,"type":`...)
+	b = appendString(b, typ)
+	b = append(b, `,"name":`...)
+	b = appendString(b, name)
+	b = append(b, `,"repository":`...)
+	b = appendString(b, repo)
+	if owner != "" {
+		b = append(b, `,"owner":`...)
+		b = appendString(b, owner)
+	}
+	return b
 }
 
 // appendValue writes a change's from or to: null, a string or a number.

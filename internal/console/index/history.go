@@ -145,12 +145,45 @@ type Changes struct {
 // (not including) until, newest first, at most limit of them; the counts
 // are over the whole window.
 func (ix *Index) Changes(since, until time.Time, limit int) Changes {
+	out := Changes{Since: since.UTC().Format(time.RFC3339), Until: until.UTC().Format(time.RFC3339), Changes: []Change{}}
+	out.Counts, out.Total = ix.EachChange(since, until, limit, func(v *ChangeView) {
+		c := Change{Kind: v.Kind, FindingKey: v.FindingKey, Type: v.Type, Name: v.Name, Repository: v.Repository, Owner: v.Owner,
+			When: time.UnixMilli(v.AtMillis).UTC().Format(time.RFC3339Nano)}
+		switch {
+		case v.Scores:
+			c.From, c.To = v.FromScore, v.ToScore
+		default:
+			if v.From != "" {
+				c.From = v.From
+			}
+			c.To = v.To
+		}
+		out.Changes = append(out.Changes, c)
+	})
+	out.Truncated = len(out.Changes) < out.Total
+	return out
+}
+
+// ChangeView is one change as EachChange passes it; its strings are the
+// index's own, shared, not copied.
+type ChangeView struct {
+	Kind, FindingKey, Type, Name, Repository, Owner string
+	// From and To are statuses or severities ("" unknown), or with Scores
+	// FromScore and ToScore are priority scores.
+	From, To           string
+	Scores             bool
+	FromScore, ToScore int
+	// AtMillis is when GHAS_FINDINGS stored it, Unix milliseconds.
+	AtMillis int64
+}
+
+// EachChange calls fn with the changes stored from since up to (not
+// including) until, newest first, at most limit of them, under the
+// index's read lock (fn must not call the index), and returns the counts
+// of every kind over the whole window and their total.
+func (ix *Index) EachChange(since, until time.Time, limit int, fn func(*ChangeView)) (map[string]int, int) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	out := Changes{Since: since.UTC().Format(time.RFC3339), Until: until.UTC().Format(time.RFC3339), Counts: map[string]int{}, Changes: []Change{}}
-	for _, k := range Kinds {
-		out.Counts[k] = 0
-	}
 	lo, hi := ix.window(since, until)
 	var counts [8]int
 	for i := lo; i < hi; i++ {
@@ -161,24 +194,25 @@ func (ix *Index) Changes(since, until time.Time, limit int) Changes {
 			k &^= b
 		}
 	}
+	byKind, total := map[string]int{}, 0
 	for i, k := range Kinds {
-		out.Counts[k] = counts[i]
-		out.Total += counts[i]
+		byKind[k] = counts[i]
+		total += counts[i]
 	}
-	for i := hi - 1; i >= lo && len(out.Changes) < limit; i-- {
+	n := 0
+	var v ChangeView
+	for i := hi - 1; i >= lo && n < limit; i-- {
 		r := &ix.log[i]
-		for b := 0; b < len(Kinds) && r.kinds != 0; b++ {
+		for b := 0; b < len(Kinds) && r.kinds != 0 && n < limit; b++ {
 			if r.kinds&(1<<b) == 0 {
 				continue
 			}
-			if len(out.Changes) == limit {
-				break
-			}
-			out.Changes = append(out.Changes, ix.change(r, b))
+			ix.view(&v, r, b)
+			fn(&v)
+			n++
 		}
 	}
-	out.Truncated = len(out.Changes) < out.Total
-	return out
+	return byKind, total
 }
 
 // window is the range of the log stored in [since, until).
@@ -206,22 +240,21 @@ func bitIndex(b uint8) int {
 	return 7
 }
 
-func (ix *Index) change(r *revision, bit int) Change {
+func (ix *Index) view(v *ChangeView, r *revision, bit int) {
 	e := &ix.entries[r.id]
-	c := Change{Kind: Kinds[bit], FindingKey: e.key, Type: Types[e.typ], Name: ix.strs[e.name], Repository: ix.repos[e.repo].fullName,
-		Owner: ix.strs[e.owner], When: time.UnixMilli(r.at).UTC().Format(time.RFC3339Nano)}
+	*v = ChangeView{Kind: Kinds[bit], FindingKey: e.key, Type: Types[e.typ], Name: ix.strs[e.name], Repository: ix.repos[e.repo].fullName,
+		Owner: ix.strs[e.owner], AtMillis: r.at}
 	switch 1 << bit {
 	case bitSeverity:
-		c.From, c.To = Severities[r.fromSev], Severities[r.toSev]
+		v.From, v.To = Severities[r.fromSev], Severities[r.toSev]
 	case bitPriority:
-		c.From, c.To = int(r.fromScore), int(r.toScore)
+		v.Scores, v.FromScore, v.ToScore = true, int(r.fromScore), int(r.toScore)
 	default:
 		if r.fromStatus != none {
-			c.From = Statuses[r.fromStatus]
+			v.From = Statuses[r.fromStatus]
 		}
-		c.To = Statuses[r.toStatus]
+		v.To = Statuses[r.toStatus]
 	}
-	return c
 }
 
 // Revision is one stored revision of a finding: where it is in

@@ -61,29 +61,14 @@ func (r *Reader) Run(ctx context.Context) error {
 		return fmt.Errorf("bucket %s: %w", stream.FindingsBucket, err)
 	}
 	return group.Run(ctx,
+		// Both at once: the history keeps its own view of each finding
+		// (the entry is made by whichever reads the key first), so it need
+		// not wait for the bucket, and at a million findings the two take
+		// about as long.
 		func(ctx context.Context) error { return r.watch(ctx, kv) },
-		func(ctx context.Context) error {
-			// History second: its entries join those the load made.
-			if err := r.waitLoaded(ctx); err != nil {
-				return nil
-			}
-			return r.history(ctx)
-		},
+		r.history,
 		r.check,
 	)
-}
-
-func (r *Reader) waitLoaded(ctx context.Context) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for !r.ix.Loaded() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
 }
 
 // watch applies every value of the bucket, decoding on every core while
