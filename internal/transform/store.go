@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/logging"
 	"github.com/ghas-relay/ghas-relay/internal/metrics"
+	"github.com/ghas-relay/ghas-relay/internal/retry"
 )
 
 // Seed writes the embedded default map of every dataset, the import map
@@ -88,8 +90,24 @@ func (w *Watcher) reject(key string, err error, log *slog.Logger) {
 	}
 }
 
-// Run reads the bucket and follows its changes until ctx ends.
+// Run reads the bucket and follows its changes until ctx ends. A watch
+// that cannot start or that breaks (JetStream unavailable: the server
+// away, a leader being elected) is started again with backoff, so a
+// binary never stops for it; until the first watch has delivered the
+// bucket, WaitReady waits, and the maps in use stay the last loaded.
 func (w *Watcher) Run(ctx context.Context) error {
+	restart := retry.Policy{Initial: 200 * time.Millisecond, Max: 5 * time.Second}
+	err := retry.Restart(ctx, restart, w.watch, func(err error, wait time.Duration) {
+		w.logger.Warn("watching the maps failed; watching again", slog.Any(logging.KeyError, err), slog.Duration(logging.KeyRetryIn, wait))
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// watch follows the bucket until ctx ends (nil) or the watch fails.
+func (w *Watcher) watch(ctx context.Context) error {
 	kw, err := w.kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("watch maps: %w", err)
