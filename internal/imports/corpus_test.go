@@ -161,17 +161,8 @@ func TestCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatalf("validation: %v", err)
 			}
-			p.FromFile = FromFile{Tool: p.Tool == "", Category: p.Category == ""}
-			if !p.FromFile.Tool {
-				if err := oneTool(sum); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if herr := resolve(&p, sum, received); herr != nil {
+			if _, herr := plan(&p, sum, received); herr != nil {
 				t.Fatal(herr)
-			}
-			if _, err := Scans(p, sum); err != nil {
-				t.Fatal(err)
 			}
 			if sum.Results != c.Expect.Results {
 				t.Errorf("%d results, want %d", sum.Results, c.Expect.Results)

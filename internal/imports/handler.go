@@ -279,23 +279,37 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, tok tokens.Token)
 		return he
 	}
 	content := sumID(in.hash)
-	// What the request gave applies to every run; the rest comes from
-	// each run (scans.go).
-	p.FromFile = FromFile{Tool: p.Tool == "", Category: p.Category == ""}
-	if !p.FromFile.Tool && p.Format == FormatSARIF {
-		if err := oneTool(sum); err != nil {
-			return fail(http.StatusBadRequest, "%v", err)
-		}
-	}
-	if herr := resolve(&p, sum, received); herr != nil {
+	scans, herr := plan(&p, sum, received)
+	if herr != nil {
 		return herr
-	}
-	scans, err := Scans(p, sum)
-	if err != nil {
-		return fail(http.StatusBadRequest, "%v", err)
 	}
 	p.By = tok.Name
 	return h.store(w, r, p, scans, content, in.compressed(), sum.Results, received)
+}
+
+// plan resolves an import's parameters (as the request gave them) against
+// its file and groups its runs into scans. What the request gave applies
+// to every run; the rest comes from each run (scans.go). p then names the
+// first scan's scope (an older processor applies it to every run, as it
+// did) and how many scans there are: the processor finds a delivery of an
+// import it applied already from the first scan's record, without reading
+// the file.
+func plan(p *Params, sum Summary, received time.Time) ([]Scan, *httpError) {
+	p.FromFile = FromFile{Tool: p.Tool == "", Category: p.Category == ""}
+	if !p.FromFile.Tool && p.Format == FormatSARIF {
+		if err := oneTool(sum); err != nil {
+			return nil, fail(http.StatusBadRequest, "%v", err)
+		}
+	}
+	if herr := resolve(p, sum, received); herr != nil {
+		return nil, herr
+	}
+	scans, err := Scans(*p, sum)
+	if err != nil {
+		return nil, fail(http.StatusBadRequest, "%v", err)
+	}
+	p.Tool, p.Organization, p.Category, p.Scans = scans[0].Tool, scans[0].Organization, scans[0].Category, len(scans)
+	return scans, nil
 }
 
 // resolve fills the parameters the request left out from the file, and

@@ -42,6 +42,10 @@ const (
 	// older receiver too) the message's tool and category apply to every
 	// run.
 	HeaderFromFile = "Ghas-Import-From-File"
+	// HeaderScans is the number of scans of the import (scans.go); the
+	// tool, organization and category headers are its first scan's.
+	// Without it, one.
+	HeaderScans = "Ghas-Import-Scans"
 )
 
 // Params are an import's parameters.
@@ -65,6 +69,8 @@ type Params struct {
 	// FromFile says which of Tool and Category the request left to the
 	// file (they then hold its first scan's).
 	FromFile FromFile
+	// Scans is the number of scans of the import (0: unknown, one).
+	Scans int
 }
 
 // RepositoryName turns owner/name or a repository URL
@@ -170,6 +176,9 @@ func Message(id string, p Params, body []byte, receivedAt time.Time) *nats.Msg {
 	set(HeaderScannedAt, p.ScannedAt)
 	set(HeaderBy, p.By)
 	set(HeaderFromFile, p.FromFile.header())
+	if p.Scans > 0 {
+		m.Header.Set(HeaderScans, strconv.Itoa(p.Scans))
+	}
 	m.Header.Set(HeaderComplete, strconv.FormatBool(p.Complete))
 	m.Header.Set(stream.HeaderReceivedAt, receivedAt.UTC().Format(time.RFC3339Nano))
 	m.Header.Set(stream.HeaderOrigin, stream.OriginImport)
@@ -194,6 +203,7 @@ func FromHeaders(h nats.Header) (id string, p Params) {
 		ScannedAt: h.Get(HeaderScannedAt), Complete: h.Get(HeaderComplete) != "false", By: h.Get(HeaderBy),
 		FromFile: fromFileOf(h.Get(HeaderFromFile)),
 	}
+	p.Scans, _ = strconv.Atoi(h.Get(HeaderScans))
 	return h.Get(HeaderID), p
 }
 

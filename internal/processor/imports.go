@@ -50,8 +50,12 @@ type scopeRecord struct {
 	ScannedAt   string   `json:"scannedAt"`
 	IDs         []string `json:"ids"`
 	Fingerprint string   `json:"fingerprint,omitempty"`
-	// Results is the number of results of that import.
+	// Results is the number of results of that scan.
 	Results int `json:"results"`
+	// ImportResults is, in the record of an import's first scan, the
+	// number of results of the whole import (it is written last: a
+	// delivery of an import applied already is known by it).
+	ImportResults int `json:"importResults,omitempty"`
 	// Hashes holds, per id, the content hash of the document that scan
 	// built: the same document built again by a scan at the same time is
 	// what KV holds already, and is not applied again.
@@ -141,6 +145,26 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 	inScope := filter.Type(finding.SAST) && filter.Repository(repo.Facts) == scope.In
 	maps := p.maps.Current()
 	im := maps.Imports()
+	imJSON, _ := json.Marshal(im)
+	fingerprint := shortHash(run.id, string(imJSON), asset.ContentHash())
+	if fp := filter.Fingerprint(); fp != "" {
+		fingerprint = shortHash(fingerprint, fp) // a change of the filters applies the import again
+	}
+	// The message names its first scan's scope: that scope's record tells,
+	// before the file is read, that this very import was applied already
+	// (the first scan's record is written last), or — for an import of one
+	// scan — that a later scan of the scope was.
+	firstKey := scopeKeyPrefix + fmt.Sprint(repoID) + "." + shortHash(finding.ToolSlug(params.Tool), params.Category, params.Ref)
+	if rec, _, err := getJSON[scopeRecord](ctx, run.kvSt, firstKey); err != nil {
+		return "", err
+	} else if rec != nil && ((rec.Fingerprint == fingerprint && params.Complete) || (params.Scans <= 1 && imports.CompareScanTimes(rec.ScannedAt, params.ScannedAt) > 0)) {
+		n := rec.Results
+		if rec.ImportResults > 0 {
+			n = rec.ImportResults
+		}
+		run.status.Results, run.status.Findings.Unchanged = n, n
+		return "unchanged", nil
+	}
 	file, err := imports.Open(params.Format, data)
 	if err != nil {
 		var pe *imports.ParseError
@@ -156,11 +180,6 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 		return "", fmt.Errorf("%w: %v", transform.ErrInvalid, err)
 	}
 	run.status.Tool = imports.Tools(scans)
-	imJSON, _ := json.Marshal(im)
-	fingerprint := shortHash(run.id, string(imJSON), asset.ContentHash())
-	if fp := filter.Fingerprint(); fp != "" {
-		fingerprint = shortHash(fingerprint, fp) // a change of the filters applies the import again
-	}
 	var (
 		counts  [5]atomic.Int64 // new, changed, unchanged, fixed, out of scope
 		results int
@@ -303,8 +322,14 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 	if firstErr != nil {
 		return "", firstErr
 	}
-	for _, sr := range pending {
-		if err := p.settleScan(ctx, run, repo, sr, fingerprint, now, &counts); err != nil {
+	// The first scan's record last (see above).
+	for i := len(pending) - 1; i >= 0; i-- {
+		sr := pending[i]
+		importResults := 0
+		if sr == runs[0] {
+			importResults = file.Results
+		}
+		if err := p.settleScan(ctx, run, repo, sr, fingerprint, importResults, now, &counts); err != nil {
 			return "", err
 		}
 	}
@@ -320,7 +345,7 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 // settleScan ends one scan of an import: a complete scan fixes what its
 // scope no longer lists (importabsent.go); the scope's record then holds
 // the scan (a partial scan adds what it listed and moves no scan time).
-func (p *Processor) settleScan(ctx context.Context, run *importRun, repo resolvedRepository, sr *scanRun, fingerprint string, now time.Time, counts *[5]atomic.Int64) error {
+func (p *Processor) settleScan(ctx context.Context, run *importRun, repo resolvedRepository, sr *scanRun, fingerprint string, importResults int, now time.Time, counts *[5]atomic.Int64) error {
 	params := run.params
 	ids := make([]string, 0, len(sr.seen))
 	for id := range sr.seen {
@@ -345,7 +370,8 @@ func (p *Processor) settleScan(ctx context.Context, run *importRun, repo resolve
 			ids = mergeSorted(ids, out.kept)
 		}
 	}
-	next := scopeRecord{ScannedAt: params.ScannedAt, IDs: ids, Fingerprint: fingerprint, Results: sr.Results, Hashes: sr.hashes, Tool: sr.Tool, Category: sr.Category, Ref: sr.Ref}
+	next := scopeRecord{ScannedAt: params.ScannedAt, IDs: ids, Fingerprint: fingerprint, Results: sr.Results, ImportResults: importResults, Hashes: sr.hashes,
+		Tool: sr.Tool, Category: sr.Category, Ref: sr.Ref}
 	if !params.Complete {
 		// A partial scan fixes nothing and moves no scan time; a later
 		// complete scan still sees what it listed.
