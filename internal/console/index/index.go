@@ -106,8 +106,11 @@ type repo struct {
 	owner    uint32
 	entries  []int32
 	// Counts over the repository's live findings.
-	open     [5]int32         // ACTIVE by severity
-	live     int32            // any status
+	open [5]int32 // ACTIVE by severity
+	live int32    // any status
+	// sorted are the live findings in each order (as Index.prio and
+	// Index.recent): a filter by repository, owner or source merges them.
+	sorted   [2][]elem
 	owners   map[uint32]int32 // live, by owner: where an owner filter looks
 	bySource map[uint32]int32 // live, by source: where a source filter looks
 	total    int32            // not REMOVED
@@ -365,13 +368,20 @@ func (ix *Index) replace(id int32, old, n entry) {
 	if !moved && (!n.live || tssOf(&old) == tssOf(&n)) {
 		return // the orders and cursors are not concerned
 	}
+	rp := &ix.repos[n.repo]
 	if old.live {
 		ix.prio.remove(elemOf(sortPriority, id, &old))
 		ix.recent.remove(elemOf(sortLastFound, id, &old))
+		for kind := range rp.sorted {
+			rp.sorted[kind] = ix.order(sortKind(kind)).without(rp.sorted[kind], elemOf(sortKind(kind), id, &old))
+		}
 	}
 	if n.live {
 		ix.prio.insert(elemOf(sortPriority, id, &n))
 		ix.recent.insert(elemOf(sortLastFound, id, &n))
+		for kind := range rp.sorted {
+			rp.sorted[kind] = ix.order(sortKind(kind)).with(rp.sorted[kind], elemOf(sortKind(kind), id, &n))
+		}
 	}
 	if moved {
 		ix.recordMove(id, &old, &n)
@@ -465,6 +475,19 @@ func (ix *Index) finishLoad() {
 	}
 	ix.prio.build()
 	ix.recent.build()
+	for id := range ix.entries {
+		if e := &ix.entries[id]; e.live {
+			rp := &ix.repos[e.repo]
+			for kind := range rp.sorted {
+				rp.sorted[kind] = append(rp.sorted[kind], elemOf(sortKind(kind), int32(id), e))
+			}
+		}
+	}
+	for i := range ix.repos {
+		for kind := range ix.repos[i].sorted {
+			slices.SortFunc(ix.repos[i].sorted[kind], ix.order(sortKind(kind)).cmp)
+		}
+	}
 	ix.ttf.sortCells()
 	ix.loaded = true
 }

@@ -374,28 +374,3 @@ func TestChanges(t *testing.T) {
 		t.Errorf("%d revisions after 31 days", n)
 	}
 }
-
-// firstN gives what a full sort would, for short and long inputs.
-func TestFirstN(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	cmp := func(a, b elem) int {
-		if a.k != b.k {
-			return int(b.k - a.k)
-		}
-		return int(a.id - b.id)
-	}
-	for _, size := range []int{0, 1, 5, 30, 1000} {
-		for _, n := range []int{1, 2, 8, 51} {
-			xs := make([]elem, size)
-			for i := range xs {
-				xs[i] = elem{k: int64(rng.IntN(20)), id: int32(i)}
-			}
-			want := slices.Clone(xs)
-			slices.SortFunc(want, cmp)
-			want = want[:min(n, len(want))]
-			if got := firstN(slices.Clone(xs), n, cmp); !slices.Equal(got, want) {
-				t.Errorf("size %d, n %d: %v, want %v", size, n, got, want)
-			}
-		}
-	}
-}

@@ -143,6 +143,20 @@ func (o *order) remove(x elem) {
 	o.chunks[ci] = c
 }
 
+// with inserts x into list, sorted by o (a repository's findings).
+func (o *order) with(list []elem, x elem) []elem {
+	i, _ := slices.BinarySearchFunc(list, x, o.cmp)
+	return slices.Insert(list, i, x)
+}
+
+// without removes x from list, sorted by o.
+func (o *order) without(list []elem, x elem) []elem {
+	if i, found := slices.BinarySearchFunc(list, x, o.cmp); found {
+		return slices.Delete(list, i, i+1)
+	}
+	return list
+}
+
 // position is a place in an order.
 type position struct{ chunk, i int }
 

@@ -185,8 +185,8 @@ func (ix *Index) Findings(q Query) (Page, error) {
 	}
 	movers := ix.movers(cur.gen, kind)
 	var found []elem
-	if cands, ok := ix.candidates(&c); ok {
-		found = ix.scanCandidates(cands, &c, kind, movers, at, limit+1)
+	if repos, ok := ix.candidates(&c); ok {
+		found = ix.scanRepos(repos, &c, kind, movers, at, limit+1)
 	} else {
 		found = ix.scanOrder(&c, kind, movers, at, limit+1)
 	}
@@ -257,6 +257,12 @@ func (m moversOf) keyOf(kind sortKind, id int32, e *entry) int64 {
 func (ix *Index) scanOrder(c *compiled, kind sortKind, m moversOf, at *point, n int) []elem {
 	o := ix.order(kind)
 	pos := o.after(at)
+	return ix.merge(o, func() (elem, bool) { return ix.nextStill(o, &pos, m, c) }, c, m, at, n)
+}
+
+// merge takes the elements of next (which skips the movers) and the
+// movers after the cursor, in order, until n findings match.
+func (ix *Index) merge(o *order, next func() (elem, bool), c *compiled, m moversOf, at *point, n int) []elem {
 	mi := 0
 	if at != nil {
 		mi, _ = slices.BinarySearchFunc(m.sorted, *at, func(x elem, p point) int {
@@ -267,13 +273,13 @@ func (ix *Index) scanOrder(c *compiled, kind sortKind, m moversOf, at *point, n 
 		})
 	}
 	var out []elem
-	a, okA := ix.nextStill(o, &pos, m, c)
+	a, okA := next()
 	for len(out) < n {
 		var x elem
 		switch {
 		case okA && (mi == len(m.sorted) || o.before(a, m.sorted[mi])):
 			x = a
-			a, okA = ix.nextStill(o, &pos, m, c)
+			a, okA = next()
 		case mi < len(m.sorted):
 			x = m.sorted[mi]
 			mi++
@@ -313,9 +319,9 @@ const candidateShare = 8
 // candidates are the findings of the repositories a repository, owner or
 // source filter selects (the smallest such set), when it is small enough
 // to sort; false: walk the order.
-func (ix *Index) candidates(c *compiled) ([][]int32, bool) {
+func (ix *Index) candidates(c *compiled) ([]int32, bool) {
 	if c.repo >= 0 {
-		return [][]int32{ix.repos[c.repo].entries}, true
+		return []int32{c.repo}, true
 	}
 	if c.anyOwner && c.anySource {
 		return nil, false
@@ -325,20 +331,20 @@ func (ix *Index) candidates(c *compiled) ([][]int32, bool) {
 	if c.anyOwner || !c.anySource && len(ix.sourceRepos[c.source]) < len(set) {
 		set = ix.sourceRepos[c.source]
 	}
-	var lists [][]int32
+	var repos []int32
 	total := int64(0)
 	for ri := range set {
 		r := &ix.repos[ri]
 		if !c.anyOwner && r.owners[c.owner] == 0 || !c.anySource && r.bySource[c.source] == 0 {
 			continue
 		}
-		lists = append(lists, r.entries)
-		total += int64(len(r.entries))
+		repos = append(repos, ri)
+		total += int64(r.live)
 		if total*candidateShare > ix.agg.live {
 			return nil, false
 		}
 	}
-	return lists, true
+	return repos, true
 }
 
 // countTSS is how many live findings have the filter's type, status and
@@ -366,66 +372,72 @@ func (c *compiled) tssMatches(tss uint8) bool {
 	return (c.typ < 0 || int(tss>>5) == c.typ) && (c.status < 0 || int(tss>>3&3) == c.status) && (c.sev < 0 || int(tss&7) == c.sev)
 }
 
-// scanCandidates sorts the matching candidates after the cursor.
-func (ix *Index) scanCandidates(lists [][]int32, c *compiled, kind sortKind, m moversOf, at *point, n int) []elem {
+// scanRepos merges the sorted findings of repos from the cursor, with
+// the movers at their old places, until n findings match: it reads about
+// as many findings as the page needs, whatever the number of findings.
+func (ix *Index) scanRepos(repos []int32, c *compiled, kind sortKind, m moversOf, at *point, n int) []elem {
 	o := ix.order(kind)
-	var out []elem
-	for _, list := range lists {
-		out = ix.appendMatching(out, list, c, kind, m, at)
+	// A min-heap (by o) of the repositories' next elements.
+	type head struct {
+		list []elem
+		i    int
 	}
-	return firstN(out, n, o.cmp)
-}
-
-// firstN sorts the n first elements of xs (by cmp) and returns them: a
-// heap of n keeps the cost at len(xs)·log n when xs is much longer.
-func firstN(xs []elem, n int, cmp func(a, b elem) int) []elem {
-	if len(xs) <= 4*n {
-		slices.SortFunc(xs, cmp)
-		return xs[:min(n, len(xs))]
-	}
-	// A max-heap (by cmp) of the n first seen so far, in xs[:n].
-	h := xs[:n]
+	var h []head
+	less := func(a, b head) bool { return o.before(a.list[a.i], b.list[b.i]) }
 	down := func(i int) {
 		for {
-			l, r, big := 2*i+1, 2*i+2, i
-			if l < n && cmp(h[l], h[big]) > 0 {
-				big = l
+			l, r, small := 2*i+1, 2*i+2, i
+			if l < len(h) && less(h[l], h[small]) {
+				small = l
 			}
-			if r < n && cmp(h[r], h[big]) > 0 {
-				big = r
+			if r < len(h) && less(h[r], h[small]) {
+				small = r
 			}
-			if big == i {
+			if small == i {
 				return
 			}
-			h[i], h[big] = h[big], h[i]
-			i = big
+			h[i], h[small] = h[small], h[i]
+			i = small
 		}
 	}
-	for i := n/2 - 1; i >= 0; i-- {
+	for _, r := range repos {
+		list := ix.repos[r].sorted[kind]
+		i := 0
+		if at != nil {
+			i, _ = slices.BinarySearchFunc(list, *at, func(x elem, p point) int {
+				if ix.pointBefore(p, x.k, x.id) {
+					return 1
+				}
+				return -1
+			})
+		}
+		if i < len(list) {
+			h = append(h, head{list, i})
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
 		down(i)
 	}
-	for _, x := range xs[n:] {
-		if cmp(x, h[0]) < 0 {
-			h[0] = x
-			down(0)
+	next := func() (elem, bool) {
+		for len(h) > 0 {
+			x := h[0].list[h[0].i]
+			if h[0].i++; h[0].i == len(h[0].list) {
+				h[0] = h[len(h)-1]
+				h = h[:len(h)-1]
+			}
+			if len(h) > 0 {
+				down(0)
+			}
+			if !c.tssMatches(x.tss) {
+				continue
+			}
+			if _, moved := m.keys[x.id]; !moved {
+				return x, true
+			}
 		}
+		return elem{}, false
 	}
-	slices.SortFunc(h, cmp)
-	return h
-}
-
-func (ix *Index) appendMatching(out []elem, list []int32, c *compiled, kind sortKind, m moversOf, at *point) []elem {
-	for _, id := range list {
-		if !ix.matches(c, id) {
-			continue
-		}
-		x := elem{k: m.keyOf(kind, id, &ix.entries[id]), id: id}
-		if at != nil && !ix.pointBefore(*at, x.k, x.id) {
-			continue
-		}
-		out = append(out, x)
-	}
-	return out
+	return ix.merge(o, next, c, m, at, n)
 }
 
 func formatTime(s uint32) *string {
