@@ -133,7 +133,7 @@ func (a *API) findings(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page)
+	writeBody(w, http.StatusOK, appendPage(make([]byte, 0, 16<<10), page))
 }
 
 // FindingAnswer is /api/findings/{key}: the current document and the

@@ -151,3 +151,86 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// appendPage writes a page of the finding list as encoding/json would.
+func appendPage(b []byte, p index.Page) []byte {
+	b = append(b, `{"findings":[`...)
+	for i := range p.Findings {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendItem(b, &p.Findings[i])
+	}
+	b = append(b, ']')
+	if p.Next != "" {
+		b = append(b, `,"next":`...)
+		b = appendString(b, p.Next)
+	}
+	return append(b, "}\n"...)
+}
+
+func appendItem(b []byte, it *index.Item) []byte {
+	b = append(b, `{"findingKey":`...)
+	b = appendString(b, it.FindingKey)
+	b = append(b, `,"type":`...)
+	b = appendString(b, it.Type)
+	b = append(b, `,"name":`...)
+	b = appendString(b, it.Name)
+	b = append(b, `,"repository":`...)
+	b = appendString(b, it.Repository)
+	if it.Owner != "" {
+		b = append(b, `,"owner":`...)
+		b = appendString(b, it.Owner)
+	}
+	b = append(b, `,"source":`...)
+	b = appendString(b, it.Source)
+	b = append(b, `,"findingStatus":`...)
+	b = appendString(b, it.Status)
+	b = append(b, `,"severity":`...)
+	b = appendString(b, it.Severity)
+	if it.RuleID != "" {
+		b = append(b, `,"ruleId":`...)
+		b = appendString(b, it.RuleID)
+	}
+	b = append(b, `,"priority":`...)
+	if it.Priority == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, `{"score":`...)
+		b = strconv.AppendInt(b, int64(it.Priority.Score), 10)
+		b = append(b, `,"factors":`...)
+		if it.Priority.Factors == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '[')
+			for i, f := range it.Priority.Factors {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"name":`...)
+				b = appendString(b, f.Name)
+				b = append(b, `,"value":`...)
+				b = appendString(b, f.Value)
+				b = append(b, `,"points":`...)
+				b = strconv.AppendInt(b, int64(f.Points), 10)
+				b = append(b, '}')
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
+	for _, t := range []struct {
+		name string
+		t    index.Time
+	}{{`,"firstFoundOn":`, it.FirstFoundOn}, {`,"lastFoundOn":`, it.LastFoundOn}, {`,"lastFixedOn":`, it.LastFixedOn}} {
+		b = append(b, t.name...)
+		if t.t.IsZero() {
+			b = append(b, "null"...)
+			continue
+		}
+		b = append(b, '"')
+		b = t.t.AppendRFC3339(b)
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}

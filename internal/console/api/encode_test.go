@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ghas-relay/ghas-relay/internal/console/index"
+	"github.com/ghas-relay/ghas-relay/internal/finding"
 )
 
 // appendChanges writes what encoding/json writes, for any text.
@@ -90,4 +91,24 @@ func appendChanges(b []byte, c index.Changes) []byte {
 		b = append(b, '}')
 	}
 	return appendChangesTail(b, c.Counts, c.Total, c.Truncated)
+}
+
+// appendPage writes what encoding/json writes.
+func TestAppendPageIsEncodingJSON(t *testing.T) {
+	p := index.Page{Next: "abc", Findings: []index.Item{
+		{FindingKey: "sast.1.1", Type: "sast", Name: `<b>"x"</b>`, Repository: "o/r", Owner: "team", Source: "s", Status: "ACTIVE", Severity: "HIGH", RuleID: "js/x",
+			Priority:     &finding.Priority{Score: 80, Factors: []finding.Factor{{Name: "severity", Value: "HIGH", Points: 70}, {Name: "exposure", Value: "public", Points: 10}}},
+			FirstFoundOn: 1767225600, LastFoundOn: 1767229200},
+		{FindingKey: "sca.1.2", Type: "sca", Name: "", Repository: "", Source: "", Status: "FIXED", Severity: "LOW", Priority: &finding.Priority{Score: 0, Factors: []finding.Factor{}}, LastFixedOn: 1767229200},
+		{FindingKey: "secret.1.3", Type: "secret", Status: "ACTIVE", Severity: "CRITICAL"},
+	}}
+	for _, page := range []index.Page{p, {Findings: []index.Item{}}} {
+		want, err := json.Marshal(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendPage(nil, page); !bytes.Equal(bytes.TrimSpace(got), want) {
+			t.Errorf("got\n%s\nwant\n%s", got, want)
+		}
+	}
 }

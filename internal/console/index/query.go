@@ -1,6 +1,7 @@
 package index
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -42,9 +43,9 @@ type Item struct {
 	Severity     string            `json:"severity"`
 	RuleID       string            `json:"ruleId,omitempty"`
 	Priority     *finding.Priority `json:"priority"`
-	FirstFoundOn *string           `json:"firstFoundOn"`
-	LastFoundOn  *string           `json:"lastFoundOn"`
-	LastFixedOn  *string           `json:"lastFixedOn"`
+	FirstFoundOn Time              `json:"firstFoundOn"`
+	LastFoundOn  Time              `json:"lastFoundOn"`
+	LastFixedOn  Time              `json:"lastFixedOn"`
 }
 
 // Page is one page of the list and the cursor of the next ("": none).
@@ -440,12 +441,47 @@ func (ix *Index) scanRepos(repos []int32, c *compiled, kind sortKind, m moversOf
 	return ix.merge(o, next, c, m, at, n)
 }
 
-func formatTime(s uint32) *string {
-	if s == 0 {
+// Time is a time the index holds: Unix seconds, 0 when unknown. It is
+// written as RFC 3339 (UTC), or null.
+type Time uint32
+
+// IsZero reports an unknown time.
+func (t Time) IsZero() bool { return t == 0 }
+
+// AppendRFC3339 appends t in RFC 3339 (UTC).
+func (t Time) AppendRFC3339(b []byte) []byte {
+	return time.Unix(int64(t), 0).UTC().AppendFormat(b, time.RFC3339)
+}
+
+// MarshalJSON writes t as an RFC 3339 string, or null.
+func (t Time) MarshalJSON() ([]byte, error) {
+	if t == 0 {
+		return []byte("null"), nil
+	}
+	b := append(make([]byte, 0, 22), '"')
+	return append(t.AppendRFC3339(b), '"'), nil
+}
+
+// UnmarshalJSON reads an RFC 3339 string or null.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*t = 0
 		return nil
 	}
-	t := time.Unix(int64(s), 0).UTC().Format(time.RFC3339)
-	return &t
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*t = Time(parseTime([]byte(s)))
+	return nil
+}
+
+// Time is t as a time.Time (the zero time when unknown).
+func (t Time) Time() time.Time {
+	if t == 0 {
+		return time.Time{}
+	}
+	return time.Unix(int64(t), 0).UTC()
 }
 
 func (ix *Index) item(id int32) Item {
@@ -453,7 +489,7 @@ func (ix *Index) item(id int32) Item {
 	it := Item{
 		FindingKey: e.key, Type: Types[e.typ], Name: ix.strs[e.name], Repository: ix.repos[e.repo].fullName,
 		Owner: ix.strs[e.owner], Source: ix.strs[e.source], Status: Statuses[e.status], Severity: Severities[e.sev],
-		RuleID: ix.strs[e.rule], FirstFoundOn: formatTime(e.first), LastFoundOn: formatTime(e.last), LastFixedOn: formatTime(e.fixedAt),
+		RuleID: ix.strs[e.rule], FirstFoundOn: Time(e.first), LastFoundOn: Time(e.last), LastFixedOn: Time(e.fixedAt),
 	}
 	if e.score >= 0 {
 		it.Priority = &finding.Priority{Score: int(e.score), Factors: ix.factors[e.factors]}

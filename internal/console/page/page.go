@@ -105,11 +105,11 @@ func funcs() template.FuncMap {
 			return 0
 		},
 		"when": when,
-		"whenPtr": func(s *string) string {
-			if s == nil {
+		"whenT": func(t index.Time) string {
+			if t.IsZero() {
 				return "—"
 			}
-			return when(*s)
+			return t.Time().Format(TimeLayout)
 		},
 		"points": func(n int) string {
 			if n >= 0 {
