@@ -110,7 +110,10 @@ type repo struct {
 	live int32    // any status
 	// sorted are the live findings in each order (as Index.prio and
 	// Index.recent): a filter by repository, owner or source merges them.
-	sorted   [2][]elem
+	sorted [2][]elem
+	// byTSS counts its live findings by type, status and severity (tssOf):
+	// a filtered merge passes over repositories that have none.
+	byTSS    [128]int32
 	owners   map[uint32]int32 // live, by owner: where an owner filter looks
 	bySource map[uint32]int32 // live, by source: where a source filter looks
 	total    int32            // not REMOVED
@@ -394,6 +397,7 @@ func (ix *Index) count(id int32, e *entry, d int32) {
 	ix.agg.add(e, d)
 	rp := &ix.repos[e.repo]
 	rp.live += d
+	rp.byTSS[tssOf(e)] += d
 	if addCount(rp.owners, e.owner, d) {
 		setMember(ix.ownerRepos, e.owner, e.repo, rp.owners[e.owner] > 0)
 	}

@@ -332,12 +332,21 @@ func (ix *Index) candidates(c *compiled) ([]int32, bool) {
 	if c.anyOwner || !c.anySource && len(ix.sourceRepos[c.source]) < len(set) {
 		set = ix.sourceRepos[c.source]
 	}
+	var wanted []uint8 // the type/status/severity combinations the filter takes
+	for tss := range 128 {
+		if c.tssMatches(uint8(tss)) {
+			wanted = append(wanted, uint8(tss))
+		}
+	}
 	var repos []int32
 	total := int64(0)
 	for ri := range set {
 		r := &ix.repos[ri]
 		if !c.anyOwner && r.owners[c.owner] == 0 || !c.anySource && r.bySource[c.source] == 0 {
 			continue
+		}
+		if len(wanted) < 128 && !slices.ContainsFunc(wanted, func(tss uint8) bool { return r.byTSS[tss] > 0 }) {
+			continue // none of its findings has the type, status and severity
 		}
 		repos = append(repos, ri)
 		total += int64(r.live)
