@@ -374,3 +374,45 @@ func TestChanges(t *testing.T) {
 		t.Errorf("%d revisions after 31 days", n)
 	}
 }
+
+// The orders' per-chunk counts stay what their elements are through
+// inserts, removals and splits; a filtered walk finds every match.
+func TestOrderMixStaysTrue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	var docs []doc
+	for i := range 3000 {
+		docs = append(docs, doc{key: fmt.Sprintf("sast.9.%d", i), typ: Types[i%3], repo: "o/r", source: ghSource, name: "n", status: Statuses[i%4], sev: Severities[i%5],
+			score: rng.IntN(100), last: t0.Add(-time.Duration(rng.IntN(500)) * time.Hour)})
+	}
+	for i := range docs {
+		docs[i].key = fmt.Sprintf("%s.9.%d", docs[i].typ, i)
+	}
+	ix := loaded(t, docs)
+	for rev := range 5000 {
+		d := docs[rng.IntN(len(docs))]
+		d.sev, d.status, d.score = Severities[rng.IntN(5)], Statuses[rng.IntN(4)], rng.IntN(100)
+		putDoc(t, ix, d, uint64(len(docs)+rev+1))
+	}
+	for _, o := range []*order{&ix.prio, &ix.recent} {
+		if len(o.mix) != len(o.chunks) {
+			t.Fatalf("%d counts for %d chunks", len(o.mix), len(o.chunks))
+		}
+		for i, c := range o.chunks {
+			if *o.mix[i] != *mixOf(c) {
+				t.Fatalf("chunk %d: counts differ from its elements", i)
+			}
+		}
+	}
+	for _, sev := range Severities {
+		var want int
+		for i := range ix.entries {
+			if e := &ix.entries[i]; e.live && Severities[e.sev] == sev && e.typ == 1 {
+				want++
+			}
+		}
+		p, err := ix.Findings(Query{Filter: Filter{Severity: sev, Type: "sca"}, Limit: 100000})
+		if err != nil || len(p.Findings) != want {
+			t.Errorf("sca %s: %d listed, %d held (%v)", sev, len(p.Findings), want, err)
+		}
+	}
+}

@@ -55,6 +55,19 @@ type order struct {
 	ix     *Index
 	kind   sortKind
 	chunks [][]elem
+	// mix[i] counts chunk i's elements by type, status and severity: a
+	// filtered walk passes over a chunk that holds none it wants (the
+	// priority order puts all CRITICAL findings first, so a walk for LOW
+	// ones would otherwise read them all).
+	mix []*[128]uint16
+}
+
+func mixOf(c []elem) *[128]uint16 {
+	m := new([128]uint16)
+	for _, x := range c {
+		m[x.tss]++
+	}
+	return m
 }
 
 func newOrder(ix *Index, kind sortKind) order { return order{ix: ix, kind: kind} }
@@ -87,10 +100,11 @@ func (o *order) build() {
 		}
 	}
 	slices.SortFunc(all, o.cmp)
-	o.chunks = o.chunks[:0]
+	o.chunks, o.mix = o.chunks[:0], o.mix[:0]
 	for len(all) > 0 {
 		n := min(len(all), chunkMax/2)
 		o.chunks = append(o.chunks, slices.Clip(all[:n:n]))
+		o.mix = append(o.mix, mixOf(all[:n]))
 		all = all[n:]
 	}
 }
@@ -110,17 +124,21 @@ func (o *order) chunkFor(x elem) int {
 func (o *order) insert(x elem) {
 	if len(o.chunks) == 0 {
 		o.chunks = append(o.chunks, []elem{x})
+		o.mix = append(o.mix, mixOf(o.chunks[0]))
 		return
 	}
 	ci := o.chunkFor(x)
 	c := o.chunks[ci]
 	i, _ := slices.BinarySearchFunc(c, x, o.cmp)
 	c = slices.Insert(c, i, x)
+	o.mix[ci][x.tss]++
 	if len(c) > chunkMax {
 		half := len(c) / 2
 		right := slices.Clone(c[half:])
 		c = slices.Clip(c[:half])
 		o.chunks = slices.Insert(o.chunks, ci+1, right)
+		o.mix[ci] = mixOf(c)
+		o.mix = slices.Insert(o.mix, ci+1, mixOf(right))
 	}
 	o.chunks[ci] = c
 }
@@ -138,9 +156,11 @@ func (o *order) remove(x elem) {
 	c = slices.Delete(c, i, i+1)
 	if len(c) == 0 {
 		o.chunks = slices.Delete(o.chunks, ci, ci+1)
+		o.mix = slices.Delete(o.mix, ci, ci+1)
 		return
 	}
 	o.chunks[ci] = c
+	o.mix[ci][x.tss]--
 }
 
 // with inserts x into list, sorted by o (a repository's findings).

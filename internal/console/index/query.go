@@ -96,6 +96,23 @@ type compiled struct {
 	repo             int32 // -1: any
 	q                string
 	empty            bool // matches nothing
+	// wanted are the type/status/severity combinations (tssOf) the filter
+	// takes; all: it names none of them.
+	wanted []uint8
+	all    bool
+}
+
+// chunkWanted reports whether mix holds an element the filter takes.
+func (c *compiled) chunkWanted(mix *[128]uint16) bool {
+	if c.all {
+		return true
+	}
+	for _, tss := range c.wanted {
+		if mix[tss] > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (ix *Index) compile(f Filter) compiled {
@@ -123,6 +140,12 @@ func (ix *Index) compile(f Filter) compiled {
 	if f.Repository != "" {
 		r, ok := ix.repoNames[strings.ToLower(f.Repository)]
 		c.repo, c.empty = r, c.empty || !ok
+	}
+	c.all = c.typ < 0 && c.status < 0 && c.sev < 0
+	for tss := range 128 {
+		if !c.all && c.tssMatches(uint8(tss)) {
+			c.wanted = append(c.wanted, uint8(tss))
+		}
 	}
 	return c
 }
@@ -299,6 +322,13 @@ func (ix *Index) merge(o *order, next func() (elem, bool), c *compiled, m movers
 // itself: a selective filter walks the order's memory in sequence).
 func (ix *Index) nextStill(o *order, p *position, m moversOf, c *compiled) (elem, bool) {
 	for {
+		// At a chunk's start, pass over chunks holding nothing wanted.
+		if p.chunk < len(o.chunks) && p.i >= len(o.chunks[p.chunk]) {
+			p.chunk, p.i = p.chunk+1, 0
+		}
+		for p.i == 0 && p.chunk < len(o.chunks) && !c.chunkWanted(o.mix[p.chunk]) {
+			p.chunk++
+		}
 		x, ok := o.next(p)
 		if !ok {
 			return x, false
@@ -332,12 +362,6 @@ func (ix *Index) candidates(c *compiled) ([]int32, bool) {
 	if c.anyOwner || !c.anySource && len(ix.sourceRepos[c.source]) < len(set) {
 		set = ix.sourceRepos[c.source]
 	}
-	var wanted []uint8 // the type/status/severity combinations the filter takes
-	for tss := range 128 {
-		if c.tssMatches(uint8(tss)) {
-			wanted = append(wanted, uint8(tss))
-		}
-	}
 	var repos []int32
 	total := int64(0)
 	for ri := range set {
@@ -345,7 +369,7 @@ func (ix *Index) candidates(c *compiled) ([]int32, bool) {
 		if !c.anyOwner && r.owners[c.owner] == 0 || !c.anySource && r.bySource[c.source] == 0 {
 			continue
 		}
-		if len(wanted) < 128 && !slices.ContainsFunc(wanted, func(tss uint8) bool { return r.byTSS[tss] > 0 }) {
+		if !c.all && !slices.ContainsFunc(c.wanted, func(tss uint8) bool { return r.byTSS[tss] > 0 }) {
 			continue // none of its findings has the type, status and severity
 		}
 		repos = append(repos, ri)
