@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/ghas-relay/ghas-relay/internal/console/api"
@@ -75,7 +76,7 @@ func instrument(mux *http.ServeMux, m *Metrics) http.Handler {
 			route = "other"
 		}
 		if m != nil {
-			m.requests.Inc(route, fmt.Sprint(sw.status))
+			m.requests.Inc(route, strconv.Itoa(sw.status))
 			m.duration.Observe(time.Since(start).Seconds())
 		}
 	})

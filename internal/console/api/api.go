@@ -133,7 +133,10 @@ func (a *API) findings(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeBody(w, http.StatusOK, appendPage(make([]byte, 0, 16<<10), page))
+	buf := getBuffer()
+	*buf = appendPage((*buf)[:0], page)
+	writeBody(w, http.StatusOK, *buf)
+	putBuffer(buf)
 }
 
 // FindingAnswer is /api/findings/{key}: the current document and the
@@ -230,7 +233,9 @@ func (a *API) changes(w http.ResponseWriter, r *http.Request) {
 	}
 	// Written by hand under the index's read lock into one buffer (never to
 	// the network while the lock is held): 100,000 changes are about 20 MB.
-	b := appendChangesHead(make([]byte, 0, 1<<16), since.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
+	buf := getBuffer()
+	defer putBuffer(buf)
+	b := appendChangesHead((*buf)[:0], since.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
 	n := 0
 	counts, total := a.ix.EachChange(since, until, limit, func(v *index.ChangeView) {
 		if n > 0 {
@@ -239,7 +244,24 @@ func (a *API) changes(w http.ResponseWriter, r *http.Request) {
 		b = appendChangeView(b, v)
 		n++
 	})
-	writeBody(w, http.StatusOK, appendChangesTail(b, counts, total, n < total))
+	*buf = appendChangesTail(b, counts, total, n < total)
+	writeBody(w, http.StatusOK, *buf)
+}
+
+// buffers are reused answer buffers: under load the answers are most of
+// what the console allocates, and each collection marks the whole index.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+// maxPooled bounds the buffers kept: a list of 100,000 changes (20 MB)
+// is not kept for the next small answer.
+const maxPooled = 1 << 20
+
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		buffers.Put(b)
+	}
 }
 
 func (a *API) assets(w http.ResponseWriter, r *http.Request) {

@@ -214,6 +214,8 @@ func (ix *Index) Findings(q Query) (Page, error) {
 	} else {
 		found = ix.scanOrder(&c, kind, movers, at, limit+1)
 	}
+	// One allocation for the page's priorities, not one each.
+	prios := make([]finding.Priority, len(found))
 	for i, x := range found {
 		if i == limit {
 			last := found[limit-1]
@@ -221,7 +223,7 @@ func (ix *Index) Findings(q Query) (Page, error) {
 			page.Next = cur.String()
 			break
 		}
-		page.Findings = append(page.Findings, ix.item(x.id))
+		page.Findings = append(page.Findings, ix.item(x.id, prios[i:]))
 	}
 	return page, nil
 }
@@ -517,7 +519,9 @@ func (t Time) Time() time.Time {
 	return time.Unix(int64(t), 0).UTC()
 }
 
-func (ix *Index) item(id int32) Item {
+// item is entry id as the list shows it; its priority is stored in prio
+// (nil: allocated).
+func (ix *Index) item(id int32, prio []finding.Priority) Item {
 	e := &ix.entries[id]
 	it := Item{
 		FindingKey: e.key, Type: Types[e.typ], Name: ix.strs[e.name], Repository: ix.repos[e.repo].fullName,
@@ -525,10 +529,17 @@ func (ix *Index) item(id int32) Item {
 		RuleID: ix.strs[e.rule], FirstFoundOn: Time(e.first), LastFoundOn: Time(e.last), LastFixedOn: Time(e.fixedAt),
 	}
 	if e.score >= 0 {
-		it.Priority = &finding.Priority{Score: int(e.score), Factors: ix.factors[e.factors]}
-		if it.Priority.Factors == nil {
-			it.Priority.Factors = []finding.Factor{}
+		var p *finding.Priority
+		if len(prio) > 0 {
+			p = &prio[0]
+		} else {
+			p = new(finding.Priority)
 		}
+		p.Score, p.Factors = int(e.score), ix.factors[e.factors]
+		if p.Factors == nil {
+			p.Factors = []finding.Factor{}
+		}
+		it.Priority = p
 	}
 	return it
 }
@@ -542,5 +553,5 @@ func (ix *Index) Get(key string) (Item, bool) {
 	if !ok || !ix.entries[id].live {
 		return Item{}, false
 	}
-	return ix.item(id), true
+	return ix.item(id, nil), true
 }

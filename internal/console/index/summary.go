@@ -88,7 +88,7 @@ func (ix *Index) top(n int) []Item {
 			break
 		}
 		if e := &ix.entries[x.id]; e.live && e.status == active {
-			out = append(out, ix.item(x.id))
+			out = append(out, ix.item(x.id, nil))
 		}
 	}
 	return out
