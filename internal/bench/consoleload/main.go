@@ -95,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
+	if !srv.ReadyForConnections(5 * time.Minute) { // a kept store is read first
 		return fmt.Errorf("nats server not ready")
 	}
 	defer srv.Shutdown()
