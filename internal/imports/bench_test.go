@@ -92,28 +92,3 @@ func BenchmarkValidateLargeSARIF(b *testing.B) {
 	b.ReportMetric(float64(size)/(1<<20), "file-MiB")
 	b.ReportMetric(float64(stored)/(1<<20), "stored-MiB")
 }
-
-// BenchmarkProcessorReadsSARIF is the processor's reading of the same
-// 18 MiB log held whole: the quick first pass (Open: what the runs state)
-// and the results visited (Each), each timed per result; a first pass
-// that decoded every result would cost about what Each does.
-func BenchmarkProcessorReadsSARIF(b *testing.B) {
-	const results = 50000
-	data, _ := io.ReadAll(sarifStream(results / 1000))
-	b.SetBytes(int64(len(data)))
-	var open, each time.Duration
-	for b.Loop() {
-		t0 := time.Now()
-		f, err := Open(FormatSARIF, data)
-		if err != nil || f.Results != results {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		if err := f.Each(func(Result) error { return nil }); err != nil {
-			b.Fatal(err)
-		}
-		open, each = open+t1.Sub(t0), each+time.Since(t1)
-	}
-	b.ReportMetric(float64(open.Nanoseconds())/float64(b.N*results), "open-ns/result")
-	b.ReportMetric(float64(each.Nanoseconds())/float64(b.N*results), "each-ns/result")
-}

@@ -35,9 +35,7 @@ func seedFuzz(f *testing.F, ext string) {
 // ParseError, every result has an id of the allowed form and a path that
 // stays in the repository (or is absolute).
 func checkParse(t *testing.T, format string, data []byte) {
-	var want []Result
 	sum, err := Parse(format, data, func(r Result) error {
-		want = append(want, r)
 		if r.ID == "" || len(r.ID) > 64 || strings.Trim(r.ID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
 			t.Fatalf("bad id %q", r.ID)
 		}
@@ -58,19 +56,6 @@ func checkParse(t *testing.T, format string, data []byte) {
 	sum2, err2 := ParseReader(format, iotest.OneByteReader(bytes.NewReader(data)), func(Result) error { return nil })
 	if fmt.Sprint(sum, err) != fmt.Sprint(sum2, err2) {
 		t.Fatalf("streamed: %v %v, whole: %v %v", sum2, err2, sum, err)
-	}
-	// The processor's quick first pass (Open) agrees with validation: the
-	// same summary and results for a valid file, an error for another.
-	var got []Result
-	f, oerr := Open(format, data)
-	if oerr == nil {
-		oerr = f.Each(func(r Result) error { got = append(got, r); return nil })
-	}
-	switch {
-	case (err == nil) != (oerr == nil):
-		t.Fatalf("validated: %v; opened: %v", err, oerr)
-	case err == nil && (fmt.Sprint(f.Summary) != fmt.Sprint(sum) || fmt.Sprint(got) != fmt.Sprint(want)):
-		t.Fatalf("opened: %v %v, validated: %v %v", f.Summary, got, sum, want)
 	}
 }
 

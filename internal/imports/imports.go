@@ -118,13 +118,7 @@ func parseErr(line int, format string, args ...any) error {
 // result, in file order. A visit error stops the parse and is returned as
 // is.
 func Parse(format string, data []byte, visit func(Result) error) (Summary, error) {
-	var f *File
-	var err error
-	if format == FormatSARIF {
-		f, err = validateSARIF(data)
-	} else {
-		f, err = Open(format, data)
-	}
+	f, err := Open(format, data)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -142,17 +136,11 @@ type File struct {
 	runs []*runState
 }
 
-// Open reads a file of format held whole — one the receiver validated —
-// and summarises it, its results not yet visited (Each). A SARIF log is
-// walked quickly for what its runs state (sarifscan.go); one that cannot
-// be walked is validated (its error is a ParseError), and Each still
-// parses every result, so a broken log fails there at the latest.
+// Open reads a file of format held whole: it is validated and summarised,
+// its results not yet visited (Each).
 func Open(format string, data []byte) (*File, error) {
 	if format == FormatSARIF {
-		if runs, sum, ok := walkSARIF(data); ok {
-			return &File{Summary: sum, format: FormatSARIF, data: data, runs: runs}, nil
-		}
-		return validateSARIF(data)
+		return openSARIF(data)
 	}
 	sum, err := ParseReader(format, bytes.NewReader(data), func(Result) error { return nil })
 	if err != nil {
@@ -161,9 +149,7 @@ func Open(format string, data []byte) (*File, error) {
 	return &File{Summary: sum, format: format, data: data}, nil
 }
 
-// validateSARIF is the first pass as the receiver's validation reads a
-// log (every result decoded and mapped), keeping what the runs state.
-func validateSARIF(data []byte) (*File, error) {
+func openSARIF(data []byte) (*File, error) {
 	p := newSARIFParser(bytes.NewReader(data), func(Result) error { return nil })
 	p.keep = true
 	sum, err := p.parse()
