@@ -37,7 +37,8 @@ const (
 // with the HTTP sink and enrichment, the reconciler's every pass against a
 // fake GitHub. Every route has to work — webhooks to findings, a poison
 // event and a sink rejection to GHAS_DLQ, a missed delivery recovered, a
-// full pull — with no permission refused and no password in any log. Once
+// full pull; the console loads every finding — with no permission refused
+// and no password in any log. Once
 // with passwords, once with nkeys over TLS with client certificates.
 // Before the setup step, each binary waits for the layout and gives up
 // after NATS_START_TIMEOUT naming the cause.
@@ -123,7 +124,7 @@ func runSetup(t *testing.T, bin string, ns *natsServer) {
 func buildBinaries(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := proc.Build(t.Context(), filepath.Join("..", ".."), dir, nil, "./cmd/receiver", "./cmd/processor", "./cmd/reconciler"); err != nil {
+	if err := proc.Build(t.Context(), filepath.Join("..", ".."), dir, nil, "./cmd/receiver", "./cmd/processor", "./cmd/reconciler", "./cmd/console"); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -290,7 +291,20 @@ func runBinaries(t *testing.T, bin string, ns *natsServer) {
 		return sink.count() > 0 && countOn(t, admin, stream.DLQStream, stream.DLQPrefix+">") > countOn(t, admin, stream.DLQStream, stream.DLQSubject("code_scanning_alert"))
 	})
 
-	for _, b := range []*proc.Process{recv, process, rec} {
+	// The console, with its read-only user: it loads every finding and
+	// their history.
+	console, caddrs := startBinary(t, bin, "console", ns.env["console"], 2, func(a []string) []string { return []string{"CONSOLE_ADDR=" + a[0], "ADMIN_ADDR=" + a[1]} })
+	var summary struct{ Findings int }
+	waitFor(t, "the console showing every finding", func() bool {
+		resp, err := http.Get("http://" + caddrs[0] + "/api/summary")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return json.NewDecoder(resp.Body).Decode(&summary) == nil && summary.Findings == n
+	}, func() string { return fmt.Sprintf("%d findings shown", summary.Findings) })
+
+	for _, b := range []*proc.Process{recv, process, rec, console} {
 		out := b.Logs()
 		if strings.Contains(strings.ToLower(out), "permissions violation") {
 			t.Errorf("%s was refused something:\n%s", b.Name(), out)
