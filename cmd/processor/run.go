@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/admin"
@@ -259,6 +260,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		watcher := transform.NewWatcher(logger, kvMaps)
 		watcher.Register(reg) // ghas_maps_rejected_total
+		watcher.RewatchOn(nc.StatusChanged(nats.CONNECTED))
 		var enricher processor.Enricher
 		if fetcher != nil {
 			enricher = processor.NewRESTEnricher(kvState, fetcher, cfg.Enrich, 10*time.Second)

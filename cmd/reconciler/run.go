@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/admin"
@@ -195,6 +196,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// which are what it seeds.
 		watcher := transform.NewWatcher(logger, buckets[stream.MapsBucket])
 		watcher.Register(reg) // ghas_maps_rejected_total
+		watcher.RewatchOn(nc.StatusChanged(nats.CONNECTED))
 		rec := reconcile.New(logger, app, js, buckets[stream.FindingsBucket], buckets[stream.StateBucket], watcher, counter, rm, reconcile.Config{Strategy: cfg.Strategy, Scope: cfg.Scope})
 		lse := lease.New(logger, buckets[stream.StateBucket], lease.Config{Key: leaseKey, Holder: lease.Holder(), TTL: cfg.LeaseTTL,
 			Held: func(held bool) {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ghas-relay/ghas-relay/internal/logging"
@@ -49,6 +50,8 @@ type Watcher struct {
 	cur      atomic.Pointer[Maps]
 	rejected *metrics.CounterVec // nil until Register
 
+	reconnected <-chan nats.Status // nil: no rewatch on reconnection (RewatchOn)
+
 	mu      sync.Mutex
 	rev     uint64        // highest revision processed (applied or rejected)
 	changed chan struct{} // closed and replaced when rev moves or ready
@@ -72,6 +75,19 @@ func (w *Watcher) Current() *Maps { return w.cur.Load() }
 func (w *Watcher) Register(reg *metrics.Registry) {
 	w.rejected = reg.NewCounterVec("ghas_maps_rejected_total", "Updates of KV ghas_maps refused by validation (the last good map stays), by map key.", "map")
 }
+
+// initialWithin bounds the wait for a new watch's initial values. The
+// bucket holds five small keys: a watch that has not delivered them in
+// this time was created while JetStream was not itself (a server just
+// back, a leader being elected) and will not; it is started again.
+const initialWithin = 15 * time.Second
+
+// RewatchOn makes Run start its watch again whenever ch delivers: the
+// connection's reconnections (nc.StatusChanged(nats.CONNECTED)). The
+// watch's ordered consumer notices a restarted server only after missed
+// heartbeats, about 20 s during which a changed map is not applied; a new
+// watch after the reconnection reads the bucket at once. Call it before Run.
+func (w *Watcher) RewatchOn(ch <-chan nats.Status) { w.reconnected = ch }
 
 // Changed returns a channel closed at the next update of the bucket the
 // watcher processed (applied or rejected), or when it has read the
@@ -98,6 +114,10 @@ func (w *Watcher) reject(key string, err error, log *slog.Logger) {
 func (w *Watcher) Run(ctx context.Context) error {
 	restart := retry.Policy{Initial: 200 * time.Millisecond, Max: 5 * time.Second}
 	err := retry.Restart(ctx, restart, w.watch, func(err error, wait time.Duration) {
+		if errors.Is(err, errReconnected) {
+			w.logger.Info("reconnected to NATS; watching the maps again", slog.Duration(logging.KeyRetryIn, wait))
+			return
+		}
 		w.logger.Warn("watching the maps failed; watching again", slog.Any(logging.KeyError, err), slog.Duration(logging.KeyRetryIn, wait))
 	})
 	if ctx.Err() != nil {
@@ -106,6 +126,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	return err
 }
 
+// errReconnected ends a watch after the connection came back (RewatchOn).
+var errReconnected = errors.New("watch maps: reconnected to NATS; watching again")
+
 // watch follows the bucket until ctx ends (nil) or the watch fails.
 func (w *Watcher) watch(ctx context.Context) error {
 	kw, err := w.kv.WatchAll(ctx)
@@ -113,10 +136,16 @@ func (w *Watcher) watch(ctx context.Context) error {
 		return fmt.Errorf("watch maps: %w", err)
 	}
 	defer func() { _ = kw.Stop() }()
+	initial := time.NewTimer(initialWithin)
+	defer initial.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-initial.C:
+			return fmt.Errorf("watch maps: the bucket's values did not arrive within %s", initialWithin)
+		case <-w.reconnected:
+			return errReconnected
 		case e, ok := <-kw.Updates():
 			if !ok {
 				if ctx.Err() != nil {
@@ -125,10 +154,17 @@ func (w *Watcher) watch(ctx context.Context) error {
 				return errors.New("watch maps: watcher stopped")
 			}
 			if e == nil { // initial values delivered
+				initial.Stop()
 				w.mu.Lock()
 				w.ready = true
 				w.notify()
 				w.mu.Unlock()
+				continue
+			}
+			w.mu.Lock()
+			seen := e.Revision() <= w.rev
+			w.mu.Unlock()
+			if seen { // a watch started again delivers what was applied
 				continue
 			}
 			w.apply(e)
