@@ -27,7 +27,7 @@ func TestDemo(t *testing.T) {
 		" webhook ", " reconcile ", "reconciler exited with code 0", "0 dead letters",
 		"1 event(s) on ghas.redelivery.>",
 		"triage once: dismissing", "the fake GitHub took PATCH", "applied to github", "applied to relay", `"status": "applied"`,
-		"ACTIVE findings with the highest priority", "severity ", "corroborated true +5",
+		"ACTIVE findings with the highest priority", "severity ", "corroborated true +5", "criticality critical +",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, s)

@@ -30,11 +30,13 @@ func (s *Server) SeedDemo() Demo {
 		}
 	}
 	s.SetFeature(d.Repositories[2].ID, CodeScanning, FeatureOff)
-	// Ownership as organisations record it: custom properties and topics.
+	// Ownership and criticality as organisations record them: custom
+	// properties (the values as people type them: the priority reads them
+	// lower-cased) and topics.
 	for i, f := range []RepositoryFacts{
-		{Topics: []string{"api", "go"}, Properties: map[string]any{"owner": "team-platform", "business_unit": "Core", "environment": []string{"production", "staging"}}},
-		{Topics: []string{"pci"}, Properties: map[string]any{"owner": "team-payments", "business_unit": "Retail", "environment": []string{"production"}}},
-		{Topics: []string{"frontend"}, Properties: map[string]any{"owner": "team-web", "business_unit": nil}},
+		{Topics: []string{"api", "go"}, Properties: map[string]any{"owner": "team-platform", "business_unit": "Core", "criticality": "High", "environment": []string{"production", "staging"}}},
+		{Topics: []string{"pci"}, Properties: map[string]any{"owner": "team-payments", "business_unit": "Retail", "criticality": "Critical", "environment": []string{"production"}}},
+		{Topics: []string{"frontend"}, Properties: map[string]any{"owner": "team-web", "business_unit": nil, "criticality": "low"}},
 	} {
 		s.SetRepositoryFacts(d.Repositories[i].ID, f)
 	}
