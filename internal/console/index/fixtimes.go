@@ -97,14 +97,19 @@ func (f *fixTimes) sortCells() {
 	f.unsorted = false
 }
 
-// median is the median time to fix of a cell (the lower middle of an even
-// count), and the number of fixes.
+// median is the median time to fix of a cell (of an even count, the mean
+// of the two in the middle, as the median is usually defined), and the
+// number of fixes.
 func (f *fixTimes) median(t, s int) (time.Duration, int) {
 	c := f.cells[t][s]
-	if len(c) == 0 {
+	n := len(c)
+	if n == 0 {
 		return 0, 0
 	}
-	return time.Duration(c[(len(c)-1)/2].dur) * time.Second, len(c)
+	if n%2 == 1 {
+		return time.Duration(c[n/2].dur) * time.Second, n
+	}
+	return time.Duration(c[n/2-1].dur+c[n/2].dur) * time.Second / 2, n
 }
 
 // histogram counts a cell's fixes per bucket of bounds (seconds), the

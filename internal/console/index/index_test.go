@@ -416,3 +416,34 @@ func TestOrderMixStaysTrue(t *testing.T) {
 		}
 	}
 }
+
+// The median time to fix is the middle one of an odd count and the mean
+// of the two middle ones of an even count, as a person (or a spreadsheet)
+// computes it.
+func TestMedianTimeToFix(t *testing.T) {
+	fixedAfter := func(n int, hours int) doc {
+		return doc{key: fmt.Sprintf("sca.5.%d", n), typ: "sca", repo: "octo-org/fix", source: ghSource, name: "fixed", rule: "GHSA-f",
+			status: "FIXED", sev: "MEDIUM", first: t0.Add(-time.Duration(hours+1) * time.Hour), last: t0.Add(-time.Hour), fixed: t0.Add(-time.Hour)}
+	}
+	for _, c := range []struct {
+		hours []int
+		want  time.Duration
+	}{
+		{[]int{1}, time.Hour},
+		{[]int{1, 3}, 2 * time.Hour},
+		{[]int{10, 1, 4}, 4 * time.Hour},
+		{[]int{1, 2, 5, 100}, 3*time.Hour + 30*time.Minute},
+	} {
+		var docs []doc
+		for i, h := range c.hours {
+			docs = append(docs, fixedAfter(i, h))
+		}
+		s, err := loaded(t, docs).Summary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.TimeToFix) != 1 || s.TimeToFix[0].MedianSeconds != int64(c.want/time.Second) || s.TimeToFix[0].Fixes != len(c.hours) {
+			t.Errorf("fixes after %v hours: %+v, want a median of %s", c.hours, s.TimeToFix, c.want)
+		}
+	}
+}
