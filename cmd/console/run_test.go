@@ -210,7 +210,7 @@ func TestBadParameters(t *testing.T) {
 		"/api/findings?type=sast&type=sca":            "type",
 		"/api/changes?since=yesterday":                "since",
 		"/api/changes?until=later":                    "until",
-		"/api/changes?since=1h&until=2h":              "since",
+		"/api/changes?since=1h&until=2h":              "until",
 		"/api/changes?limit=-1":                       "limit",
 		"/api/assets?only=maybe":                      "only",
 		"/api/summary?x=1":                            "x",

@@ -11,7 +11,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -65,7 +67,19 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/findings/{key}", a.finding)
 	mux.HandleFunc("GET /api/changes", a.changes)
 	mux.HandleFunc("GET /api/assets", a.assets)
+	// Anything else under /api/ is answered in JSON too: 405 with Allow
+	// for a route asked with another method than GET or HEAD (the mux
+	// would otherwise match this catch-all first and say 404), else 404.
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			get := r.Clone(r.Context())
+			get.Method = http.MethodGet
+			if _, pattern := mux.Handler(get); pattern != "/api/" {
+				w.Header().Set("Allow", "GET, HEAD")
+				writeError(w, http.StatusMethodNotAllowed, errors.New(r.Method+" is not allowed: the API only reads (GET)"), "")
+				return
+			}
+		}
 		writeError(w, http.StatusNotFound, errors.New("no such endpoint"), "")
 	})
 }
@@ -213,14 +227,19 @@ func (a *API) changes(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	until, err := p.moment("until", now, now.Add(time.Minute))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	if !since.Before(until) {
-		a.fail(w, &ParamError{"since", "must be before until"})
-		return
+	// Without until the window is open: every change stored since, even
+	// one GHAS_FINDINGS stamped a moment ahead of this clock.
+	until, end := now, OpenEnd()
+	if p.get("until") != "" {
+		if until, err = p.moment("until", now, now); err != nil {
+			a.fail(w, err)
+			return
+		}
+		if until.Before(since) {
+			a.fail(w, &ParamError{"until", fmt.Sprintf("%s is before since (%s)", until.UTC().Format(time.RFC3339Nano), since.UTC().Format(time.RFC3339Nano))})
+			return
+		}
+		end = until
 	}
 	limit, err := p.limit("limit", DefaultChangesLimit, MaxChangesLimit)
 	if err != nil {
@@ -235,9 +254,9 @@ func (a *API) changes(w http.ResponseWriter, r *http.Request) {
 	// the network while the lock is held): 100,000 changes are about 20 MB.
 	buf := getBuffer()
 	defer putBuffer(buf)
-	b := appendChangesHead((*buf)[:0], since.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
+	b := appendChangesHead((*buf)[:0], since.UTC().Format(time.RFC3339Nano), until.UTC().Format(time.RFC3339Nano))
 	n := 0
-	counts, total := a.ix.EachChange(since, until, limit, func(v *index.ChangeView) {
+	counts, total := a.ix.EachChange(since, end, limit, func(v *index.ChangeView) {
 		if n > 0 {
 			b = append(b, ',')
 		}
@@ -247,6 +266,10 @@ func (a *API) changes(w http.ResponseWriter, r *http.Request) {
 	*buf = appendChangesTail(b, counts, total, n < total)
 	writeBody(w, http.StatusOK, *buf)
 }
+
+// OpenEnd is the end of a window of changes without until: after any
+// change stored.
+func OpenEnd() time.Time { return time.UnixMilli(math.MaxInt64) }
 
 // buffers are reused answer buffers: under load the answers are most of
 // what the console allocates, and each collection marks the whole index.

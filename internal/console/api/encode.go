@@ -77,11 +77,8 @@ func appendChange(b []byte, kind, key, typ, name, repo, owner string) []byte {
 	b = appendString(b, name)
 	b = append(b, `,"repository":`...)
 	b = appendString(b, repo)
-	if owner != "" {
-		b = append(b, `,"owner":`...)
-		b = appendString(b, owner)
-	}
-	return b
+	b = append(b, `,"owner":`...)
+	return appendString(b, owner)
 }
 
 // appendValue writes a change's from or to: null, a string or a number.
@@ -178,10 +175,8 @@ func appendItem(b []byte, it *index.Item) []byte {
 	b = appendString(b, it.Name)
 	b = append(b, `,"repository":`...)
 	b = appendString(b, it.Repository)
-	if it.Owner != "" {
-		b = append(b, `,"owner":`...)
-		b = appendString(b, it.Owner)
-	}
+	b = append(b, `,"owner":`...)
+	b = appendString(b, it.Owner)
 	b = append(b, `,"source":`...)
 	b = appendString(b, it.Source)
 	b = append(b, `,"findingStatus":`...)

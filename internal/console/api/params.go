@@ -34,7 +34,11 @@ func readParams(q url.Values, known ...string) (params, error) {
 			}
 		}
 		if !ok {
-			return params{}, &ParamError{name, "unknown parameter; this endpoint takes " + strings.Join(known, ", ")}
+			takes := "no parameters"
+			if len(known) > 0 {
+				takes = strings.Join(known, ", ")
+			}
+			return params{}, &ParamError{name, "unknown parameter; this endpoint takes " + takes}
 		}
 		if len(vs) > 1 {
 			return params{}, &ParamError{name, "given more than once"}
@@ -84,19 +88,38 @@ func (p params) boolean(name string) (bool, error) {
 	return false, &ParamError{name, fmt.Sprintf("%q is not true or false", p.v.Get(name))}
 }
 
-// moment reads a time: RFC 3339, or a duration before now ("24h", "90m",
-// "7d" with d for days); def when absent.
+// moment reads a time (see ParseMoment); def when absent.
 func (p params) moment(name string, now, def time.Time) (time.Time, error) {
 	v := strings.TrimSpace(p.v.Get(name))
 	if v == "" {
 		return def, nil
 	}
+	t, err := ParseMoment(v, now)
+	if err != nil {
+		return time.Time{}, &ParamError{name, fmt.Sprintf("%q is neither an RFC 3339 time nor a duration such as 24h or 7d", v)}
+	}
+	return t, nil
+}
+
+// ParseMoment reads a moment: an RFC 3339 time (a date alone is its
+// midnight UTC), or a duration back from now ("24h", "90m", "7d" with d
+// for days). A zone written "+01:00" in a URL without escaping the plus
+// arrives as " 01:00" and is read as meant.
+func ParseMoment(v string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if strings.Contains(v, " ") {
+		if t, err := time.Parse(time.RFC3339, strings.Replace(v, " ", "+", 1)); err == nil {
+			return t, nil
+		}
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
 		return t, nil
 	}
 	d, err := ParseAgo(v)
 	if err != nil {
-		return time.Time{}, &ParamError{name, fmt.Sprintf("%q is neither an RFC 3339 time nor a duration such as 24h or 7d", v)}
+		return time.Time{}, err
 	}
 	return now.Add(-d), nil
 }

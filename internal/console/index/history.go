@@ -120,7 +120,7 @@ type Change struct {
 	Type       string `json:"type"`
 	Name       string `json:"name"`
 	Repository string `json:"repository"`
-	Owner      string `json:"owner,omitempty"`
+	Owner      string `json:"owner"` // "": none
 	// From and To are statuses, severities, or priority scores (numbers);
 	// From is null for a new finding or when the previous value is not
 	// known.

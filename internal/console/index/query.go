@@ -33,11 +33,12 @@ type Query struct {
 
 // Item is a finding as the list shows it.
 type Item struct {
-	FindingKey   string            `json:"findingKey"`
-	Type         string            `json:"type"`
-	Name         string            `json:"name"`
-	Repository   string            `json:"repository"`
-	Owner        string            `json:"owner,omitempty"`
+	FindingKey string `json:"findingKey"`
+	Type       string `json:"type"`
+	Name       string `json:"name"`
+	Repository string `json:"repository"`
+	// Owner is "" when the repository names none.
+	Owner        string            `json:"owner"`
 	Source       string            `json:"source"`
 	Status       string            `json:"findingStatus"`
 	Severity     string            `json:"severity"`

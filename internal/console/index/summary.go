@@ -127,7 +127,7 @@ func itoa(n int64) string {
 type Asset struct {
 	Repository string `json:"repository"`
 	ID         int64  `json:"repositoryId"`
-	Owner      string `json:"owner,omitempty"`
+	Owner      string `json:"owner"` // "": none
 	// Sources report findings on it (REMOVED ones aside).
 	Sources []string `json:"sources"`
 	// Findings counts its findings that are not REMOVED.

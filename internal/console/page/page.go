@@ -193,9 +193,10 @@ func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
 	if since == "" {
 		since = SinceChoices[0].Value
 	}
-	d, err := api.ParseAgo(since)
+	now := p.now()
+	from, err := api.ParseMoment(strings.TrimSpace(since), now)
 	if err != nil {
-		p.fail(w, &api.ParamError{Parameter: "since", Msg: fmt.Sprintf("%q is not a duration such as 24h or 7d", since)})
+		p.fail(w, &api.ParamError{Parameter: "since", Msg: fmt.Sprintf("%q is neither a duration such as 24h or 7d nor an RFC 3339 time", since)})
 		return
 	}
 	s, err := p.ix.Summary()
@@ -203,7 +204,9 @@ func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, err)
 		return
 	}
-	now := p.now()
+	// Every change stored since then (as /api/changes without until).
+	changes := p.ix.Changes(from, api.OpenEnd(), RecentChanges)
+	changes.Until = now.UTC().Format(time.RFC3339)
 	openBySource := map[string]int64{}
 	for _, sc := range s.OpenBySource {
 		openBySource[sc.Source] = sc.Open
@@ -223,7 +226,7 @@ func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
 		BySource     []index.SourceAssets
 		OpenBySource map[string]int64
 		TopOwners    int
-	}{p.base("Overview"), p.choices(index.Filter{}), s, p.ix.Changes(now.Add(-d), now.Add(time.Minute), RecentChanges), since, sinceChoices,
+	}{p.base("Overview"), p.choices(index.Filter{}), s, changes, since, sinceChoices,
 		index.Kinds, p.ix.AssetsBySource(), openBySource, index.TopOwners})
 }
 
