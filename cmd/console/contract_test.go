@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -143,4 +144,33 @@ func TestChangesWindow(t *testing.T) {
 type changesHead struct {
 	Since, Until string
 	Total        int
+}
+
+// A finding first stored closed is a change to that status from none (a
+// fix GitHub reports of an alert the relay had not seen); a document put
+// in the bucket by another writer, without the processor's headers, is
+// new at its first revision.
+func TestChangesOfFirstRevisions(t *testing.T) {
+	w := newWorld(t)
+	w.put(mkDoc("sast.9100.1", "acme/first", "team-first", ghCode, "fixed before we saw it", "FIXED", "HIGH", 0))
+	plain := mkDoc("sast.9100.2", "acme/first", "team-first", ghCode, "put by hand", "ACTIVE", "HIGH", 70)
+	data, _, err := plain.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.kv.Put(t.Context(), plain.FindingKey, data); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := startConsole(t, w, nil)
+	var ch struct {
+		Changes []map[string]any
+	}
+	get(t, base+"/api/changes?since=1h", &ch)
+	got := map[string]string{}
+	for _, c := range ch.Changes {
+		got[c["findingKey"].(string)] = fmt.Sprintf("%v %v→%v", c["kind"], c["from"], c["to"])
+	}
+	if got["sast.9100.1"] != "fixed <nil>→FIXED" || got["sast.9100.2"] != "new <nil>→ACTIVE" {
+		t.Errorf("changes %v", got)
+	}
 }

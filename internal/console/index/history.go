@@ -63,9 +63,13 @@ type histFields struct {
 // addRevision appends a revision read from GHAS_FINDINGS (sequence seq,
 // stored at at) and tells what it changed from the finding's previous
 // revision: the one read before it, else the headers the processor wrote
-// (a new finding, or the status it replaced). A finding first seen in
-// another status than ACTIVE is not "new": it was found and closed before
-// ghas-relay saw it.
+// (a new finding, or the status it replaced). A finding first stored in
+// another status than ACTIVE is not "new" (it was found and closed before
+// ghas-relay saw it) but a change to that status from none (from null):
+// GitHub's "fixed" of an alert the relay had not seen is still a fix it
+// learnt of. A revision without the processor's headers (a document
+// another writer put in the bucket) that is the first of its finding read
+// is taken as the finding's first.
 func (ix *Index) addRevision(h histFields, seq uint64, at time.Time) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
@@ -82,9 +86,11 @@ func (ix *Index) addRevision(h histFields, seq uint64, at time.Time) {
 	switch {
 	case e.hSeen:
 		r.fromStatus, r.fromSev, r.fromScore = e.hStatus, e.hSev, e.hScore
-	case h.prevRev == "0":
+	case h.prevRev == "0", h.prevRev == "" && h.prevStat == "":
 		if h.status == active {
 			r.kinds |= bitNew
+		} else {
+			r.kinds |= statusBits[h.status]
 		}
 	default:
 		if s, ok := lookup(Statuses, h.prevStat); ok {

@@ -342,13 +342,17 @@ func TestChanges(t *testing.T) {
 		{histFields{key: []byte("sca.2.2"), status: st("DISMISSED"), sev: sv("LOW"), score: 0, prevRev: "0"}, at(-9)},
 		{histFields{key: []byte("sast.1.3"), status: st("ACTIVE"), sev: sv("HIGH"), score: 70, prevRev: "4"}, at(-5)},
 		{histFields{key: []byte("sast.1.3"), status: st("REMOVED"), sev: sv("HIGH"), score: 0, prevRev: "5"}, at(-1)},
+		// Without the processor's headers, the first revision read is the
+		// finding's first.
+		{histFields{key: []byte("sast.4.tool.a2"), status: st("ACTIVE"), sev: sv("LOW"), score: -1}, t0.Add(-30 * time.Minute)},
 	}
 	for i, r := range revs {
 		ix.addRevision(r.h, uint64(i+1), r.at)
 	}
 	ix.addRevision(revs[0].h, 1, at(0)) // read again: ignored
 	c := ix.Changes(at(-24), t0, 100)
-	want := []string{"removed sast.1.3 ACTIVE→REMOVED", "reopened sast.1.3 FIXED→ACTIVE", "fixed sast.1.3 ACTIVE→FIXED",
+	// sca.2.2, first stored DISMISSED, is not new but dismissed from none.
+	want := []string{"new sast.4.tool.a2 <nil>→ACTIVE", "removed sast.1.3 ACTIVE→REMOVED", "reopened sast.1.3 FIXED→ACTIVE", "dismissed sca.2.2 <nil>→DISMISSED", "fixed sast.1.3 ACTIVE→FIXED",
 		"severityChanged sast.1.1 HIGH→CRITICAL", "priorityChanged sast.1.1 70→95"}
 	var got []string
 	for _, ch := range c.Changes {
@@ -357,11 +361,11 @@ func TestChanges(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("changes:\n%v\nwant\n%v", got, want)
 	}
-	if c.Counts[KindNew] != 0 || c.Counts[KindFixed] != 1 || c.Total != 5 || c.Truncated {
+	if c.Counts[KindNew] != 1 || c.Counts[KindFixed] != 1 || c.Counts[KindDismissed] != 1 || c.Total != 7 || c.Truncated {
 		t.Errorf("counts %+v total %d truncated %v", c.Counts, c.Total, c.Truncated)
 	}
 	all := ix.Changes(at(-48), t0, 2)
-	if all.Counts[KindNew] != 1 || len(all.Changes) != 2 || !all.Truncated || all.Changes[0].Kind != KindRemoved {
+	if all.Counts[KindNew] != 2 || len(all.Changes) != 2 || !all.Truncated || all.Changes[1].Kind != KindRemoved {
 		t.Errorf("48 h, limit 2: %+v", all)
 	}
 	if revs := ix.Revisions("sast.1.3"); len(revs) != 3 || revs[0].Status != "FIXED" || revs[2].Changes[0] != KindRemoved {
