@@ -174,3 +174,18 @@ func TestChangesOfFirstRevisions(t *testing.T) {
 		t.Errorf("changes %v", got)
 	}
 }
+
+// The overview's since takes what /api/changes takes: a duration or an
+// RFC 3339 time; anything else is 400 naming it.
+func TestOverviewSince(t *testing.T) {
+	base, _ := startConsole(t, seeded(t), nil)
+	for _, since := range []string{"24h", "7d", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)} {
+		code, page := get(t, base+"/?since="+since, nil)
+		if code != http.StatusOK || !strings.Contains(page, "What changed") || strings.Contains(page, ">0 changes from") {
+			t.Errorf("/?since=%s: %d, changes shown: %v", since, code, !strings.Contains(page, ">0 changes from"))
+		}
+	}
+	if code, page := get(t, base+"/?since=yesterday", nil); code != http.StatusBadRequest || !strings.Contains(page, "<code>since</code>") {
+		t.Errorf("/?since=yesterday: %d", code)
+	}
+}
