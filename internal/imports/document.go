@@ -181,13 +181,20 @@ func detectionURL(asset *finding.Document, sc Scope, r Result) string {
 // Lifecycle merges a freshly built document with the stored one:
 // firstFoundOn is the earliest scan that listed it, lastFoundOn this one.
 // It returns nil when the stored finding was already spoken for by a later
-// scan.
+// scan: one that listed it (lastFoundOn), or one that no longer listed it
+// and fixed it (lastFixedOn of a FIXED finding). The scope's record says
+// so too, but two imports of a scope applied at once both read it before
+// either wrote it; each finding's own times decide under its
+// compare-and-set.
 func Lifecycle(next, stored *finding.Document) *finding.Document {
 	if stored == nil || stored.Finding() == nil {
 		return next
 	}
 	sf, nf := stored.Finding(), next.Finding()
 	if sf.LastFoundOn != nil && nf.LastFoundOn != nil && CompareScanTimes(*sf.LastFoundOn, *nf.LastFoundOn) > 0 {
+		return nil
+	}
+	if sf.FindingStatus == finding.StatusFixed && sf.LastFixedOn != nil && nf.LastFoundOn != nil && CompareScanTimes(*sf.LastFixedOn, *nf.LastFoundOn) > 0 {
 		return nil
 	}
 	if sf.FirstFoundOn != nil && (nf.FirstFoundOn == nil || CompareScanTimes(*sf.FirstFoundOn, *nf.FirstFoundOn) < 0) {
