@@ -306,6 +306,12 @@ func (s *system) apply(f fault) (revert func()) {
 		p := s.procs[f.Target]
 		_ = syscall.Kill(p.Pid(), syscall.SIGSTOP)
 		return func() {
+			// Marked before the SIGCONT too: the lease watch may read the
+			// process's gauge (a request sent during the freeze, answered
+			// at once after it) before this goroutine runs again.
+			s.mu.Lock()
+			s.resumed[f.Target] = time.Now()
+			s.mu.Unlock()
 			_ = syscall.Kill(p.Pid(), syscall.SIGCONT)
 			s.mu.Lock()
 			s.resumed[f.Target] = time.Now()
@@ -432,14 +438,20 @@ func (s *system) watchLease(ctx context.Context) {
 		}
 		s.mu.Lock()
 		excused := false
+		ago := map[string]time.Duration{}
 		for _, h := range holders {
-			if time.Since(s.resumed[h]) < testTopology.leaseTTL/3 {
+			ago[h] = time.Since(s.resumed[h])
+			if ago[h] < testTopology.leaseTTL/3 {
 				excused = true
 			}
 		}
 		s.mu.Unlock()
 		if !excused {
-			s.v.add("two reconcilers hold the lease at once: %s", strings.Join(holders, ", "))
+			var logs strings.Builder
+			for _, h := range holders {
+				fmt.Fprintf(&logs, "--- %s (last let go %s ago)\n%s", h, ago[h].Round(time.Millisecond), linesWith(s.procs[h].Logs(), "lease", 12))
+			}
+			s.v.add("two reconcilers hold the lease at once: %s\n%s", strings.Join(holders, ", "), logs.String())
 		}
 	}
 }
@@ -514,4 +526,15 @@ func (s *system) stopAll() {
 			s.v.add("process %d is still there after the test stopped everything (%v)", pid, err)
 		}
 	}
+}
+
+// linesWith is the last n lines of log that contain word.
+func linesWith(log, word string, n int) string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, word) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out[max(0, len(out)-n):], "\n") + "\n"
 }
