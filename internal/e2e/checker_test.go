@@ -204,12 +204,18 @@ func checkEndState(t *testing.T, ctx context.Context, js jetstream.JetStream, s 
 			v.add("%s: revision %d has no message on %s", key, e.Revision(), stream.FindingsStream)
 			continue
 		}
+		later := []uint64{e.Revision()} // the revisions after a missing one
 		for p := m.prev; p != 0; {
 			pm, ok := msgs[p]
 			if !ok || pm.key != key {
-				v.add("%s: revision %d (before %d) has no message on %s", key, p, e.Revision(), stream.FindingsStream)
+				// How many revisions came after it tells whether the
+				// bucket's history (8 a key) dropped it before the source
+				// copied it.
+				v.add("%s: revision %d (before %d) has no message on %s; %d later revisions have one: %v; still in the bucket: %v",
+					key, p, e.Revision(), stream.FindingsStream, len(later), later, bucketRevisions(ctx, kv, key))
 				break
 			}
+			later = append(later, p)
 			p = pm.prev
 		}
 		// The sink's last word on it.
@@ -286,4 +292,17 @@ func checkDLQ(t *testing.T, ctx context.Context, js jetstream.JetStream, poisons
 func parseID(s string) int64 {
 	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
+}
+
+// bucketRevisions is the revisions of key the bucket still keeps.
+func bucketRevisions(ctx context.Context, kv jetstream.KeyValue, key string) []uint64 {
+	hist, err := kv.History(ctx, key, jetstream.MetaOnly())
+	if err != nil {
+		return nil
+	}
+	var out []uint64
+	for _, e := range hist {
+		out = append(out, e.Revision())
+	}
+	return out
 }
