@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -38,5 +40,16 @@ func TestEndpoints(t *testing.T) {
 	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `ghas_x_total{a="b"} 1`) || !strings.Contains(body, "\ngo_goroutines ") {
 		t.Errorf("metrics = %d %q", code, body)
+	}
+	runtime.GC() // the live heap is known after a collection
+	_, body := get("/metrics")
+	i := strings.Index(body, "\ngo_gc_heap_live_bytes ")
+	if i < 0 {
+		t.Fatalf("no go_gc_heap_live_bytes in %q", body)
+	}
+	line := strings.TrimSpace(body[i+1:])
+	line = strings.SplitN(line, "\n", 2)[0]
+	if n, err := strconv.ParseUint(strings.Fields(line)[1], 10, 64); err != nil || n == 0 {
+		t.Errorf("go_gc_heap_live_bytes line %q: %d, %v", line, n, err)
 	}
 }

@@ -8,7 +8,8 @@
 // every second or two; the reconciler pulls on its own schedule.
 //
 // Every -sample it reads each process's resident memory (/proc) and, for
-// the three binaries, go_goroutines from /metrics. At the end it prints a
+// the three binaries, go_goroutines and go_gc_heap_live_bytes (the heap
+// the last collection found live) from /metrics. At the end it prints a
 // markdown table: per process the first and last readings, the range and
 // the least-squares slope (per hour) over the last -window. A leak is a
 // slope that stays positive however long the run; a flat process has a
@@ -90,12 +91,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				continue
 			}
-			g := -1.0
+			g, h := -1.0, -1.0
 			if w.admin != "" {
-				g = scrape(w.admin, "go_goroutines")
+				g, h = scrape(w.admin, "go_goroutines"), scrape(w.admin, "go_gc_heap_live_bytes")
 			}
-			samples[w.name] = append(samples[w.name], sample{at: at, rss: rss, goroutines: g})
-			line = append(line, fmt.Sprintf("%s %.1f MiB %.0f g", w.name, float64(rss)/(1<<20), g))
+			samples[w.name] = append(samples[w.name], sample{at: at, rss: rss, goroutines: g, heap: h})
+			line = append(line, fmt.Sprintf("%s %.1f MiB (live heap %.1f) %.0f g", w.name, float64(rss)/(1<<20), h/(1<<20), g))
 		}
 		if *timeline {
 			fmt.Fprintf(stderr, "%7.0fs  %s  sink %d  webhooks %s\n", at.Seconds(), strings.Join(line, "  "), e.sunk.Load(), l.hooks.String())
@@ -127,8 +128,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 func report(w io.Writer, e *env, l *load, samples map[string]series, elapsed, window time.Duration, rate int) {
 	from := max(0, elapsed-window)
 	fmt.Fprintf(w, "Soak: %s at %d deliveries/s; slopes over the last %s (from %s on).\n\n", elapsed.Round(time.Second), rate, window, from.Round(time.Second))
-	fmt.Fprintln(w, "| process | RSS first → last (MiB) | RSS range, last window | RSS slope (MiB/h) | goroutines first → last | goroutines range, last window | goroutines slope (/h) |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| process | RSS first → last (MiB) | RSS range, last window | RSS slope (MiB/h) | live heap first → last (MiB) | live heap range, last window | live heap slope (MiB/h) | goroutines first → last | goroutines range, last window | goroutines slope (/h) |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, wt := range e.watched {
 		s := samples[wt.name]
 		if len(s) == 0 {
@@ -138,8 +139,11 @@ func report(w io.Writer, e *env, l *load, samples map[string]series, elapsed, wi
 		slope, n := s.slope(from, rssMiB)
 		row := fmt.Sprintf("| %s | %.1f → %.1f | %.1f–%.1f | %s (%d readings) |", wt.name, rssMiB(s[0]), rssMiB(s[len(s)-1]), lo, hi, signed(slope), n)
 		if wt.admin == "" {
-			row += " — | — | — |"
+			row += " — | — | — | — | — | — |"
 		} else {
+			hlo, hhi := s.span(from, heapMiB)
+			hs, _ := s.slope(from, heapMiB)
+			row += fmt.Sprintf(" %.1f → %.1f | %.1f–%.1f | %s |", heapMiB(s[0]), heapMiB(s[len(s)-1]), hlo, hhi, signed(hs))
 			glo, ghi := s.span(from, goroutineCount)
 			gs, _ := s.slope(from, goroutineCount)
 			row += fmt.Sprintf(" %.0f → %.0f | %.0f–%.0f | %s |", s[0].goroutines, s[len(s)-1].goroutines, glo, ghi, signed(gs))

@@ -10,6 +10,7 @@ type sample struct {
 	at         time.Duration // since the load started
 	rss        int64         // bytes
 	goroutines float64       // -1: not known (nats-server)
+	heap       float64       // live heap after the last GC, bytes; -1: not known
 }
 
 // series is every sample of one process, in time order.
@@ -52,3 +53,4 @@ func (s series) span(from time.Duration, y func(sample) float64) (lo, hi float64
 
 func rssMiB(p sample) float64         { return float64(p.rss) / (1 << 20) }
 func goroutineCount(p sample) float64 { return p.goroutines }
+func heapMiB(p sample) float64        { return p.heap / (1 << 20) }
