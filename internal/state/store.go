@@ -79,6 +79,7 @@ type Store struct {
 	kv       jetstream.KeyValue
 	recent   *recentWrites
 	finisher func(key string) Finisher
+	copied   *copied // copied.go
 }
 
 // New returns a store writing through js (the connection whose publishes
@@ -92,7 +93,7 @@ func New(js jetstream.JetStream, kv jetstream.KeyValue, cacheSize int) *Store {
 // through a Finisher made by finisher for the key (nil: none), whatever
 // update function built it.
 func NewFinishing(js jetstream.JetStream, kv jetstream.KeyValue, cacheSize int, finisher func(key string) Finisher) *Store {
-	s := &Store{js: js, kv: kv, finisher: finisher}
+	s := &Store{js: js, kv: kv, finisher: finisher, copied: &copied{js: js}}
 	if cacheSize > 0 {
 		s.recent = newRecentWrites(cacheSize)
 	}
@@ -180,6 +181,9 @@ func (s *Store) Apply(ctx context.Context, key string, fn UpdateFunc) (Outcome, 
 				continue
 			}
 			return done(Unchanged, stored)
+		}
+		if err := s.copied.wait(ctx, rev); err != nil {
+			return 0, fmt.Errorf("store finding %s: %w", key, err)
 		}
 		newRev, err := s.write(ctx, key, nextHash, data, rev, stored)
 		if isConflict(err) {

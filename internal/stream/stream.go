@@ -327,17 +327,32 @@ func FindingsCaughtUp(ctx context.Context, js jetstream.JetStream) (bool, error)
 // sourcedUpTo reports whether the last sourced message of fs came from
 // revision seq (or later) of the KV stream, by its Nats-Stream-Source header.
 func sourcedUpTo(ctx context.Context, fs jetstream.Stream, seq uint64) bool {
+	n, found, err := CopiedUpTo(ctx, fs)
+	return err == nil && found && n >= seq
+}
+
+// CopiedUpTo is the KV ghas_findings revision GHAS_FINDINGS (fs) copied
+// last: every revision up to it was copied or dropped, and the source
+// copies in revision order. found is false when GHAS_FINDINGS holds no
+// finding message (a new system, or one purged).
+func CopiedUpTo(ctx context.Context, fs jetstream.Stream) (seq uint64, found bool, err error) {
 	m, err := fs.GetLastMsgForSubject(ctx, FindingsPrefix+">")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, false, nil
+	}
 	if err != nil {
-		return false
+		return 0, false, fmt.Errorf("last finding message of %s: %w", FindingsStream, err)
 	}
 	// Header: "<stream> <seq> <filter> <transform> <original subject>"
 	f := strings.Fields(m.Header.Get("Nats-Stream-Source"))
 	if len(f) < 2 || f[0] != FindingsKVStream {
-		return false
+		return 0, false, fmt.Errorf("last finding message of %s: source %q", FindingsStream, m.Header.Get("Nats-Stream-Source"))
 	}
 	n, err := strconv.ParseUint(f[1], 10, 64)
-	return err == nil && n >= seq
+	if err != nil {
+		return 0, false, fmt.Errorf("last finding message of %s: source %q", FindingsStream, m.Header.Get("Nats-Stream-Source"))
+	}
+	return n, true, nil
 }
 
 // Drain flushes what nc still holds (pending publishes and acks), then
