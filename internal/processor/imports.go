@@ -118,9 +118,11 @@ type scanRun struct {
 	rec *scopeRecord
 	rev uint64
 	// done: a later scan of the scope, or this very import, was applied
-	// already; the scan changes nothing.
-	done bool
-	seen map[string]bool
+	// already; the scan writes nothing of its own. late: a later one —
+	// what this scan listed and the later one did not is FIXED as of it
+	// (settleLate).
+	done, late bool
+	seen       map[string]bool
 	// hashes are guarded by hashMu (workers write them).
 	hashes map[string]string
 	hashMu sync.Mutex
@@ -152,12 +154,13 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 	}
 	// The message names its first scan's scope: that scope's record tells,
 	// before the file is read, that this very import was applied already
-	// (the first scan's record is written last), or — for an import of one
-	// scan — that a later scan of the scope was.
+	// (the first scan's record is written last). A later scan's record
+	// does not end it here: the file says what this scan may have written
+	// before that record landed (settleLate).
 	firstKey := scopeKeyPrefix + fmt.Sprint(repoID) + "." + shortHash(finding.ToolSlug(params.Tool), params.Category, params.Ref)
 	if rec, _, err := getJSON[scopeRecord](ctx, run.kvSt, firstKey); err != nil {
 		return "", err
-	} else if rec != nil && ((rec.Fingerprint == fingerprint && params.Complete) || (params.Scans <= 1 && imports.CompareScanTimes(rec.ScannedAt, params.ScannedAt) > 0)) {
+	} else if rec != nil && rec.Fingerprint == fingerprint && params.Complete {
 		n := rec.Results
 		if rec.ImportResults > 0 {
 			n = rec.ImportResults
@@ -185,6 +188,7 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 		results int
 		runs    = make([]*scanRun, len(scans))
 		pending []*scanRun
+		late    []*scanRun
 	)
 	for i, sc := range scans {
 		sr := &scanRun{Scan: sc, seen: map[string]bool{}, hashes: map[string]string{}}
@@ -194,8 +198,13 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 		}
 		if rec := sr.rec; rec != nil && (imports.CompareScanTimes(rec.ScannedAt, params.ScannedAt) > 0 || (rec.Fingerprint == fingerprint && params.Complete)) {
 			// A later scan of the scope was applied already, or this very
-			// import: nothing changes.
+			// import: the scan writes nothing of its own (a later one's
+			// record settles what it listed: settleLate).
 			sr.done = true
+			sr.late = rec.Fingerprint != fingerprint
+			if sr.late {
+				late = append(late, sr)
+			}
 			results += rec.Results
 			counts[2].Add(int64(rec.Results))
 		} else {
@@ -204,7 +213,7 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 		}
 		runs[i] = sr
 	}
-	if len(pending) == 0 {
+	if len(pending) == 0 && len(late) == 0 {
 		run.status.Results, run.status.Findings.Unchanged = results, int(counts[2].Load())
 		return "unchanged", nil
 	}
@@ -289,10 +298,13 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 			}
 			sr = runs[scanOf[r.Run]]
 		}
-		if sr.done || sr.seen[r.ID] {
+		if (sr.done && !sr.late) || sr.seen[r.ID] {
 			return nil // the same finding twice in one scan
 		}
 		sr.seen[r.ID] = true
+		if sr.done {
+			return nil // a later scan's record decides (settleLate)
+		}
 		// Runs of one tool in two categories may list the same finding:
 		// the first writes it, neither scan fixes it.
 		key := finding.ImportKey(finding.SAST, repoID, sr.Tool, r.ID)
@@ -321,6 +333,11 @@ func (p *Processor) applyImport(ctx context.Context, run *importRun, data []byte
 	}
 	if firstErr != nil {
 		return "", firstErr
+	}
+	for _, sr := range late {
+		if err := p.settleLate(ctx, repo, sr, now, &counts); err != nil {
+			return "", err
+		}
 	}
 	// The first scan's record last (see above).
 	for i := len(pending) - 1; i >= 0; i-- {
@@ -383,6 +400,39 @@ func (p *Processor) settleScan(ctx context.Context, run *importRun, repo resolve
 		next.Hashes = nil
 	}
 	return putJSON(ctx, run.kvSt, sr.key, next, sr.rev) // another import of the scope raced: retried
+}
+
+// settleLate ends a scan a later complete scan of its scope was applied
+// before: the findings this scan listed that the later one's record does
+// not name are FIXED as of the later scan (imports.Fixed: unless a scan
+// later still listed them). This scan may have written them before that
+// record landed — two imports of a scope applied at once both read the
+// record before either wrote it, and the later one's absent pass knew
+// only the ids of the record it read; or this scan's processor was killed
+// before writing its own record — and its redelivery, or its retry after
+// its record's compare-and-set failed, is the last to see them.
+func (p *Processor) settleLate(ctx context.Context, repo resolvedRepository, sr *scanRun, now time.Time, counts *[5]atomic.Int64) error {
+	listed := make([]string, 0, len(sr.seen))
+	for id := range sr.seen {
+		listed = append(listed, id)
+	}
+	laterSeen := make(map[string]bool, len(sr.rec.IDs))
+	for _, id := range sr.rec.IDs {
+		laterSeen[id] = true
+	}
+	// As the later scan's absent pass would have, had its record named them.
+	a := absentScan{repoID: repo.ID, facts: repo.Facts, filter: p.cfg.Scope, tool: sr.Tool, category: sr.Category, ref: sr.Ref,
+		scannedAt: sr.rec.ScannedAt, now: now, seen: laterSeen}
+	out, err := p.settleAbsent(ctx, a, &scopeRecord{IDs: listed})
+	if err != nil {
+		return err
+	}
+	counts[3].Add(int64(out.fixed))
+	counts[4].Add(int64(out.removed))
+	if n := out.fixed + out.removed; n > 0 {
+		p.metrics.Published.Add(uint64(n), finding.SAST)
+	}
+	return nil
 }
 
 // importSources is the sorted list of sources that reported findings on
