@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ghas-relay/ghas-relay/internal/yamldoc"
 )
 
 // manifests parses every *.yaml of this folder: file → documents.
@@ -28,7 +30,7 @@ func manifests(t *testing.T) map[string][]any {
 		if err != nil {
 			t.Fatal(err)
 		}
-		docs, err := parseDocs(string(b))
+		docs, err := yamldoc.Parse(string(b))
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
 			continue
@@ -122,11 +124,11 @@ func TestTheReaderRefusesSlips(t *testing.T) {
 		"open quote":        "a: \"b\n",
 		"bad item":          "a:\n  - b\n c: 1\n",
 	} {
-		if _, err := parseDocs(src); err == nil {
+		if _, err := yamldoc.Parse(src); err == nil {
 			t.Errorf("%s: parsed", name)
 		}
 	}
-	docs, err := parseDocs("# c\na: {b: [c, \"d: e\"], f: tls://x:1}\nl:\n- k: v\n  m: n # note\n- p\ns: |\n  x\n  y\n---\nz: 1\n")
+	docs, err := yamldoc.Parse("# c\na: {b: [c, \"d: e\"], f: tls://x:1}\nl:\n- k: v\n  m: n # note\n- p\ns: |\n  x\n  y\n---\nz: 1\n")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/ghas-relay/ghas-relay/internal/proc"
 	"github.com/ghas-relay/ghas-relay/internal/stream"
 	"github.com/ghas-relay/ghas-relay/internal/stream/streamtest"
+	"github.com/ghas-relay/ghas-relay/internal/yamldoc"
 )
 
 // rule is one alerting rule of rules.yaml.
@@ -36,7 +37,7 @@ func readRules(t *testing.T) []rule {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := parseDocs(string(b))
+	docs, err := yamldoc.Parse(string(b))
 	if err != nil || len(docs) != 1 {
 		t.Fatalf("rules.yaml: %v (%d documents)", err, len(docs))
 	}

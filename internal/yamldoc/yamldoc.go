@@ -1,4 +1,6 @@
-package k8s_test
+// Package yamldoc reads the YAML the deployment files are written in, for
+// their tests, so that they need no YAML library.
+package yamldoc
 
 import (
 	"fmt"
@@ -6,8 +8,8 @@ import (
 	"strings"
 )
 
-// A reader of the YAML these manifests are written in, so that the tests
-// need no YAML library: block mappings and sequences (a sequence may sit
+// A reader of the YAML the deployment files are written in, so that the
+// tests need no YAML library: block mappings and sequences (a sequence may sit
 // at its key's indentation), one-line flow collections ({a: b}, [a, b]),
 // plain and quoted scalars, literal and folded block scalars, comments, and
 // documents separated by "---". Anything else (anchors, tags, multi-line
@@ -15,8 +17,8 @@ import (
 // parent and a key repeated in one mapping: the slips that make a manifest
 // mean something else than it reads. Scalars stay strings.
 
-// parseDocs parses the documents of src.
-func parseDocs(src string) ([]any, error) {
+// Parse parses the documents of src.
+func Parse(src string) ([]any, error) {
 	var docs []any
 	var cur []string
 	flush := func(first int) error {
