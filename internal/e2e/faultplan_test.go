@@ -165,7 +165,7 @@ var testTopology = topology{
 	leaseTTL:    3 * time.Second,
 }
 
-// The plan is a function of the seed; it keeps its rules (one fault a
+// The plan is a function of its seed; it keeps its rules (one fault a
 // target at a time, one NATS node at a time, all over by the end) and
 // over a few seeds strikes with every kind at every process.
 func TestFaultPlan(t *testing.T) {

@@ -42,8 +42,8 @@ var (
 // runs a full pull and checks the end state (checkEndState) and that every
 // process stops on SIGTERM and none is left behind.
 //
-// With no -seed, the seed comes from the clock, so each run explores a
-// new plan; the seed, the plan and the command that replays it are
+// With no -seed, a run draws its seed from the clock, so each explores a
+// new plan; its seed, the plan and the command that replays it are
 // printed first.
 func TestRandomFaults(t *testing.T) {
 	if testing.Short() {
